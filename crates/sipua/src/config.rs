@@ -1,0 +1,386 @@
+//! Endpoint and account configuration, in two shapes: the typed camelCase config and the
+//! `pbx_*` settings rows the call-center service stores (one PBX row, one row per operator).
+//!
+//! Both end in [`EndpointConfig::validate`], so a wrong value is reported the same way whichever
+//! shape it came in, with the field's name in the message.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// SIP transport of the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    #[default]
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl TransportKind {
+    /// Parses `UDP`/`udp`/`Tcp`/... as stored in the settings rows.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "udp" => Some(Self::Udp),
+            "tcp" => Some(Self::Tcp),
+            "tls" => Some(Self::Tls),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+        }
+    }
+}
+
+/// One SIP account (an operator's extension on the PBX).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AccountConfig {
+    /// The extension: the user part of the address of record (`sip:7779@pbx`).
+    pub extension: String,
+    /// Digest user name; defaults to the extension.
+    pub username: Option<String>,
+    /// Digest password. Never logged.
+    #[serde(skip_serializing)]
+    pub password: String,
+    /// Display name for From (UTF-8, e.g. Cyrillic).
+    pub display_name: Option<String>,
+    /// SIP domain of the address of record; defaults to the endpoint's `server`.
+    pub domain: Option<String>,
+    /// Whether to REGISTER this account at start (default true when a server is set).
+    pub register: Option<bool>,
+}
+
+impl AccountConfig {
+    /// The digest user name: `username`, or the extension when none is set.
+    pub fn auth_username(&self) -> &str {
+        match self.username.as_deref() {
+            Some(u) if !u.is_empty() => u,
+            _ => &self.extension,
+        }
+    }
+}
+
+/// Configuration of one user agent endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// The PBX / registrar / outbound proxy host. `None`: peer-to-peer only (no registration).
+    pub server: Option<String>,
+    /// The PBX's SIP port.
+    pub server_port: u16,
+    /// SIP transport towards the PBX and for the local listener.
+    pub transport: TransportKind,
+    /// Local address to bind; `0.0.0.0` for all interfaces.
+    pub bind_address: String,
+    /// Local SIP port; 0 picks any free port.
+    pub local_port: u16,
+    /// Address written into Contact/Via/SDP when it differs from the bound one (NAT, 0.0.0.0).
+    pub public_address: Option<String>,
+    /// RTP port range (inclusive); RTP takes even ports, RTCP the next odd one.
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+    /// Registration lifetime asked of the registrar, in seconds.
+    pub register_expires: u32,
+    /// How long an incoming call may ring unanswered before it is rejected with 480, in ms.
+    pub incoming_call_timeout_ms: u64,
+    /// How long an outgoing INVITE may wait for a final answer before it is cancelled, in ms.
+    pub invite_timeout_ms: u64,
+    /// Value of the User-Agent header.
+    pub user_agent: String,
+    /// The service's `pbx_use_websocket` / `pbx_websocket_url`: kept for compatibility, not a
+    /// transport of this release (native SIP is the point of the package).
+    pub use_websocket: bool,
+    pub websocket_url: Option<String>,
+    pub accounts: Vec<AccountConfig>,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        Self {
+            server: None,
+            server_port: 5060,
+            transport: TransportKind::Udp,
+            bind_address: "0.0.0.0".into(),
+            local_port: 5060,
+            public_address: None,
+            rtp_port_min: 10000,
+            rtp_port_max: 20000,
+            register_expires: 300,
+            incoming_call_timeout_ms: 60_000,
+            invite_timeout_ms: 60_000,
+            user_agent: concat!("sip-native/", env!("CARGO_PKG_VERSION")).into(),
+            use_websocket: false,
+            websocket_url: None,
+            accounts: Vec::new(),
+        }
+    }
+}
+
+impl EndpointConfig {
+    /// Parses the typed camelCase config (a JSON object) and validates it.
+    pub fn from_json(value: Value) -> Result<Self> {
+        let config: EndpointConfig =
+            serde_json::from_value(value).map_err(|e| Error::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Builds a config from the service's settings rows: one PBX row (`pbx_server`, `pbx_port`,
+    /// `pbx_transport`, `pbx_rtp_port_min`, `pbx_rtp_port_max`, `pbx_use_websocket`,
+    /// `pbx_websocket_url`) and one row per operator (`pbx_extension`, `pbx_username`,
+    /// `pbx_password`, `pbx_display_name`). Numbers may come as strings, as databases store them.
+    /// `overrides` (camelCase) is applied on top, e.g. `{ "localPort": 0 }`.
+    pub fn from_settings(pbx: &Value, operators: &[Value], overrides: Option<&Value>) -> Result<Self> {
+        let mut config = EndpointConfig {
+            server: opt_string(pbx, "pbx_server")?,
+            ..EndpointConfig::default()
+        };
+        if let Some(port) = opt_u16(pbx, "pbx_port")? {
+            config.server_port = port;
+        }
+        if let Some(t) = opt_string(pbx, "pbx_transport")? {
+            config.transport = TransportKind::parse(&t).ok_or_else(|| {
+                Error::Config(format!("pbx_transport: expected UDP, TCP or TLS, got {t:?}"))
+            })?;
+        }
+        if let Some(min) = opt_u16(pbx, "pbx_rtp_port_min")? {
+            config.rtp_port_min = min;
+        }
+        if let Some(max) = opt_u16(pbx, "pbx_rtp_port_max")? {
+            config.rtp_port_max = max;
+        }
+        config.use_websocket = opt_bool(pbx, "pbx_use_websocket")?.unwrap_or(false);
+        config.websocket_url = opt_string(pbx, "pbx_websocket_url")?;
+        for (i, row) in operators.iter().enumerate() {
+            let extension = opt_string(row, "pbx_extension")?
+                .or(opt_string(row, "pbx_username")?)
+                .ok_or_else(|| {
+                    Error::Config(format!("operators[{i}].pbx_extension: missing"))
+                })?;
+            config.accounts.push(AccountConfig {
+                extension,
+                username: opt_string(row, "pbx_username")?,
+                password: opt_string(row, "pbx_password")?.unwrap_or_default(),
+                display_name: opt_string(row, "pbx_display_name")?,
+                domain: None,
+                register: None,
+            });
+        }
+        if let Some(Value::Object(map)) = overrides {
+            let mut merged = serde_json::to_value(&config).map_err(|e| Error::Config(e.to_string()))?;
+            // Passwords are not serialized; carry them over by position.
+            let passwords: Vec<String> = config.accounts.iter().map(|a| a.password.clone()).collect();
+            if let Value::Object(target) = &mut merged {
+                for (k, v) in map {
+                    target.insert(k.clone(), v.clone());
+                }
+            }
+            let mut over: EndpointConfig =
+                serde_json::from_value(merged).map_err(|e| Error::Config(e.to_string()))?;
+            if !map.contains_key("accounts") {
+                for (a, p) in over.accounts.iter_mut().zip(passwords) {
+                    a.password = p;
+                }
+            }
+            config = over;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges and required fields; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(s) = &self.server {
+            if s.trim().is_empty() || s.contains(char::is_whitespace) {
+                return Err(Error::Config(format!("server: not a host name: {s:?}")));
+            }
+        }
+        if self.server_port == 0 {
+            return Err(Error::Config("serverPort: must be 1-65535".into()));
+        }
+        if self.bind_address.parse::<std::net::IpAddr>().is_err() {
+            return Err(Error::Config(format!(
+                "bindAddress: not an IP address: {:?}",
+                self.bind_address
+            )));
+        }
+        if self.rtp_port_min == 0 || self.rtp_port_min >= self.rtp_port_max {
+            return Err(Error::Config(format!(
+                "rtpPortMin/rtpPortMax: need 0 < min < max, got {}-{}",
+                self.rtp_port_min, self.rtp_port_max
+            )));
+        }
+        if self.rtp_port_max - self.rtp_port_min < 2 {
+            return Err(Error::Config("rtpPortMax: the range needs at least one even/odd pair".into()));
+        }
+        if self.use_websocket {
+            return Err(Error::Config(
+                "useWebsocket: SIP over WebSocket is not supported; use UDP, TCP or TLS".into(),
+            ));
+        }
+        if self.transport != TransportKind::Udp {
+            return Err(Error::Config(format!(
+                "transport: {} is not available yet in this release; use UDP",
+                self.transport.as_str()
+            )));
+        }
+        for (i, a) in self.accounts.iter().enumerate() {
+            if a.extension.trim().is_empty() {
+                return Err(Error::Config(format!("accounts[{i}].extension: empty")));
+            }
+            if a.extension.contains(|c: char| c.is_whitespace() || c == '@' || c == ':') {
+                return Err(Error::Config(format!(
+                    "accounts[{i}].extension: not a SIP user part: {:?}",
+                    a.extension
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The account whose extension, user name or AOR (`sip:user@domain`) is `key`.
+    pub fn find_account(&self, key: &str) -> Option<usize> {
+        let key = key.trim();
+        let user = key
+            .strip_prefix("sip:")
+            .or_else(|| key.strip_prefix("sips:"))
+            .map(|rest| rest.split(['@', ';', '>']).next().unwrap_or(rest))
+            .unwrap_or(key);
+        self.accounts
+            .iter()
+            .position(|a| a.extension == user || a.username.as_deref() == Some(user))
+    }
+}
+
+fn field<'a>(row: &'a Value, name: &str) -> Option<&'a Value> {
+    match row.get(name) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v),
+    }
+}
+
+fn opt_string(row: &Value, name: &str) -> Result<Option<String>> {
+    match field(row, name) {
+        None => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(Error::Config(format!("{name}: expected a string, got {other}"))),
+    }
+}
+
+fn opt_u16(row: &Value, name: &str) -> Result<Option<u16>> {
+    let bad = |v: &dyn std::fmt::Display| Error::Config(format!("{name}: expected a port number 1-65535, got {v}"));
+    match field(row, name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .filter(|p| (1..=65535).contains(p))
+            .map(|p| Some(p as u16))
+            .ok_or_else(|| bad(n)),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .map(Some)
+            .ok_or_else(|| bad(&format!("{s:?}"))),
+        Some(other) => Err(bad(other)),
+    }
+}
+
+fn opt_bool(row: &Value, name: &str) -> Result<Option<bool>> {
+    match field(row, name) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::Number(n)) => Ok(Some(n.as_f64() != Some(0.0))),
+        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "" => Ok(None),
+            "1" | "true" | "yes" | "on" => Ok(Some(true)),
+            "0" | "false" | "no" | "off" => Ok(Some(false)),
+            _ => Err(Error::Config(format!("{name}: expected a boolean, got {s:?}"))),
+        },
+        Some(other) => Err(Error::Config(format!("{name}: expected a boolean, got {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pbx_row() -> Value {
+        json!({
+            "pbx_server": "it005.ru", "pbx_port": "5060", "pbx_transport": "UDP",
+            "pbx_rtp_port_min": 10000, "pbx_rtp_port_max": "12000",
+            "pbx_use_websocket": 0, "pbx_websocket_url": null
+        })
+    }
+
+    #[test]
+    fn settings_rows_map_to_config() {
+        let op = json!({"pbx_extension": "7779", "pbx_username": "7779", "pbx_password": "s3cret",
+                        "pbx_display_name": "Оператор call-центра"});
+        let c = EndpointConfig::from_settings(&pbx_row(), &[op], None).unwrap();
+        assert_eq!(c.server.as_deref(), Some("it005.ru"));
+        assert_eq!(c.server_port, 5060);
+        assert_eq!(c.transport, TransportKind::Udp);
+        assert_eq!((c.rtp_port_min, c.rtp_port_max), (10000, 12000));
+        assert_eq!(c.accounts.len(), 1);
+        assert_eq!(c.accounts[0].password, "s3cret");
+        assert_eq!(c.accounts[0].display_name.as_deref(), Some("Оператор call-центра"));
+        assert_eq!(c.find_account("7779"), Some(0));
+        assert_eq!(c.find_account("sip:7779@it005.ru"), Some(0));
+        assert_eq!(c.find_account("1000"), None);
+    }
+
+    #[test]
+    fn overrides_apply_and_keep_passwords() {
+        let op = json!({"pbx_extension": "7779", "pbx_password": "pw"});
+        let c = EndpointConfig::from_settings(&pbx_row(), &[op], Some(&json!({"localPort": 0})))
+            .unwrap();
+        assert_eq!(c.local_port, 0);
+        assert_eq!(c.accounts[0].password, "pw");
+        assert_eq!(c.accounts[0].auth_username(), "7779");
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let mut row = pbx_row();
+        row["pbx_port"] = json!("abc");
+        let e = EndpointConfig::from_settings(&row, &[], None).unwrap_err().to_string();
+        assert!(e.contains("pbx_port"), "{e}");
+        let mut row = pbx_row();
+        row["pbx_transport"] = json!("SCTP");
+        let e = EndpointConfig::from_settings(&row, &[], None).unwrap_err().to_string();
+        assert!(e.contains("pbx_transport"), "{e}");
+        let mut row = pbx_row();
+        row["pbx_rtp_port_min"] = json!(13000);
+        let e = EndpointConfig::from_settings(&row, &[], None).unwrap_err().to_string();
+        assert!(e.contains("rtpPortMin"), "{e}");
+        let e = EndpointConfig::from_settings(&pbx_row(), &[json!({"pbx_password": "x"})], None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("operators[0].pbx_extension"), "{e}");
+        let e = EndpointConfig::from_json(json!({"localPort": "x"})).unwrap_err().to_string();
+        assert!(e.contains("localPort") || e.contains("u16"), "{e}");
+        let e = EndpointConfig::from_json(json!({"bogus": 1})).unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn websocket_is_refused_clearly() {
+        let mut row = pbx_row();
+        row["pbx_use_websocket"] = json!("true");
+        let e = EndpointConfig::from_settings(&row, &[], None).unwrap_err().to_string();
+        assert!(e.contains("useWebsocket"), "{e}");
+    }
+}

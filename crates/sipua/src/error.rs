@@ -1,0 +1,50 @@
+//! The engine's error type: every failure a caller can see, with a message that names the cause.
+
+/// Errors returned by the engine's public API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value is missing or out of range; the string names the field.
+    #[error("invalid config: {0}")]
+    Config(String),
+    /// An argument of an API call is wrong (unknown account, malformed URI, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// No call with this id is known (it may have ended already).
+    #[error("no such call: {0}")]
+    NoSuchCall(String),
+    /// The call exists but is in a state where the operation makes no sense.
+    #[error("call {call_id} is {state}: cannot {operation}")]
+    InvalidState {
+        call_id: String,
+        state: String,
+        operation: String,
+    },
+    /// The RTP port range has no free pair left.
+    #[error("RTP port range {min}-{max} exhausted")]
+    PortsExhausted { min: u16, max: u16 },
+    /// The endpoint is not started or was stopped.
+    #[error("the SIP endpoint is not running")]
+    NotRunning,
+    /// A socket could not be opened or used.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The SIP stack reported an error.
+    #[error("SIP error: {0}")]
+    Sip(String),
+}
+
+impl From<rsipstack::Error> for Error {
+    fn from(e: rsipstack::Error) -> Self {
+        Error::Sip(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Transport(e.to_string())
+    }
+}
+
+/// Result with the engine's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
