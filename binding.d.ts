@@ -9,4 +9,31 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-export declare function engineVersion(): string
+/** A running SIP endpoint. */
+export declare class NativeEndpoint {
+  /** `{ address, port, transport }` of the bound SIP socket. */
+  localAddress(): { address: string; port: number; transport: 'udp' | 'tcp' | 'tls' }
+  /** Live calls, live transactions and dropped malformed messages. */
+  counters(): { liveCalls: number; liveTransactions: number; malformedMessages: number }
+  /** Snapshots of the calls not yet disconnected. */
+  calls(): Array<{ id: string; sipCallId: string; direction: string; from: string; to: string; state: string }>
+  /** Places a call; resolves with its snapshot once the INVITE is sent. */
+  makeCall(from: string, to: string, headers?: Array<[string, string]>): Promise<{ id: string; sipCallId: string; direction: string; from: string; to: string; state: string }>
+  answer(callId: string): Promise<void>
+  reject(callId: string, code: number, reason?: string | undefined | null): Promise<void>
+  hangup(callId: string): Promise<void>
+  /**
+   * Ends calls, unregisters, closes the socket, delivers the last events, then releases the
+   * event callback so Node can exit.
+   */
+  stop(): Promise<void>
+}
+
+/** Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace. */
+export declare function initLogging(level: string): void
+
+/** Starts an endpoint: binds the transport and begins registering. `onEvent` gets every event. */
+export declare function startEndpoint(options: { config?: object; pbx?: object; operators?: object[]; overrides?: object }, onEvent: (event: any) => void): Promise<NativeEndpoint>
+
+/** Checks a configuration without starting anything; throws with the offending field's name. */
+export declare function validateConfig(options: { config?: object; pbx?: object; operators?: object[]; overrides?: object }): void

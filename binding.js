@@ -835,4 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.engineVersion = nativeBinding.engineVersion
+module.exports.NativeEndpoint = nativeBinding.NativeEndpoint
+module.exports.initLogging = nativeBinding.initLogging
+module.exports.startEndpoint = nativeBinding.startEndpoint
+module.exports.validateConfig = nativeBinding.validateConfig

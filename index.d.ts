@@ -45,6 +45,11 @@ export interface SipServiceConfig {
   inviteTimeoutMs?: number
   /** User-Agent header value. */
   userAgent?: string
+  /** Engine log level to stderr (credentials masked): 'error' | 'warn' | 'info' | 'debug' | 'trace'. */
+  logLevel?: 'error' | 'warn' | 'info' | 'debug' | 'trace'
+  /** The service's `pbx_use_websocket`; only `false` is accepted (native SIP is the point). */
+  useWebsocket?: boolean
+  websocketUrl?: string
   accounts?: AccountConfig[]
 }
 
@@ -139,6 +144,8 @@ export interface EndpointCounters {
 /** A call. Its `id` is the `callId` of every event about it. */
 export interface Call {
   readonly id: string
+  /** The SIP Call-ID header of the call's dialog. */
+  readonly sipCallId: string
   readonly direction: 'outgoing' | 'incoming'
   readonly from: string
   readonly to: string

@@ -1,8 +1,216 @@
-//! The napi binding: the only Rust that knows Node. It converts values and forwards engine
-//! events; every decision lives in the `sipua` engine crate.
+//! The napi binding: the only Rust that knows Node. It converts values, runs engine futures on
+//! napi's tokio runtime and forwards engine events through one ThreadsafeFunction; every
+//! decision lives in the `sipua` engine crate.
 #![deny(clippy::all)]
 
-#[napi_derive::napi]
-pub fn engine_version() -> String {
-    env!("CARGO_PKG_VERSION").to_string()
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use serde_json::Value;
+use sipua::{Endpoint, EndpointConfig};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// Event callback: receives each engine event as a plain object (`{ type, ... }`).
+type EventCallback = ThreadsafeFunction<Value, (), Value, Status, false>;
+
+fn to_napi(e: sipua::Error) -> Error {
+    let status = match e {
+        sipua::Error::Config(_) | sipua::Error::InvalidArgument(_) => Status::InvalidArg,
+        _ => Status::GenericFailure,
+    };
+    Error::new(status, e.to_string())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::from_reason(e.to_string()))
+}
+
+/// Parses `{ config }` or `{ pbx, operators, overrides }` into an engine config.
+fn parse_options(options: &Value) -> sipua::Result<EndpointConfig> {
+    match options.get("pbx") {
+        Some(pbx) => {
+            let operators = match options.get("operators") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(rows)) => rows.clone(),
+                Some(_) => {
+                    return Err(sipua::Error::Config(
+                        "operators: expected an array of settings rows".into(),
+                    ))
+                }
+            };
+            EndpointConfig::from_settings(pbx, &operators, options.get("overrides"))
+        }
+        None => EndpointConfig::from_json(
+            options
+                .get("config")
+                .cloned()
+                .unwrap_or(Value::Object(Default::default())),
+        ),
+    }
+}
+
+/// Checks a configuration without starting anything; throws with the offending field's name.
+#[napi(
+    catch_unwind,
+    ts_args_type = "options: { config?: object; pbx?: object; operators?: object[]; overrides?: object }"
+)]
+pub fn validate_config(options: Value) -> Result<()> {
+    parse_options(&options).map(|_| ()).map_err(to_napi)
+}
+
+/// Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace.
+#[napi(catch_unwind)]
+pub fn init_logging(level: String) -> Result<()> {
+    sipua::logging::init(&level).map_err(to_napi)
+}
+
+/// A running SIP endpoint.
+#[napi]
+pub struct NativeEndpoint {
+    engine: Arc<Endpoint>,
+    /// Tells the event forwarder to drain and let go of the JS callback.
+    forwarder_stop: Mutex<Option<oneshot::Sender<()>>>,
+    forwarder_done: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Starts an endpoint: binds the transport and begins registering. `onEvent` gets every event.
+#[napi(
+    ts_args_type = "options: { config?: object; pbx?: object; operators?: object[]; overrides?: object }, onEvent: (event: any) => void"
+)]
+pub async fn start_endpoint(options: Value, on_event: EventCallback) -> Result<NativeEndpoint> {
+    let config = parse_options(&options).map_err(to_napi)?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let engine = Endpoint::start(config, tx).await.map_err(to_napi)?;
+    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    // The callback keeps Node's event loop alive while this task holds it; it is dropped once
+    // stop() has drained the last events, so a script ends by itself after stop().
+    let forwarder = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(ev) => forward(&on_event, &ev),
+                    None => break,
+                },
+                _ = &mut stop_rx => {
+                    while let Ok(ev) = rx.try_recv() {
+                        forward(&on_event, &ev);
+                    }
+                    break;
+                }
+            }
+        }
+    });
+    Ok(NativeEndpoint {
+        engine: Arc::new(engine),
+        forwarder_stop: Mutex::new(Some(stop_tx)),
+        forwarder_done: Mutex::new(Some(forwarder)),
+    })
+}
+
+fn forward(cb: &EventCallback, ev: &sipua::Event) {
+    if let Ok(v) = serde_json::to_value(ev) {
+        cb.call(v, ThreadsafeFunctionCallMode::NonBlocking);
+    }
+}
+
+#[napi]
+impl NativeEndpoint {
+    /// `{ address, port, transport }` of the bound SIP socket.
+    #[napi(
+        catch_unwind,
+        ts_return_type = "{ address: string; port: number; transport: 'udp' | 'tcp' | 'tls' }"
+    )]
+    pub fn local_address(&self) -> Result<Value> {
+        json(&self.engine.local_address())
+    }
+
+    /// Live calls, live transactions and dropped malformed messages.
+    #[napi(
+        catch_unwind,
+        ts_return_type = "{ liveCalls: number; liveTransactions: number; malformedMessages: number }"
+    )]
+    pub fn counters(&self) -> Result<Value> {
+        json(&self.engine.counters())
+    }
+
+    /// Snapshots of the calls not yet disconnected.
+    #[napi(
+        catch_unwind,
+        ts_return_type = "Array<{ id: string; sipCallId: string; direction: string; from: string; to: string; state: string }>"
+    )]
+    pub fn calls(&self) -> Result<Value> {
+        json(&self.engine.calls())
+    }
+
+    /// Places a call; resolves with its snapshot once the INVITE is sent.
+    #[napi(
+        ts_args_type = "from: string, to: string, headers?: Array<[string, string]>",
+        ts_return_type = "Promise<{ id: string; sipCallId: string; direction: string; from: string; to: string; state: string }>"
+    )]
+    pub async fn make_call(
+        &self,
+        from: String,
+        to: String,
+        headers: Option<Vec<Vec<String>>>,
+    ) -> Result<Value> {
+        let mut pairs = Vec::new();
+        for h in headers.unwrap_or_default() {
+            match <[String; 2]>::try_from(h) {
+                Ok([n, v]) => pairs.push((n, v)),
+                Err(_) => {
+                    return Err(Error::new(
+                        Status::InvalidArg,
+                        "headers: each entry must be [name, value]",
+                    ))
+                }
+            }
+        }
+        let info = self
+            .engine
+            .make_call(&from, &to, pairs)
+            .await
+            .map_err(to_napi)?;
+        json(&info)
+    }
+
+    #[napi]
+    pub async fn answer(&self, call_id: String) -> Result<()> {
+        self.engine.answer(&call_id).await.map_err(to_napi)
+    }
+
+    #[napi]
+    pub async fn reject(&self, call_id: String, code: u32, reason: Option<String>) -> Result<()> {
+        let code = u16::try_from(code).map_err(|_| {
+            Error::new(
+                Status::InvalidArg,
+                format!("code: not a SIP status: {code}"),
+            )
+        })?;
+        self.engine
+            .reject(&call_id, code, reason)
+            .await
+            .map_err(to_napi)
+    }
+
+    #[napi]
+    pub async fn hangup(&self, call_id: String) -> Result<()> {
+        self.engine.hangup(&call_id).await.map_err(to_napi)
+    }
+
+    /// Ends calls, unregisters, closes the socket, delivers the last events, then releases the
+    /// event callback so Node can exit.
+    #[napi]
+    pub async fn stop(&self) -> Result<()> {
+        self.engine.stop().await;
+        let stop = self.forwarder_stop.lock().ok().and_then(|mut s| s.take());
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+        }
+        let done = self.forwarder_done.lock().ok().and_then(|mut d| d.take());
+        if let Some(done) = done {
+            let _ = done.await;
+        }
+        Ok(())
+    }
 }

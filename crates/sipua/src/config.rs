@@ -137,7 +137,11 @@ impl EndpointConfig {
     /// `pbx_websocket_url`) and one row per operator (`pbx_extension`, `pbx_username`,
     /// `pbx_password`, `pbx_display_name`). Numbers may come as strings, as databases store them.
     /// `overrides` (camelCase) is applied on top, e.g. `{ "localPort": 0 }`.
-    pub fn from_settings(pbx: &Value, operators: &[Value], overrides: Option<&Value>) -> Result<Self> {
+    pub fn from_settings(
+        pbx: &Value,
+        operators: &[Value],
+        overrides: Option<&Value>,
+    ) -> Result<Self> {
         let mut config = EndpointConfig {
             server: opt_string(pbx, "pbx_server")?,
             ..EndpointConfig::default()
@@ -147,7 +151,9 @@ impl EndpointConfig {
         }
         if let Some(t) = opt_string(pbx, "pbx_transport")? {
             config.transport = TransportKind::parse(&t).ok_or_else(|| {
-                Error::Config(format!("pbx_transport: expected UDP, TCP or TLS, got {t:?}"))
+                Error::Config(format!(
+                    "pbx_transport: expected UDP, TCP or TLS, got {t:?}"
+                ))
             })?;
         }
         if let Some(min) = opt_u16(pbx, "pbx_rtp_port_min")? {
@@ -161,9 +167,7 @@ impl EndpointConfig {
         for (i, row) in operators.iter().enumerate() {
             let extension = opt_string(row, "pbx_extension")?
                 .or(opt_string(row, "pbx_username")?)
-                .ok_or_else(|| {
-                    Error::Config(format!("operators[{i}].pbx_extension: missing"))
-                })?;
+                .ok_or_else(|| Error::Config(format!("operators[{i}].pbx_extension: missing")))?;
             config.accounts.push(AccountConfig {
                 extension,
                 username: opt_string(row, "pbx_username")?,
@@ -174,9 +178,11 @@ impl EndpointConfig {
             });
         }
         if let Some(Value::Object(map)) = overrides {
-            let mut merged = serde_json::to_value(&config).map_err(|e| Error::Config(e.to_string()))?;
+            let mut merged =
+                serde_json::to_value(&config).map_err(|e| Error::Config(e.to_string()))?;
             // Passwords are not serialized; carry them over by position.
-            let passwords: Vec<String> = config.accounts.iter().map(|a| a.password.clone()).collect();
+            let passwords: Vec<String> =
+                config.accounts.iter().map(|a| a.password.clone()).collect();
             if let Value::Object(target) = &mut merged {
                 for (k, v) in map {
                     target.insert(k.clone(), v.clone());
@@ -218,7 +224,9 @@ impl EndpointConfig {
             )));
         }
         if self.rtp_port_max - self.rtp_port_min < 2 {
-            return Err(Error::Config("rtpPortMax: the range needs at least one even/odd pair".into()));
+            return Err(Error::Config(
+                "rtpPortMax: the range needs at least one even/odd pair".into(),
+            ));
         }
         if self.use_websocket {
             return Err(Error::Config(
@@ -235,7 +243,9 @@ impl EndpointConfig {
             if a.extension.trim().is_empty() {
                 return Err(Error::Config(format!("accounts[{i}].extension: empty")));
             }
-            if a.extension.contains(|c: char| c.is_whitespace() || c == '@' || c == ':') {
+            if a.extension
+                .contains(|c: char| c.is_whitespace() || c == '@' || c == ':')
+            {
                 return Err(Error::Config(format!(
                     "accounts[{i}].extension: not a SIP user part: {:?}",
                     a.extension
@@ -272,12 +282,16 @@ fn opt_string(row: &Value, name: &str) -> Result<Option<String>> {
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(Error::Config(format!("{name}: expected a string, got {other}"))),
+        Some(other) => Err(Error::Config(format!(
+            "{name}: expected a string, got {other}"
+        ))),
     }
 }
 
 fn opt_u16(row: &Value, name: &str) -> Result<Option<u16>> {
-    let bad = |v: &dyn std::fmt::Display| Error::Config(format!("{name}: expected a port number 1-65535, got {v}"));
+    let bad = |v: &dyn std::fmt::Display| {
+        Error::Config(format!("{name}: expected a port number 1-65535, got {v}"))
+    };
     match field(row, name) {
         None => Ok(None),
         Some(Value::Number(n)) => n
@@ -306,9 +320,13 @@ fn opt_bool(row: &Value, name: &str) -> Result<Option<bool>> {
             "" => Ok(None),
             "1" | "true" | "yes" | "on" => Ok(Some(true)),
             "0" | "false" | "no" | "off" => Ok(Some(false)),
-            _ => Err(Error::Config(format!("{name}: expected a boolean, got {s:?}"))),
+            _ => Err(Error::Config(format!(
+                "{name}: expected a boolean, got {s:?}"
+            ))),
         },
-        Some(other) => Err(Error::Config(format!("{name}: expected a boolean, got {other}"))),
+        Some(other) => Err(Error::Config(format!(
+            "{name}: expected a boolean, got {other}"
+        ))),
     }
 }
 
@@ -336,7 +354,10 @@ mod tests {
         assert_eq!((c.rtp_port_min, c.rtp_port_max), (10000, 12000));
         assert_eq!(c.accounts.len(), 1);
         assert_eq!(c.accounts[0].password, "s3cret");
-        assert_eq!(c.accounts[0].display_name.as_deref(), Some("Оператор call-центра"));
+        assert_eq!(
+            c.accounts[0].display_name.as_deref(),
+            Some("Оператор call-центра")
+        );
         assert_eq!(c.find_account("7779"), Some(0));
         assert_eq!(c.find_account("sip:7779@it005.ru"), Some(0));
         assert_eq!(c.find_account("1000"), None);
@@ -356,23 +377,33 @@ mod tests {
     fn bad_values_name_the_field() {
         let mut row = pbx_row();
         row["pbx_port"] = json!("abc");
-        let e = EndpointConfig::from_settings(&row, &[], None).unwrap_err().to_string();
+        let e = EndpointConfig::from_settings(&row, &[], None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("pbx_port"), "{e}");
         let mut row = pbx_row();
         row["pbx_transport"] = json!("SCTP");
-        let e = EndpointConfig::from_settings(&row, &[], None).unwrap_err().to_string();
+        let e = EndpointConfig::from_settings(&row, &[], None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("pbx_transport"), "{e}");
         let mut row = pbx_row();
         row["pbx_rtp_port_min"] = json!(13000);
-        let e = EndpointConfig::from_settings(&row, &[], None).unwrap_err().to_string();
+        let e = EndpointConfig::from_settings(&row, &[], None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("rtpPortMin"), "{e}");
         let e = EndpointConfig::from_settings(&pbx_row(), &[json!({"pbx_password": "x"})], None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("operators[0].pbx_extension"), "{e}");
-        let e = EndpointConfig::from_json(json!({"localPort": "x"})).unwrap_err().to_string();
+        let e = EndpointConfig::from_json(json!({"localPort": "x"}))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("localPort") || e.contains("u16"), "{e}");
-        let e = EndpointConfig::from_json(json!({"bogus": 1})).unwrap_err().to_string();
+        let e = EndpointConfig::from_json(json!({"bogus": 1}))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bogus"), "{e}");
     }
 
@@ -380,7 +411,9 @@ mod tests {
     fn websocket_is_refused_clearly() {
         let mut row = pbx_row();
         row["pbx_use_websocket"] = json!("true");
-        let e = EndpointConfig::from_settings(&row, &[], None).unwrap_err().to_string();
+        let e = EndpointConfig::from_settings(&row, &[], None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("useWebsocket"), "{e}");
     }
 }

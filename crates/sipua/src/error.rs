@@ -40,6 +40,12 @@ impl From<rsipstack::Error> for Error {
     }
 }
 
+impl From<rsipstack::sip::Error> for Error {
+    fn from(e: rsipstack::sip::Error) -> Self {
+        Error::Sip(e.to_string())
+    }
+}
+
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Transport(e.to_string())

@@ -16,3 +16,12 @@ pub mod sdp;
 pub use config::{AccountConfig, EndpointConfig, TransportKind};
 pub use error::{Error, Result};
 pub use event::Event;
+mod account;
+mod auth;
+pub mod call;
+pub mod endpoint;
+mod ids;
+pub mod logging;
+mod transport;
+
+pub use endpoint::{CallInfo, Counters, Endpoint, LocalAddress};

@@ -1,0 +1,86 @@
+// Incoming calls: sipp (UAC) calls sip-native.
+'use strict'
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { requirePeer, startSipp, describeSipp } = require('./helpers/peers')
+const { startService, waitFor, disconnected } = require('./helpers/sip')
+
+const ACCOUNT = { extension: '7779' }
+
+test('answered incoming call: incoming_call, answer, sipp ACKs and BYEs -> disconnected', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const { sip, events, addr } = await startService(t, { accounts: [ACCOUNT] })
+  const seen = new Promise((resolve) => sip.once('incoming_call', resolve))
+  const uac = await startSipp({ scenario: 'uac_call', remote: addr, durationMs: 500, t })
+  const inc = await seen
+  assert.equal(inc.type, 'incoming_call')
+  assert.equal(typeof inc.callId, 'string')
+  assert.match(inc.from, /^sip:1000@127\.0\.0\.1/)
+  assert.match(inc.to, /^sip:7779@127\.0\.0\.1/)
+  assert.equal(inc.fromUser, '1000')
+  assert.ok(Array.isArray(inc.headers) && inc.headers.some(([n]) => /^call-id$/i.test(n)), 'headers carry Call-ID')
+  await sip.answer(inc.callId)
+  await waitFor(sip, events, 'call_state', (e) => e.callId === inc.callId && e.state === 'confirmed')
+  const d = await disconnected(sip, events, inc.callId)
+  assert.equal(d.direction, 'incoming')
+  const r = await uac.done
+  assert.equal(r.code, 0, 'sipp got 200 with SDP and 200 for its BYE: ' + describeSipp(r))
+  assert.equal(sip.counters().liveCalls, 0)
+  await sip.stop()
+})
+
+test('reject(486): sipp receives 486', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const { sip, events, addr } = await startService(t, { accounts: [ACCOUNT] })
+  sip.on('incoming_call', (e) => sip.reject(e.callId, 486).catch(() => {}))
+  const uac = await startSipp({ scenario: 'uac_rejected', remote: addr, keys: { expected: '486' }, t })
+  const r = await uac.done
+  assert.equal(r.code, 0, 'sipp got 486: ' + describeSipp(r))
+  const inc = events.find((e) => e.name === 'incoming_call')
+  assert.ok(inc, 'incoming_call was emitted')
+  const d = await disconnected(sip, events, inc.callId)
+  assert.equal(d.code, 486)
+  await sip.stop()
+})
+
+test('sipp cancels: disconnected with code 487', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const { sip, events, addr } = await startService(t, { accounts: [ACCOUNT] })
+  const seen = new Promise((resolve) => sip.once('incoming_call', resolve))
+  const uac = await startSipp({ scenario: 'uac_cancel', remote: addr, t })
+  const inc = await seen
+  const d = await disconnected(sip, events, inc.callId)
+  assert.equal(d.code, 487, JSON.stringify(d))
+  const r = await uac.done
+  assert.equal(r.code, 0, 'sipp got 180, 200 for CANCEL and 487: ' + describeSipp(r))
+  assert.equal(sip.counters().liveCalls, 0)
+  await sip.stop()
+})
+
+test('no incoming_call listener: the call is refused with 480', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const { sip, addr } = await startService(t, { accounts: [ACCOUNT] })
+  assert.equal(sip.listenerCount('incoming_call'), 0)
+  const uac = await startSipp({ scenario: 'uac_rejected', remote: addr, keys: { expected: '480' }, t })
+  const r = await uac.done
+  assert.equal(r.code, 0, 'sipp got 480: ' + describeSipp(r))
+  await sip.stop()
+})
+
+test('incomingCallTimeoutMs: an unanswered call gets 480', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const { sip, events, addr } = await startService(t, { accounts: [ACCOUNT], incomingCallTimeoutMs: 1500 })
+  sip.on('incoming_call', () => {}) // listen, never answer
+  const started = Date.now()
+  const uac = await startSipp({ scenario: 'uac_rejected', remote: addr, keys: { expected: '480' }, t })
+  const r = await uac.done
+  const elapsed = Date.now() - started
+  assert.equal(r.code, 0, 'sipp got 480: ' + describeSipp(r))
+  assert.ok(elapsed >= 1400, `480 came after ${elapsed} ms, expected after the 1500 ms timeout`)
+  const inc = events.find((e) => e.name === 'incoming_call')
+  assert.ok(inc)
+  const d = await disconnected(sip, events, inc.callId)
+  assert.equal(d.code, 480)
+  await sip.stop()
+})

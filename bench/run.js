@@ -1,0 +1,382 @@
+#!/usr/bin/env node
+// Load bench: sipp (UAC) against an auto-answering UAS, sip-native vs PJSIP (pjsua2 wheel), on
+// loopback. A fresh UA per run; its CPU time (utime+stime from /proc/PID/stat) and peak RSS
+// (VmHWM) are sampled while sipp runs. CPU % = UA CPU time / sipp wall time (100 % = one core).
+//
+//   node bench/run.js [--quick] [--only=ours|pjsua2] [--runs-dir=DIR] [--out=FILE]
+//
+// Writes the markdown table to bench/results/latest.md (and prints it). Every run is bounded:
+// sipp gets -timeout/-recv_timeout and is killed after a hard deadline; the UA gets SIGTERM, then
+// SIGKILL.
+'use strict'
+
+const { spawn, spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const path = require('node:path')
+
+const ROOT = path.join(__dirname, '..')
+const argv = process.argv.slice(2)
+const flag = (name) => argv.includes(`--${name}`)
+const opt = (name, dflt) => {
+  const hit = argv.find((a) => a.startsWith(`--${name}=`))
+  return hit ? hit.slice(name.length + 3) : dflt
+}
+
+const QUICK = flag('quick')
+const ONLY = opt('only', null)
+const OUT = path.resolve(opt('out', path.join(__dirname, 'results', 'latest.md')))
+const RUNS_DIR = path.resolve(opt('runs-dir', path.join(__dirname, 'results', 'runs')))
+const SIPP = opt('sipp', process.env.SIPP || 'sipp')
+const PYTHON = opt('python', process.env.PYTHON || 'python3')
+const LOAD_SECONDS = 3
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
+const PAGE_KB = 4
+
+if (ONLY && !['ours', 'pjsua2'].includes(ONLY)) {
+  console.error(`--only must be ours or pjsua2, not ${ONLY}`)
+  process.exit(2)
+}
+if (spawnSync(SIPP, ['-v'], { encoding: 'utf8' }).error) {
+  console.error(`sipp not found (${SIPP}); install sip-tester or pass --sipp=PATH`)
+  process.exit(2)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The UAs under test
+
+const UAS = [
+  {
+    name: 'ours',
+    label: 'sip-native',
+    cmd: (port, maxSeconds) => [
+      process.execPath,
+      [path.join(__dirname, 'uas.js'), '--port', String(port), '--max-seconds', String(maxSeconds)],
+    ],
+  },
+  {
+    name: 'pjsua2',
+    label: 'pjsua2 wheel',
+    cmd: (port, maxSeconds) => [
+      PYTHON,
+      [path.join(__dirname, 'pjsua2_uas.py'), '--port', String(port), '--max-seconds', String(maxSeconds)],
+    ],
+  },
+].filter((ua) => !ONLY || ua.name === ONLY)
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+function rate(cps, holdMs = 1000) {
+  const calls = cps * LOAD_SECONDS
+  return {
+    id: holdMs === 1000 ? `rate ${cps} cps` : `rate ${cps} cps, -d ${holdMs}`,
+    offered: calls,
+    // sipp stops by itself: all calls placed after LOAD_SECONDS, each lasts holdMs, a lost
+    // response ends a call after recv_timeout.
+    wallLimit: LOAD_SECONDS + holdMs / 1000 + 8 + 10,
+    args: ['-r', String(cps), '-m', String(calls), '-d', String(holdMs)],
+  }
+}
+function conc(n, holdMs = 5000, cps = 200) {
+  return {
+    id: `conc ${n} held ${holdMs / 1000} s`,
+    offered: n,
+    wallLimit: Math.ceil(n / cps) + holdMs / 1000 + 8 + 10,
+    args: ['-r', String(cps), '-l', String(n), '-m', String(n), '-d', String(holdMs)],
+  }
+}
+
+const SCENARIOS = QUICK
+  ? [rate(50, 0), rate(50), rate(200), conc(100)]
+  : [rate(50, 0), rate(50), rate(100), rate(200), rate(400), rate(800), conc(100), conc(500), conc(2000)]
+
+// ---------------------------------------------------------------------------------------------
+// /proc sampling
+
+function readProc(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the parenthesised comm; utime/stime/cutime/cstime are fields 14-17 (1-based).
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(status)
+    const rss = /VmRSS:\s+(\d+) kB/.exec(status)
+    const state = f[0]
+    if (state === 'Z') return null
+    return {
+      cpuSec: ticks / CLK_TCK,
+      hwmKb: hwm ? Number(hwm[1]) : 0,
+      rssKb: rss ? Number(rss[1]) : Number(f[21]) * PAGE_KB,
+    }
+  } catch {
+    return null
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+// ---------------------------------------------------------------------------------------------
+// One run
+
+let portBase = 15070 + (process.pid % 50) * 20
+
+function startUa(ua, port, maxSeconds, logFile) {
+  const [cmd, args] = ua.cmd(port, maxSeconds)
+  const log = fs.openSync(logFile, 'w')
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', log] })
+  const state = { child, exited: false, code: null, signal: null, ready: false, out: '' }
+  child.on('exit', (code, signal) => {
+    state.exited = true
+    state.code = code
+    state.signal = signal
+  })
+  child.stdout.on('data', (d) => {
+    fs.appendFileSync(logFile, d)
+    state.out += d
+    if (!state.ready && /^READY/m.test(state.out)) state.ready = true
+  })
+  return state
+}
+
+async function waitReady(ua, ms) {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (ua.ready) return true
+    if (ua.exited) return false
+    await sleep(50)
+  }
+  return ua.ready
+}
+
+async function stopUa(ua) {
+  if (ua.exited) return
+  ua.child.kill('SIGTERM')
+  for (let i = 0; i < 100 && !ua.exited; i++) await sleep(50)
+  if (!ua.exited) {
+    ua.child.kill('SIGKILL')
+    for (let i = 0; i < 40 && !ua.exited; i++) await sleep(50)
+  }
+}
+
+function runSipp(scn, uaPort, sippPort, cwd) {
+  const args = [
+    '-sn', 'uac', `127.0.0.1:${uaPort}`,
+    '-s', 'uas',
+    '-i', '127.0.0.1',
+    '-p', String(sippPort),
+    ...scn.args,
+    '-nostdin',
+    '-trace_stat', '-fd', '1',
+    '-trace_screen',
+    '-trace_err',
+    '-trace_error_codes',
+    '-recv_timeout', '8000',
+    '-timeout', `${Math.ceil(scn.wallLimit)}s`,
+    '-max_recv_loops', '10000',
+    '-max_sched_loops', '10000',
+  ]
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint()
+    const child = spawn(SIPP, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += d))
+    const hard = setTimeout(() => {
+      child.kill('SIGKILL')
+    }, (scn.wallLimit + 15) * 1000)
+    child.on('exit', (code, signal) => {
+      clearTimeout(hard)
+      resolve({
+        code,
+        signal,
+        wallSec: Number(process.hrtime.bigint() - t0) / 1e9,
+        stderr: stderr.trim(),
+        cmd: `${SIPP} ${args.join(' ')}`,
+      })
+    })
+    child.on('error', (err) => {
+      clearTimeout(hard)
+      resolve({ code: -1, signal: null, wallSec: 0, stderr: String(err), cmd: SIPP })
+    })
+  })
+}
+
+function parseSippStats(cwd) {
+  const files = fs.readdirSync(cwd)
+  const csv = files.find((f) => /^uac_\d+_\.csv$/.test(f))
+  const res = { created: null, ok: null, failed: null, codes: {} }
+  if (csv) {
+    const lines = fs.readFileSync(path.join(cwd, csv), 'utf8').trim().split('\n')
+    if (lines.length >= 2) {
+      const head = lines[0].split(';')
+      const last = lines[lines.length - 1].split(';')
+      const col = (name) => Number(last[head.indexOf(name)])
+      res.created = col('TotalCallCreated')
+      res.ok = col('SuccessfulCall(C)')
+      res.failed = col('FailedCall(C)')
+      res.retrans = col('Retransmissions(C)')
+      res.timeouts = col('FailedMaxUDPRetrans(C)') + col('FailedCmdNotSent(C)')
+    }
+  }
+  if (res.ok === null) {
+    // Fall back to the final screen dump.
+    const scr = files.find((f) => /^uac_\d+_screen\.log$/.test(f))
+    if (scr) {
+      const text = fs.readFileSync(path.join(cwd, scr), 'utf8')
+      const grab = (re) => {
+        const all = [...text.matchAll(re)]
+        return all.length ? Number(all[all.length - 1][1]) : null
+      }
+      res.ok = grab(/Successful call\s+\|\s+\d+\s+\|\s+(\d+)/g)
+      res.failed = grab(/Failed call\s+\|\s+\d+\s+\|\s+(\d+)/g)
+      res.created = grab(/Total Calls created\s+\|\s+\|\s+(\d+)/g)
+    }
+  }
+  const ec = files.find((f) => /^uac_\d+_error_codes\.csv$/.test(f))
+  if (ec) {
+    for (const line of fs.readFileSync(path.join(cwd, ec), 'utf8').split('\n')) {
+      const codes = line.split(';')[2]
+      if (!codes) continue
+      for (const c of codes.split(',')) if (c) res.codes[c] = (res.codes[c] || 0) + 1
+    }
+  }
+  return res
+}
+
+async function oneRun(ua, scn, runIdx) {
+  const slug = `${ua.name}-${scn.id.replace(/[^a-z0-9]+/gi, '-')}`.replace(/-+$/, '')
+  const cwd = path.join(RUNS_DIR, slug)
+  fs.rmSync(cwd, { recursive: true, force: true })
+  fs.mkdirSync(cwd, { recursive: true })
+  const uaPort = portBase + runIdx * 2
+  const sippPort = uaPort + 1
+  const row = { ua: ua.label, uaName: ua.name, scenario: scn.id, offered: scn.offered, notes: [] }
+
+  const maxSeconds = Math.ceil(scn.wallLimit + 30)
+  const proc = startUa(ua, uaPort, maxSeconds, path.join(cwd, 'ua.log'))
+  if (!(await waitReady(proc, 15000))) {
+    await stopUa(proc)
+    row.status = 'no-start'
+    row.notes.push(`UA did not start (${proc.exited ? `exit ${proc.code ?? proc.signal}` : 'no READY in 15 s'}); see ${path.relative(ROOT, cwd)}/ua.log`)
+    return row
+  }
+  const pid = proc.child.pid
+  await sleep(300) // let the UA settle (JIT, lazy init) before the baseline sample
+  const base = readProc(pid)
+  let last = base
+  const sampler = setInterval(() => {
+    const s = readProc(pid)
+    if (s) last = s
+  }, 100)
+
+  const sipp = await runSipp(scn, uaPort, sippPort, cwd)
+  clearInterval(sampler)
+  const end = readProc(pid) || last
+  const diedDuringRun = proc.exited
+  if (!diedDuringRun) await stopUa(proc)
+
+  const stats = parseSippStats(cwd)
+  row.ok = stats.ok
+  row.failed = stats.failed
+  row.codes = stats.codes
+  row.sippWall = sipp.wallSec
+  row.sippCode = sipp.code
+  if (base && end && sipp.wallSec > 0) {
+    row.cpuPct = ((end.cpuSec - base.cpuSec) / sipp.wallSec) * 100
+    row.rssMb = end.hwmKb / 1024
+  }
+  fs.writeFileSync(path.join(cwd, 'sipp.cmd'), sipp.cmd + '\n')
+  if (sipp.stderr) fs.writeFileSync(path.join(cwd, 'sipp.stderr'), sipp.stderr + '\n')
+
+  if (diedDuringRun) {
+    row.status = 'died'
+    const log = fs.readFileSync(path.join(cwd, 'ua.log'), 'utf8')
+    const why = log.split('\n').reverse().find((l) => /Assert|abort|panic|Error|fatal/i.test(l))
+    row.notes.push(`UA died (${proc.signal || `exit ${proc.code}`})${why ? `: ${why.trim().slice(0, 140)}` : ''}`)
+  } else if (row.ok === null) {
+    row.status = 'no-stats'
+    row.notes.push(`no sipp stats (sipp exit ${sipp.code ?? sipp.signal}${sipp.stderr ? `: ${sipp.stderr.split('\n')[0].slice(0, 120)}` : ''})`)
+  } else {
+    row.status = row.failed === 0 && row.ok === scn.offered ? 'ok' : 'partial'
+  }
+  if (proc.exited && !diedDuringRun && proc.code !== 0 && proc.signal !== 'SIGTERM') {
+    row.notes.push(`UA exit ${proc.code ?? proc.signal} on stop`)
+  }
+  const codes = Object.entries(row.codes || {})
+    .sort((a, b) => b[1] - a[1])
+    .map(([c, n]) => `${n}×${c}`)
+  if (codes.length) row.notes.push(`failure codes: ${codes.join(', ')}`)
+  if (stats.timeouts) row.notes.push(`${stats.timeouts} timeouts`)
+  return row
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const fmt = (v, d = 1) => (v === undefined || v === null || Number.isNaN(v) ? '–' : v.toFixed(d))
+
+function table(rows) {
+  const out = []
+  out.push('| UA | scenario | offered | ok | failed | CPU % | peak RSS MB | notes |')
+  out.push('|---|---|---|---|---|---|---|---|')
+  for (const scn of SCENARIOS) {
+    const byUa = rows.filter((r) => r.scenario === scn.id)
+    for (const r of byUa) {
+      const status = r.status === 'died' ? ' **died**' : ''
+      out.push(
+        `| ${r.ua} | ${r.scenario} | ${r.offered} | ${r.ok ?? '–'} | ${r.failed ?? '–'}${status} | ${fmt(r.cpuPct)} | ${fmt(r.rssMb)} | ${r.notes.join('; ')} |`,
+      )
+    }
+    const ours = byUa.find((r) => r.uaName === 'ours')
+    const pj = byUa.find((r) => r.uaName === 'pjsua2')
+    if (ours && pj && ours.status === 'ok' && pj.status === 'ok' && pj.cpuPct > 0 && pj.rssMb > 0) {
+      out.push(
+        `| *ours/PJSIP* | ${scn.id} | | | | *${fmt(ours.cpuPct / pj.cpuPct, 2)}×* | *${fmt(ours.rssMb / pj.rssMb, 2)}×* | both completed every call |`,
+      )
+    }
+  }
+  return out.join('\n')
+}
+
+async function main() {
+  fs.mkdirSync(RUNS_DIR, { recursive: true })
+  const sippVersion = (spawnSync(SIPP, ['-v'], { encoding: 'utf8' }).stdout || '').match(/v[\d.]+[^\s,]*/)
+  const rows = []
+  let runIdx = 0
+  const started = new Date()
+  for (const scn of SCENARIOS) {
+    for (const ua of UAS) {
+      process.stderr.write(`[bench] ${ua.label} / ${scn.id} ... `)
+      const row = await oneRun(ua, scn, runIdx++)
+      process.stderr.write(
+        `${row.status}: ok ${row.ok ?? '–'} failed ${row.failed ?? '–'} cpu ${fmt(row.cpuPct)}% rss ${fmt(row.rssMb)} MB (${fmt(row.sippWall)} s)\n`,
+      )
+      rows.push(row)
+      await sleep(500)
+    }
+  }
+  const md = [
+    `# sip-native load bench (${QUICK ? 'quick' : 'full'})`,
+    '',
+    `${started.toISOString()}, ${require('node:os').cpus().length} cores, Node ${process.version}, sipp ${sippVersion ? sippVersion[0] : '?'}; ` +
+      `sipp \`uac\` on loopback against an auto-answering UAS (bench/uas.js, bench/pjsua2_uas.py), a fresh UA per run. ` +
+      `Rate runs offer ${LOAD_SECONDS} s of load and hold each call 1 s (unless -d says otherwise); conc runs place N calls at 200 cps and hold them 5 s. ` +
+      'CPU % = UA CPU time (utime+stime) ÷ sipp wall time, 100 % = one core; peak RSS = VmHWM. ' +
+      'The pjsua2 wheel caps at 4 concurrent calls (486 beyond) and aborts at ≥100 cps (select ioqueue, 64 handles): see /work/shared/anchors.md.',
+    '',
+    table(rows),
+    '',
+    `Per-run logs: \`${path.relative(ROOT, RUNS_DIR)}/<ua>-<scenario>/\` (ua.log, sipp.cmd, sipp CSV/screen/error files).`,
+    '',
+  ].join('\n')
+  fs.mkdirSync(path.dirname(OUT), { recursive: true })
+  fs.writeFileSync(OUT, md)
+  fs.writeFileSync(OUT.replace(/\.md$/, '.json'), JSON.stringify(rows, null, 2) + '\n')
+  console.log(md)
+  console.error(`[bench] written ${path.relative(process.cwd(), OUT)}`)
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})

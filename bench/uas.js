@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// Auto-answering sip-native UAS for the load bench: answers every incoming call with 200 OK and
+// lets the remote end hang up. Prints READY once bound; stops cleanly on SIGTERM/SIGINT or after
+// --max-seconds.
+//
+// usage: node bench/uas.js --port 15070 [--max-seconds 120]
+'use strict'
+
+const path = require('node:path')
+const { SipService } = require(path.join(__dirname, '..'))
+
+function arg(name, dflt) {
+  const hit = process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`))
+  if (!hit) return dflt
+  if (hit.includes('=')) return hit.slice(hit.indexOf('=') + 1)
+  return process.argv[process.argv.indexOf(hit) + 1]
+}
+
+const port = Number(arg('port', 15070))
+const maxSeconds = Number(arg('max-seconds', 120))
+
+const stats = { incoming: 0, answered: 0, answerErrors: 0, confirmed: 0, disconnected: 0, errors: 0 }
+
+const sip = new SipService({
+  bindAddress: '127.0.0.1',
+  localPort: port,
+  rtpPortMin: 20000,
+  rtpPortMax: 60000,
+})
+
+sip.on('incoming_call', (e) => {
+  stats.incoming++
+  sip.answer(e.callId).then(
+    () => stats.answered++,
+    (err) => {
+      if (stats.answerErrors++ < 5) console.error(`answer ${e.callId}: ${err && err.message}`)
+    },
+  )
+})
+sip.on('call_state', (e) => {
+  if (e.state === 'confirmed') stats.confirmed++
+  else if (e.state === 'disconnected') stats.disconnected++
+})
+sip.on('error', (e) => {
+  if (stats.errors++ < 5) console.error(`error event: ${e && e.message}`)
+})
+
+let stopping = false
+async function shutdown(why) {
+  if (stopping) return
+  stopping = true
+  clearTimeout(limit)
+  console.log(`STOP (${why}) ${JSON.stringify(stats)}`)
+  const force = setTimeout(() => {
+    console.error('stop() did not finish within 5 s')
+    process.exit(2)
+  }, 5000)
+  force.unref()
+  try {
+    await sip.stop()
+  } catch (err) {
+    console.error(`stop: ${err && err.message}`)
+    process.exitCode = 1
+  }
+}
+
+process.on('SIGTERM', () => shutdown('SIGTERM'))
+process.on('SIGINT', () => shutdown('SIGINT'))
+const limit = setTimeout(() => shutdown('max-seconds'), maxSeconds * 1000)
+
+sip.start().then(
+  () => {
+    const la = sip.localAddress()
+    console.log(`READY sip-native ${la.address}:${la.port}/${la.transport}`)
+  },
+  (err) => {
+    console.error(`start failed: ${err && err.stack}`)
+    process.exit(1)
+  },
+)

@@ -1,0 +1,745 @@
+//! Calls: the state machine (pure, see [`next_state`]) and the tasks that drive rsipstack's
+//! INVITE dialogs for outgoing and incoming calls, turning dialog states into [`Event`]s.
+
+use crate::auth::Authenticator;
+use crate::endpoint::{reason_of, CallInfo, Shared};
+use crate::error::{Error, Result};
+use crate::event::{CallState, Direction, Event};
+use crate::rtp_ports::RtpPortPair;
+use crate::sdp;
+use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
+use rsipstack::sip::{self, Header, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What can happen to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// A provisional response to our INVITE (100, 180, 183...).
+    Provisional(u16),
+    /// A 2xx to our INVITE (ACK sent by the stack).
+    Answered,
+    /// We sent 200 to an incoming INVITE.
+    LocalAnswer,
+    /// The ACK for our 200 arrived.
+    Ack,
+    /// The call ended (final non-2xx, BYE, CANCEL, timeout).
+    End,
+}
+
+/// The call state machine: the state after `input`, or `None` when the input does not apply
+/// in `state` (e.g. a late 180 after the call was answered) and must be ignored.
+pub fn next_state(state: CallState, input: Input) -> Option<CallState> {
+    use CallState::*;
+    match (state, input) {
+        (Disconnected, _) => None,
+        (_, Input::End) => Some(Disconnected),
+        (Calling | Ringing | Early, Input::Provisional(code)) => match code {
+            180 | 181 | 182 => Some(Ringing),
+            183 => Some(Early),
+            _ => None,
+        },
+        (Calling | Ringing | Early, Input::Answered) => Some(Confirmed),
+        (Incoming, Input::LocalAnswer) => Some(Connecting),
+        (Connecting, Input::Ack) => Some(Confirmed),
+        _ => None,
+    }
+}
+
+/// One call, shared by its task and the API.
+pub(crate) struct Call {
+    pub id: String,
+    pub sip_call_id: String,
+    pub direction: Direction,
+    pub from: String,
+    pub to: String,
+    state: Mutex<CallState>,
+    dialog: Mutex<Option<InviteDialog>>,
+    /// Our RTP/RTCP ports, held for the call's life (the media engine uses them next).
+    ports: Mutex<Option<RtpPortPair>>,
+    /// The SDP offer of an incoming call, answered on `answer()`.
+    remote_offer: Mutex<Option<sdp::Negotiated>>,
+    hangup_requested: AtomicBool,
+    /// Final status we chose (reject) or received; 0 until known.
+    final_code: AtomicU16,
+    events: Arc<Shared>,
+}
+
+impl Call {
+    fn new(
+        shared: &Arc<Shared>,
+        direction: Direction,
+        sip_call_id: String,
+        from: String,
+        to: String,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            id: format!(
+                "{}-{}",
+                match direction {
+                    Direction::Outgoing => "out",
+                    Direction::Incoming => "in",
+                },
+                crate::ids::random_token(12)
+            ),
+            sip_call_id,
+            direction,
+            from,
+            to,
+            state: Mutex::new(match direction {
+                Direction::Outgoing => CallState::Calling,
+                Direction::Incoming => CallState::Incoming,
+            }),
+            dialog: Mutex::new(None),
+            ports: Mutex::new(None),
+            remote_offer: Mutex::new(None),
+            hangup_requested: AtomicBool::new(false),
+            final_code: AtomicU16::new(0),
+            events: shared.clone(),
+        })
+    }
+
+    pub fn state(&self) -> CallState {
+        self.state
+            .lock()
+            .map(|s| *s)
+            .unwrap_or(CallState::Disconnected)
+    }
+
+    pub fn info(&self) -> CallInfo {
+        CallInfo {
+            id: self.id.clone(),
+            sip_call_id: self.sip_call_id.clone(),
+            direction: self.direction,
+            from: self.from.clone(),
+            to: self.to.clone(),
+            state: self.state(),
+        }
+    }
+
+    fn dialog(&self) -> Option<InviteDialog> {
+        self.dialog.lock().ok().and_then(|d| d.clone())
+    }
+
+    /// Applies `input`; emits a `call_state` event when the state changed. Returns whether it did.
+    fn apply(&self, input: Input, code: u16, reason: &str) -> bool {
+        let next = {
+            let Ok(mut state) = self.state.lock() else {
+                return false;
+            };
+            match next_state(*state, input) {
+                Some(n) if n != *state => {
+                    *state = n;
+                    n
+                }
+                _ => return false,
+            }
+        };
+        self.events.emit(Event::CallState {
+            call_id: self.id.clone(),
+            state: next,
+            direction: self.direction,
+            code,
+            reason: reason.to_string(),
+        });
+        if next == CallState::Disconnected {
+            self.events.remove_call(&self.id);
+            if let Ok(mut p) = self.ports.lock() {
+                p.take();
+            }
+            if let Some(d) = self.dialog() {
+                self.events.dialogs.remove_dialog(&d.id());
+            }
+        }
+        true
+    }
+
+    fn end(&self, code: u16, reason: &str) {
+        self.apply(Input::End, code, reason);
+    }
+
+    /// Answers an incoming call: 200 OK with the SDP answer.
+    pub async fn answer(&self, shared: &Shared) -> Result<()> {
+        self.expect(CallState::Incoming, "answer")?;
+        let dialog = self
+            .dialog()
+            .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;
+        let rtp_port = self
+            .ports
+            .lock()
+            .ok()
+            .and_then(|p| p.as_ref().map(|p| p.rtp_port))
+            .unwrap_or(0);
+        let offer = self.remote_offer.lock().ok().and_then(|o| o.clone());
+        let body = match offer {
+            Some(neg) => sdp::build_answer(session_id(), 1, shared.advertised, rtp_port, &neg),
+            // No offer in the INVITE: ours goes in the 200, the answer comes in the ACK.
+            None => sdp::build_offer(session_id(), 1, shared.advertised, rtp_port),
+        };
+        dialog.accept(
+            Some(vec![Header::ContentType("application/sdp".into())]),
+            Some(body.into_bytes()),
+        )?;
+        self.apply(Input::LocalAnswer, 200, "OK");
+        Ok(())
+    }
+
+    /// Rejects an incoming call that is not answered yet.
+    pub async fn reject(&self, code: u16, reason: Option<String>) -> Result<()> {
+        self.expect(CallState::Incoming, "reject")?;
+        let dialog = self
+            .dialog()
+            .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;
+        self.final_code.store(code, Ordering::SeqCst);
+        dialog.reject(Some(StatusCode::from(code)), reason)?;
+        Ok(())
+    }
+
+    /// Ends the call whatever its state: CANCEL, BYE, or 603 for an unanswered incoming call.
+    pub async fn hangup(&self) -> Result<()> {
+        self.hangup_requested.store(true, Ordering::SeqCst);
+        let state = self.state();
+        match (self.direction, state, self.dialog()) {
+            (_, CallState::Disconnected, _) => Ok(()),
+            (Direction::Incoming, CallState::Incoming, _) => self.reject(603, None).await,
+            (_, _, None) => Ok(()), // the INVITE task cancels as soon as its dialog exists
+            (_, _, Some(d)) => {
+                d.hangup().await?;
+                if self.direction == Direction::Incoming {
+                    // A UAS dialog's hangup is a BYE only once confirmed; before the ACK, BYE too.
+                    if state == CallState::Connecting {
+                        d.bye().await?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn expect(&self, wanted: CallState, operation: &str) -> Result<()> {
+        let state = self.state();
+        if state != wanted {
+            return Err(Error::InvalidState {
+                call_id: self.id.clone(),
+                state: format!("{state:?}").to_lowercase(),
+                operation: operation.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn session_id() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Code and reason for a dialog that terminated without a final response telling us why.
+fn termination_code(reason: &TerminatedReason) -> (u16, &'static str) {
+    match reason {
+        TerminatedReason::Timeout => (408, "Request Timeout"),
+        TerminatedReason::UacCancel => (487, "Request Terminated"),
+        TerminatedReason::UacBye | TerminatedReason::UasBye => (200, "Normal call clearing"),
+        TerminatedReason::UacBusy | TerminatedReason::UasBusy => (486, "Busy Here"),
+        TerminatedReason::UasDecline => (603, "Decline"),
+        TerminatedReason::ProxyAuthRequired => (407, "Proxy Authentication Required"),
+        TerminatedReason::ProxyError(c)
+        | TerminatedReason::UacOther(c)
+        | TerminatedReason::UasOther(c) => (c.code(), "Call failed"),
+    }
+}
+
+/// Turns `to` into a request URI: a SIP URI as given, else `number@pbx`.
+fn target_uri(shared: &Shared, to: &str) -> Result<String> {
+    let to = to.trim();
+    if to.is_empty() {
+        return Err(Error::InvalidArgument("to: empty".into()));
+    }
+    if to.starts_with("sip:") || to.starts_with("sips:") {
+        let _: sip::Uri = to
+            .try_into()
+            .map_err(|e| Error::InvalidArgument(format!("to: not a SIP URI: {to:?} ({e})")))?;
+        return Ok(to.to_string());
+    }
+    if to.contains(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"') {
+        return Err(Error::InvalidArgument(format!(
+            "to: not a number, extension or SIP URI: {to:?}"
+        )));
+    }
+    if to.contains('@') {
+        return Ok(format!("sip:{to}"));
+    }
+    match shared.server_hostport() {
+        Some(hp) => Ok(format!("sip:{to}@{hp}")),
+        None => Err(Error::InvalidArgument(format!(
+            "to: {to:?} is a number but no server is configured; use a SIP URI such as sip:{to}@host:port"
+        ))),
+    }
+}
+
+/// Places an outgoing call from the account `from` to `to`; returns once the INVITE task runs.
+pub(crate) async fn place(
+    shared: &Arc<Shared>,
+    from: &str,
+    to: &str,
+    headers: Vec<(String, String)>,
+) -> Result<CallInfo> {
+    let target = target_uri(shared, to)?;
+    let account = shared.config.find_account(from);
+    let (user, display_name, aor, auth) = match account {
+        Some(i) => {
+            let acc = &shared.config.accounts[i];
+            (
+                acc.extension.clone(),
+                acc.display_name.clone(),
+                shared.aor(i),
+                Some(Authenticator::new(acc.auth_username(), &acc.password)),
+            )
+        }
+        None if shared.config.server.is_none()
+            && !from.trim().is_empty()
+            && !from.contains(char::is_whitespace) =>
+        {
+            // Peer-to-peer use without accounts: `from` is just our user name.
+            let user = from
+                .trim()
+                .trim_start_matches("sip:")
+                .split('@')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            (
+                user.clone(),
+                None,
+                format!("sip:{user}@{}", shared.advertised),
+                None,
+            )
+        }
+        None => {
+            return Err(Error::InvalidArgument(format!(
+                "from: no account with extension, username or URI {from:?}"
+            )))
+        }
+    };
+    for (name, _) in &headers {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(Error::InvalidArgument(format!(
+                "headers: not a header name: {name:?}"
+            )));
+        }
+    }
+    let ports = shared.ports.allocate()?;
+    let offer = sdp::build_offer(session_id(), 1, shared.advertised, ports.rtp_port);
+    let sip_call_id = format!("{}@sip-native", crate::ids::random_token(20));
+    let call = Call::new(
+        shared,
+        Direction::Outgoing,
+        sip_call_id.clone(),
+        aor.clone(),
+        target.clone(),
+    );
+    if let Ok(mut p) = call.ports.lock() {
+        *p = Some(ports);
+    }
+    let extra: Vec<Header> = headers
+        .into_iter()
+        .map(|(n, v)| Header::Other(n, v))
+        .collect();
+    let option = InviteOption {
+        caller_display_name: display_name,
+        caller: aor
+            .as_str()
+            .try_into()
+            .map_err(|e| Error::InvalidArgument(format!("from: {e}")))?,
+        callee: target
+            .as_str()
+            .try_into()
+            .map_err(|e| Error::InvalidArgument(format!("to: {e}")))?,
+        destination: if shared.config.server.is_some() {
+            Some(shared.server_addr()?)
+        } else {
+            None
+        },
+        content_type: Some("application/sdp".into()),
+        offer: Some(offer.into_bytes()),
+        contact: shared
+            .contact_uri(&user)
+            .as_str()
+            .try_into()
+            .map_err(|e| Error::Sip(format!("contact: {e}")))?,
+        credential: None,
+        headers: Some(extra),
+        call_id: Some(sip_call_id),
+        ..Default::default()
+    };
+    shared.insert_call(call.clone());
+    shared.emit(Event::CallState {
+        call_id: call.id.clone(),
+        state: CallState::Calling,
+        direction: Direction::Outgoing,
+        code: 0,
+        reason: String::new(),
+    });
+    let info = call.info();
+    tokio::spawn(run_outgoing(shared.clone(), call, option, auth));
+    Ok(info)
+}
+
+async fn run_outgoing(
+    shared: Arc<Shared>,
+    call: Arc<Call>,
+    mut option: InviteOption,
+    mut auth: Option<Authenticator>,
+) {
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(shared.config.invite_timeout_ms);
+    let base_headers = option.headers.clone().unwrap_or_default();
+    let mut timed_out = false;
+    for _attempt in 0..3 {
+        let (state_tx, mut state_rx) = shared.dialogs.new_dialog_state_channel();
+        let (dialog, mut handle) = match shared.dialogs.do_invite_async(option.clone(), state_tx) {
+            Ok(v) => v,
+            Err(e) => return call.end(500, &format!("cannot send INVITE: {e}")),
+        };
+        if let Ok(mut d) = call.dialog.lock() {
+            *d = Some(dialog.clone());
+        }
+        if call.hangup_requested.load(Ordering::SeqCst) {
+            let _ = dialog.cancel().await;
+        }
+        let result = loop {
+            tokio::select! {
+                r = &mut handle => break r,
+                Some(st) = state_rx.recv() => {
+                    if let DialogState::Early(_, resp) = st {
+                        let code = resp.status_code.code();
+                        call.apply(Input::Provisional(code), code, &reason_of(&resp));
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline), if !timed_out => {
+                    timed_out = true;
+                    let _ = dialog.cancel().await;
+                }
+            }
+        };
+        let resp = match result {
+            Ok(Ok((_, Some(resp)))) => resp,
+            Ok(Ok((_, None))) => return call.end(408, "Request Timeout"),
+            Ok(Err(e)) => {
+                let text = e.to_string();
+                let code = if text.to_ascii_lowercase().contains("timeout") {
+                    408
+                } else {
+                    500
+                };
+                return call.end(code, &text);
+            }
+            Err(e) => return call.end(500, &format!("INVITE task failed: {e}")),
+        };
+        let code = resp.status_code.code();
+        if (200..300).contains(&code) {
+            if call.hangup_requested.load(Ordering::SeqCst) {
+                // The stack ACKs and BYEs a 2xx that crossed our CANCEL.
+                return call.end(487, "Request Terminated");
+            }
+            if let Ok(answer) = sdp::parse(&String::from_utf8_lossy(&resp.body)) {
+                if sdp::negotiate_from_answer(&answer).is_err() {
+                    let _ = dialog.bye().await;
+                    return call.end(488, "Not Acceptable Here: no common codec in the answer");
+                }
+            }
+            call.apply(Input::Answered, code, &reason_of(&resp));
+            return watch_confirmed(&call, state_rx).await;
+        }
+        if matches!(
+            resp.status_code,
+            StatusCode::Unauthorized | StatusCode::ProxyAuthenticationRequired
+        ) && !call.hangup_requested.load(Ordering::SeqCst)
+        {
+            let uri = option.callee.to_string();
+            if let Some(Ok(Some(header))) = auth.as_mut().map(|a| a.answer(&resp, "INVITE", &uri)) {
+                let mut headers = base_headers.clone();
+                headers.push(header);
+                option.headers = Some(headers);
+                continue;
+            }
+        }
+        let (code, reason) = if timed_out && code == 487 {
+            (408, "Request Timeout (no answer)".to_string())
+        } else {
+            (code, reason_of(&resp))
+        };
+        return call.end(code, &reason);
+    }
+    call.end(401, "challenged again after authenticating");
+}
+
+/// Follows a confirmed call until it ends; answers in-dialog requests the dialog hands us.
+async fn watch_confirmed(
+    call: &Arc<Call>,
+    mut state_rx: rsipstack::dialog::dialog::DialogStateReceiver,
+) {
+    while let Some(st) = state_rx.recv().await {
+        match st {
+            DialogState::Confirmed(..) => {
+                call.apply(Input::Ack, 200, "OK");
+            }
+            DialogState::Terminated(_, reason) => {
+                let (code, text) = termination_code(&reason);
+                let known = call.final_code.load(Ordering::SeqCst);
+                let code = if known != 0
+                    && !matches!(reason, TerminatedReason::UacBye | TerminatedReason::UasBye)
+                {
+                    known
+                } else {
+                    code
+                };
+                let text = if code == 200 {
+                    if call.hangup_requested.load(Ordering::SeqCst) {
+                        "local hangup"
+                    } else {
+                        "remote hangup"
+                    }
+                } else {
+                    text
+                };
+                return call.end(code, text);
+            }
+            DialogState::Updated(_, _, handle)
+            | DialogState::Info(_, _, handle)
+            | DialogState::Options(_, _, handle)
+            | DialogState::Notify(_, _, handle)
+            | DialogState::Message(_, _, handle) => {
+                // Re-INVITE/UPDATE handling (new SDP) comes with the media engine; accept for now.
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            DialogState::Refer(_, _, handle) | DialogState::Publish(_, _, handle) => {
+                let _ = handle.reply(StatusCode::NotImplemented).await;
+            }
+            _ => {}
+        }
+    }
+    call.end(500, "dialog ended without a reason");
+}
+
+/// A new INVITE: match the account, check the offer, send 100/180, report `incoming_call`.
+pub(crate) async fn on_invite(shared: &Arc<Shared>, tx: &mut Transaction) -> Result<()> {
+    let req = tx.original.clone();
+    let user = req
+        .uri
+        .auth
+        .as_ref()
+        .map(|a| a.user.clone())
+        .unwrap_or_default();
+    let account = if shared.config.accounts.is_empty() {
+        None
+    } else {
+        match shared.config.find_account(&user) {
+            Some(i) => Some(i),
+            None => {
+                tx.reply(StatusCode::NotFound).await?;
+                return Ok(());
+            }
+        }
+    };
+    let offer = if req.body.is_empty() {
+        None
+    } else {
+        let parsed =
+            sdp::parse(&String::from_utf8_lossy(&req.body)).and_then(|s| sdp::negotiate_answer(&s));
+        match parsed {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::info!(error = %e, "rejecting INVITE: unusable SDP offer");
+                tx.reply(StatusCode::NotAcceptableHere).await?;
+                return Ok(());
+            }
+        }
+    };
+    let ports = match shared.ports.allocate() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "rejecting INVITE");
+            tx.reply(StatusCode::ServiceUnavailable).await?;
+            return Ok(());
+        }
+    };
+    let from = req.from_header()?.typed()?;
+    let to = req.to_header()?.typed()?;
+    let sip_call_id = req.call_id_header()?.value().to_string();
+    let contact_user = account
+        .map(|i| shared.config.accounts[i].extension.clone())
+        .unwrap_or(user.clone());
+    let (state_tx, state_rx) = shared.dialogs.new_dialog_state_channel();
+    let contact: sip::Uri = shared.contact_uri(&contact_user).as_str().try_into()?;
+    let dialog = shared
+        .dialogs
+        .get_or_create_server_invite(tx, state_tx, None, Some(contact))?;
+    let from_uri = strip_uri(&from.uri.to_string());
+    let call = Call::new(
+        shared,
+        Direction::Incoming,
+        sip_call_id,
+        from_uri.clone(),
+        strip_uri(&to.uri.to_string()),
+    );
+    if let Ok(mut d) = call.dialog.lock() {
+        *d = Some(dialog.clone());
+    }
+    if let Ok(mut p) = call.ports.lock() {
+        *p = Some(ports);
+    }
+    if let Ok(mut o) = call.remote_offer.lock() {
+        *o = offer;
+    }
+    shared.insert_call(call.clone());
+    let headers: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .filter_map(|h| {
+            let text = h.to_string();
+            let (n, v) = text.split_once(':')?;
+            Some((n.trim().to_string(), v.trim().to_string()))
+        })
+        .collect();
+    shared.emit(Event::IncomingCall {
+        call_id: call.id.clone(),
+        account: account
+            .map(|i| shared.config.accounts[i].extension.clone())
+            .unwrap_or(user),
+        from: from_uri,
+        to: call.to.clone(),
+        display_name: from
+            .display_name
+            .clone()
+            .map(|d| d.trim_matches('"').to_string())
+            .filter(|d| !d.is_empty()),
+        from_user: from
+            .uri
+            .auth
+            .as_ref()
+            .map(|a| a.user.clone())
+            .unwrap_or_default(),
+        headers: crate::mask::masked_headers(headers.into_iter()),
+    });
+    let _ = dialog.ringing(None, None);
+    let watcher = tokio::spawn(watch_incoming(shared.clone(), call.clone(), state_rx));
+    // Drive the INVITE server transaction (100 Trying, retransmissions, ACK, CANCEL).
+    let mut d = dialog.clone();
+    let result = d.handle(tx).await;
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "INVITE transaction ended with an error");
+    }
+    let _ = watcher.await;
+    Ok(())
+}
+
+/// Follows an incoming call: rings until answered, rejected, cancelled or timed out, then as
+/// [`watch_confirmed`].
+async fn watch_incoming(
+    shared: Arc<Shared>,
+    call: Arc<Call>,
+    mut state_rx: rsipstack::dialog::dialog::DialogStateReceiver,
+) {
+    let ring_deadline =
+        tokio::time::Instant::now() + Duration::from_millis(shared.config.incoming_call_timeout_ms);
+    loop {
+        if call.state() != CallState::Incoming {
+            // Answered (or ended): the rest is the confirmed-call watcher's job.
+            return watch_confirmed(&call, state_rx).await;
+        }
+        tokio::select! {
+            st = state_rx.recv() => match st {
+                Some(DialogState::Terminated(_, reason)) => {
+                    let (code, text) = termination_code(&reason);
+                    let known = call.final_code.load(Ordering::SeqCst);
+                    let code = if known != 0 { known } else { code };
+                    return call.end(code, if known != 0 { "rejected" } else { text });
+                }
+                Some(_) => {}
+                None => return call.end(500, "dialog ended without a reason"),
+            },
+            _ = tokio::time::sleep_until(ring_deadline) => {
+                let _ = call.reject(480, Some("no answer".into())).await;
+            }
+            // Re-check the state when answer() changes it.
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+}
+
+/// `sip:user@host` without display name, brackets or parameters.
+fn strip_uri(uri: &str) -> String {
+    uri.trim()
+        .trim_start_matches('<')
+        .split(['>', ';'])
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CallState::*;
+
+    #[test]
+    fn outgoing_call_path() {
+        assert_eq!(next_state(Calling, Input::Provisional(100)), None);
+        assert_eq!(next_state(Calling, Input::Provisional(180)), Some(Ringing));
+        assert_eq!(next_state(Ringing, Input::Provisional(183)), Some(Early));
+        assert_eq!(next_state(Early, Input::Answered), Some(Confirmed));
+        assert_eq!(next_state(Calling, Input::Answered), Some(Confirmed));
+        assert_eq!(next_state(Confirmed, Input::Provisional(180)), None);
+        assert_eq!(next_state(Confirmed, Input::End), Some(Disconnected));
+    }
+
+    #[test]
+    fn incoming_call_path() {
+        assert_eq!(next_state(Incoming, Input::LocalAnswer), Some(Connecting));
+        assert_eq!(next_state(Connecting, Input::Ack), Some(Confirmed));
+        assert_eq!(next_state(Incoming, Input::Ack), None);
+        assert_eq!(next_state(Incoming, Input::End), Some(Disconnected));
+        assert_eq!(next_state(Incoming, Input::Answered), None);
+    }
+
+    #[test]
+    fn disconnected_is_final() {
+        for input in [
+            Input::Provisional(180),
+            Input::Answered,
+            Input::LocalAnswer,
+            Input::Ack,
+            Input::End,
+        ] {
+            assert_eq!(next_state(Disconnected, input), None);
+        }
+    }
+
+    #[test]
+    fn termination_codes() {
+        assert_eq!(termination_code(&TerminatedReason::UacCancel).0, 487);
+        assert_eq!(termination_code(&TerminatedReason::Timeout).0, 408);
+        assert_eq!(
+            termination_code(&TerminatedReason::UasOther(StatusCode::from(503))).0,
+            503
+        );
+    }
+
+    #[test]
+    fn uri_stripping() {
+        assert_eq!(strip_uri("<sip:1000@pbx;transport=udp>"), "sip:1000@pbx");
+        assert_eq!(strip_uri("sip:1000@pbx"), "sip:1000@pbx");
+    }
+}

@@ -1,0 +1,192 @@
+//! The SIP UDP socket, wrapped so that bad datagrams are dealt with before the SIP stack sees
+//! them: oversized or unparseable datagrams are counted, answered with `400 Bad Request` when
+//! they look enough like a request to route a response, and dropped. rsipstack alone would drop
+//! them silently (after logging the raw bytes at debug level).
+
+use rsipstack::sip::SipMessage;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// Largest datagram we accept; rsipstack reads into an 8 KiB buffer and would truncate more.
+pub const MAX_DATAGRAM: usize = 8192;
+
+/// Counters of what the guard dropped.
+#[derive(Debug, Default)]
+pub struct TransportCounters {
+    pub malformed: AtomicU64,
+    pub bad_request_sent: AtomicU64,
+}
+
+/// A tokio UDP socket that filters what rsipstack's receive loop gets.
+pub struct GuardedUdpSocket {
+    socket: tokio::net::UdpSocket,
+    /// Receive buffer larger than any datagram, so truncation is detected rather than parsed.
+    scratch: Mutex<Vec<u8>>,
+    counters: Arc<TransportCounters>,
+}
+
+impl GuardedUdpSocket {
+    pub fn new(socket: tokio::net::UdpSocket, counters: Arc<TransportCounters>) -> Self {
+        Self {
+            socket,
+            scratch: Mutex::new(vec![0u8; 65536]),
+            counters,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
+    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        let mut scratch = self.scratch.lock().await;
+        loop {
+            let (len, from) = self.socket.recv_from(&mut scratch).await?;
+            let packet = &scratch[..len];
+            match classify(packet, buf.len().min(MAX_DATAGRAM)) {
+                Verdict::Pass => {
+                    buf[..len].copy_from_slice(packet);
+                    return Ok((len, from));
+                }
+                Verdict::Drop(why) => {
+                    self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(src = %from, len, reason = why, "dropped malformed SIP datagram");
+                    if let Some(resp) = bad_request_for(packet, why) {
+                        if self.socket.send_to(resp.as_bytes(), from).await.is_ok() {
+                            self.counters
+                                .bad_request_sent
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
+        Ok(self.socket.send_to(buf, addr).await?)
+    }
+
+    fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Pass,
+    Drop(&'static str),
+}
+
+/// Decides whether a datagram goes to the stack. Keep-alives (CRLF) pass: the stack answers them.
+fn classify(packet: &[u8], max: usize) -> Verdict {
+    if packet.len() > max {
+        return Verdict::Drop("oversized");
+    }
+    if packet.iter().all(|b| b.is_ascii_whitespace()) {
+        return Verdict::Pass;
+    }
+    match SipMessage::try_from(packet) {
+        Ok(msg) => {
+            // The stack needs these to build a transaction key; without them it errors later.
+            use rsipstack::sip::prelude::HeadersExt;
+            let ok = msg.via_header().is_ok()
+                && msg.cseq_header().is_ok()
+                && msg.call_id_header().is_ok()
+                && msg.from_header().is_ok()
+                && msg.to_header().is_ok();
+            if ok {
+                Verdict::Pass
+            } else {
+                Verdict::Drop("missing mandatory header")
+            }
+        }
+        Err(_) => Verdict::Drop("unparseable"),
+    }
+}
+
+/// Builds a `400 Bad Request` for a datagram whose start line is a request and which carries the
+/// headers a response needs (Via, From, To, Call-ID, CSeq), copied verbatim. `None` otherwise:
+/// a response cannot be routed, so the datagram is only dropped.
+fn bad_request_for(packet: &[u8], why: &str) -> Option<String> {
+    let text = std::str::from_utf8(packet).ok()?;
+    let mut lines = text.split("\r\n");
+    let start = lines.next()?;
+    let parts: Vec<&str> = start.split(' ').collect();
+    if parts.len() != 3 || parts[2] != "SIP/2.0" || parts[0] == "ACK" {
+        return None;
+    }
+    let mut copied = Vec::new();
+    let mut have = [false; 5];
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let Some((name, _)) = line.split_once(':') else {
+            continue;
+        };
+        let idx = match name.trim().to_ascii_lowercase().as_str() {
+            "via" | "v" => 0,
+            "from" | "f" => 1,
+            "to" | "t" => 2,
+            "call-id" | "i" => 3,
+            "cseq" => 4,
+            _ => continue,
+        };
+        have[idx] = true;
+        copied.push(line);
+    }
+    if !have.iter().all(|h| *h) {
+        return None;
+    }
+    let mut out = format!("SIP/2.0 400 Bad Request\r\n");
+    for line in copied {
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str(&format!(
+        "Warning: 399 sip-native \"{why}\"\r\nContent-Length: 0\r\n\r\n"
+    ));
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1\r\nFrom: <sip:b@127.0.0.1>;tag=1\r\nTo: <sip:a@127.0.0.1>\r\nCall-ID: x1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn good_message_passes_and_keepalive_passes() {
+        assert_eq!(classify(GOOD.as_bytes(), MAX_DATAGRAM), Verdict::Pass);
+        assert_eq!(classify(b"\r\n\r\n", MAX_DATAGRAM), Verdict::Pass);
+    }
+
+    #[test]
+    fn garbage_truncated_and_oversized_are_dropped() {
+        assert_ne!(
+            classify(b"\x00\x01garbage\xff", MAX_DATAGRAM),
+            Verdict::Pass
+        );
+        let big = vec![b'a'; MAX_DATAGRAM + 1];
+        assert_eq!(classify(&big, MAX_DATAGRAM), Verdict::Drop("oversized"));
+        for cut in [10, 40, 80, 120] {
+            assert_ne!(
+                classify(&GOOD.as_bytes()[..cut], MAX_DATAGRAM),
+                Verdict::Pass,
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_request_only_when_routable() {
+        let broken = GOOD.replace("CSeq: 1 OPTIONS", "CSeq: 1 OPTIONS\r\nContent-Length: abc");
+        let resp = bad_request_for(broken.as_bytes(), "unparseable").unwrap();
+        assert!(resp.starts_with("SIP/2.0 400 Bad Request\r\n"));
+        assert!(resp.contains("Call-ID: x1\r\n") && resp.contains("Via: SIP/2.0/UDP"));
+        assert!(bad_request_for(b"garbage", "x").is_none());
+        let no_callid = GOOD.replace("Call-ID: x1\r\n", "");
+        assert!(bad_request_for(no_callid.as_bytes(), "x").is_none());
+        let ack = GOOD.replace("OPTIONS sip", "ACK sip");
+        assert!(bad_request_for(ack.as_bytes(), "x").is_none());
+    }
+}

@@ -1,0 +1,298 @@
+// sip-native: the public JavaScript API (types in index.d.ts). A thin facade over the native
+// binding: argument checks that throw TypeError with the field's name, config shapes, Call
+// objects and an EventEmitter. Every SIP decision is made in the Rust engine.
+'use strict'
+
+const { EventEmitter } = require('node:events')
+const native = require('./binding.js')
+
+const CONFIG_TYPES = {
+  server: 'string',
+  serverPort: 'port',
+  transport: 'string',
+  bindAddress: 'string',
+  localPort: 'port0',
+  publicAddress: 'string',
+  rtpPortMin: 'port',
+  rtpPortMax: 'port',
+  registerExpires: 'uint',
+  incomingCallTimeoutMs: 'uint',
+  inviteTimeoutMs: 'uint',
+  userAgent: 'string',
+  useWebsocket: 'boolean',
+  websocketUrl: 'string',
+  accounts: 'array',
+  logLevel: 'string',
+}
+
+function describe(v) {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? JSON.stringify(v) : typeof v
+}
+
+function checkType(path, value, kind) {
+  const ok = {
+    string: () => typeof value === 'string',
+    boolean: () => typeof value === 'boolean',
+    array: () => Array.isArray(value),
+    uint: () => Number.isInteger(value) && value >= 0,
+    port: () => Number.isInteger(value) && value >= 1 && value <= 65535,
+    port0: () => Number.isInteger(value) && value >= 0 && value <= 65535,
+  }[kind]()
+  if (!ok) {
+    const want = {
+      string: 'a string',
+      boolean: 'a boolean',
+      array: 'an array',
+      uint: 'a non-negative integer',
+      port: 'a port number 1-65535',
+      port0: 'a port number 0-65535',
+    }[kind]
+    throw new TypeError(`sip-native: config.${path} must be ${want}, got ${describe(value)}`)
+  }
+}
+
+/** Validates the typed config's JS types; the engine then checks values and ranges. */
+function normalizeConfig(config) {
+  if (config === undefined || config === null) return {}
+  if (typeof config !== 'object' || Array.isArray(config)) {
+    throw new TypeError(`sip-native: config must be an object, got ${describe(config)}`)
+  }
+  const out = {}
+  for (const [key, value] of Object.entries(config)) {
+    if (value === undefined) continue
+    const kind = CONFIG_TYPES[key]
+    if (!kind) throw new TypeError(`sip-native: config.${key} is not a known option`)
+    checkType(key, value, kind)
+    if (key === 'transport') out[key] = value.toLowerCase()
+    else if (key === 'accounts') out[key] = value.map((a, i) => normalizeAccount(a, i))
+    else if (key !== 'logLevel') out[key] = value
+  }
+  return out
+}
+
+function normalizeAccount(account, i) {
+  if (typeof account !== 'object' || account === null) {
+    throw new TypeError(`sip-native: config.accounts[${i}] must be an object, got ${describe(account)}`)
+  }
+  const out = {}
+  for (const [key, value] of Object.entries(account)) {
+    if (value === undefined) continue
+    if (key === 'register') {
+      checkType(`accounts[${i}].register`, value, 'boolean')
+    } else if (['extension', 'username', 'password', 'displayName', 'domain'].includes(key)) {
+      if (typeof value === 'number' && key !== 'password') {
+        out[key] = String(value)
+        continue
+      }
+      checkType(`accounts[${i}].${key}`, value, 'string')
+    } else {
+      throw new TypeError(`sip-native: config.accounts[${i}].${key} is not a known option`)
+    }
+    out[key] = value
+  }
+  return out
+}
+
+function checkString(name, value) {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new TypeError(`sip-native: ${name} must be a non-empty string, got ${describe(value)}`)
+  }
+}
+
+/** Turns a native error (status InvalidArg) into a TypeError; keeps the message. */
+function rethrow(err) {
+  if (err && err.code === 'InvalidArg') {
+    const e = new TypeError(`sip-native: ${err.message}`)
+    e.code = 'ERR_INVALID_ARG'
+    throw e
+  }
+  throw err
+}
+
+class Call {
+  constructor(service, info) {
+    this._service = service
+    this.id = info.id
+    this.sipCallId = info.sipCallId
+    this.direction = info.direction
+    this.from = info.from
+    this.to = info.to
+    this.state = info.state
+  }
+
+  hangup() {
+    return this._service.hangup(this.id)
+  }
+}
+
+class SipService extends EventEmitter {
+  constructor(config) {
+    super()
+    const logLevel = config && config.logLevel
+    this._options = { config: normalizeConfig(config) }
+    this._init(logLevel)
+  }
+
+  /** Builds a service from the `pbx_*` settings rows of the call-center service. */
+  static fromSettings(pbx, operators = [], overrides = {}) {
+    if (typeof pbx !== 'object' || pbx === null || Array.isArray(pbx)) {
+      throw new TypeError(`sip-native: fromSettings(pbx) needs the PBX settings row (an object), got ${describe(pbx)}`)
+    }
+    if (!Array.isArray(operators)) {
+      throw new TypeError(`sip-native: fromSettings(pbx, operators) needs an array of operator rows, got ${describe(operators)}`)
+    }
+    const service = Object.create(this.prototype)
+    EventEmitter.call(service)
+    const logLevel = overrides && overrides.logLevel
+    service._options = { pbx, operators, overrides: normalizeConfig(overrides) }
+    service._init(logLevel)
+    return service
+  }
+
+  _init(logLevel) {
+    try {
+      native.validateConfig(this._options)
+    } catch (err) {
+      rethrow(err)
+    }
+    if (logLevel) native.initLogging(logLevel)
+    this._endpoint = null
+    this._starting = null
+    this._calls = new Map()
+  }
+
+  get isRunning() {
+    return this._endpoint !== null
+  }
+
+  async start() {
+    if (this._endpoint) return
+    if (!this._starting) {
+      this._starting = native
+        .startEndpoint(this._options, (event) => this._onEvent(event))
+        .then((endpoint) => {
+          this._endpoint = endpoint
+        })
+        .catch(rethrow)
+        .finally(() => {
+          this._starting = null
+        })
+    }
+    return this._starting
+  }
+
+  async stop() {
+    const endpoint = this._endpoint
+    if (!endpoint) return
+    await endpoint.stop()
+    this._endpoint = null
+    this._calls.clear()
+  }
+
+  _native() {
+    if (!this._endpoint) throw new Error('sip-native: the service is not started; call start() first')
+    return this._endpoint
+  }
+
+  localAddress() {
+    return this._native().localAddress()
+  }
+
+  counters() {
+    return this._native().counters()
+  }
+
+  async makeCall(from, to, options = {}) {
+    checkString('makeCall(from): from', from)
+    checkString('makeCall(from, to): to', to)
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`sip-native: makeCall options must be an object, got ${describe(options)}`)
+    }
+    let headers
+    if (options.headers !== undefined) {
+      if (typeof options.headers !== 'object' || options.headers === null) {
+        throw new TypeError('sip-native: makeCall options.headers must be an object of name: value')
+      }
+      headers = Object.entries(options.headers).map(([k, v]) => {
+        if (typeof v !== 'string') throw new TypeError(`sip-native: makeCall options.headers.${k} must be a string`)
+        return [k, v]
+      })
+    }
+    const info = await this._native().makeCall(from, to, headers).catch(rethrow)
+    return this._track(info)
+  }
+
+  async answer(callId) {
+    checkString('answer(callId): callId', callId)
+    await this._native().answer(callId).catch(rethrow)
+  }
+
+  async reject(callId, code = 486, reason) {
+    checkString('reject(callId): callId', callId)
+    if (!Number.isInteger(code) || code < 300 || code > 699) {
+      throw new TypeError(`sip-native: reject(callId, code): code must be an integer 300-699, got ${describe(code)}`)
+    }
+    if (reason !== undefined && typeof reason !== 'string') {
+      throw new TypeError(`sip-native: reject(callId, code, reason): reason must be a string`)
+    }
+    await this._native().reject(callId, code, reason).catch(rethrow)
+  }
+
+  async hangup(callId) {
+    const id = callId instanceof Call ? callId.id : callId
+    checkString('hangup(callId): callId', id)
+    await this._native().hangup(id).catch(rethrow)
+  }
+
+  calls() {
+    return [...this._calls.values()]
+  }
+
+  getCall(callId) {
+    return this._calls.get(callId)
+  }
+
+  _track(info) {
+    let call = this._calls.get(info.id)
+    if (!call) {
+      call = new Call(this, info)
+      if (call.state !== 'disconnected') this._calls.set(call.id, call)
+    }
+    return call
+  }
+
+  _onEvent(event) {
+    switch (event.type) {
+      case 'incoming_call': {
+        this._track({ id: event.callId, direction: 'incoming', from: event.from, to: event.to, state: 'incoming' })
+        if (this.listenerCount('incoming_call') === 0) {
+          // Nobody to ring: refuse at once rather than let the caller wait for a timeout.
+          this.reject(event.callId, 480, 'no handler').catch(() => {})
+          return
+        }
+        break
+      }
+      case 'call_state': {
+        const call = this._calls.get(event.callId)
+        if (call) {
+          call.state = event.state
+          if (event.state === 'disconnected') this._calls.delete(event.callId)
+        }
+        break
+      }
+      case 'error':
+        // An unhandled 'error' event would throw inside the native callback; report instead.
+        if (this.listenerCount('error') === 0) {
+          process.emitWarning(`sip-native: ${event.message}`)
+          return
+        }
+        break
+    }
+    this.emit(event.type, event)
+  }
+}
+
+class PJSIPNativeService extends SipService {}
+
+module.exports = { SipService, PJSIPNativeService, Call }
+module.exports.default = SipService

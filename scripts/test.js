@@ -1,0 +1,35 @@
+// npm test: the Rust workspace tests, then the node:test suites in __test__/ (one file at a time:
+// they start real SIP peers on loopback). Exits non-zero if either fails.
+'use strict'
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const path = require('node:path')
+
+const root = path.join(__dirname, '..')
+let failed = false
+
+function run(cmd, args) {
+  const started = Date.now()
+  console.log(`\n$ ${cmd} ${args.join(' ')}`)
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' })
+  const secs = ((Date.now() - started) / 1000).toFixed(1)
+  if (r.error) console.error(`${cmd}: ${r.error.message}`)
+  const ok = r.status === 0
+  console.log(`${ok ? 'ok' : 'FAILED'}: ${cmd} (${secs} s)`)
+  if (!ok) failed = true
+}
+
+if (process.env.SIP_NATIVE_SKIP_CARGO_TEST !== '1') run('cargo', ['test', '--workspace'])
+
+const testDir = path.join(root, '__test__')
+const only = process.argv.slice(2)
+const files = fs
+  .readdirSync(testDir)
+  .filter((f) => f.endsWith('.test.js'))
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort()
+  .map((f) => path.join('__test__', f))
+// node 20 does not expand globs itself: pass the files explicitly
+run(process.execPath, ['--test', '--test-concurrency=1', ...files])
+
+process.exit(failed ? 1 : 0)
