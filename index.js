@@ -80,10 +80,6 @@ function normalizeAccount(account, i) {
     if (key === 'register') {
       checkType(`accounts[${i}].register`, value, 'boolean')
     } else if (['extension', 'username', 'password', 'displayName', 'domain'].includes(key)) {
-      if (typeof value === 'number' && key !== 'password') {
-        out[key] = String(value)
-        continue
-      }
       checkType(`accounts[${i}].${key}`, value, 'string')
     } else {
       throw new TypeError(`sip-native: config.accounts[${i}].${key} is not a known option`)

@@ -1,6 +1,8 @@
 // Incoming calls: sipp (UAC) calls sip-native.
 'use strict'
 
+const { SipService } = require('..')
+
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { requirePeer, startSipp, describeSipp } = require('./helpers/peers')
@@ -60,7 +62,10 @@ test('sipp cancels: disconnected with code 487', async (t) => {
 
 test('no incoming_call listener: the call is refused with 480', async (t) => {
   if (!requirePeer('sipp', t)) return
-  const { sip, addr } = await startService(t, { accounts: [ACCOUNT] })
+  const sip = new SipService({ bindAddress: '127.0.0.1', localPort: 0, accounts: [ACCOUNT] })
+  await sip.start()
+  t.after(() => (sip.isRunning ? sip.stop() : undefined))
+  const addr = `127.0.0.1:${sip.localAddress().port}`
   assert.equal(sip.listenerCount('incoming_call'), 0)
   const uac = await startSipp({ scenario: 'uac_rejected', remote: addr, keys: { expected: '480' }, t })
   const r = await uac.done

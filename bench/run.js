@@ -3,7 +3,8 @@
 // loopback. A fresh UA per run; its CPU time (utime+stime from /proc/PID/stat) and peak RSS
 // (VmHWM) are sampled while sipp runs. CPU % = UA CPU time / sipp wall time (100 % = one core).
 //
-//   node bench/run.js [--quick] [--only=ours|pjsua2] [--runs-dir=DIR] [--out=FILE]
+//   node bench/run.js [--quick] [--only=ours|pjsua2] [--scenarios=rate:200:0,conc:100]
+//                     [--runs-dir=DIR] [--out=FILE] [--sipp=PATH] [--python=PATH]
 //
 // Writes the markdown table to bench/results/latest.md (and prints it). Every run is bounded:
 // sipp gets -timeout/-recv_timeout and is killed after a hard deadline; the UA gets SIGTERM, then
@@ -86,9 +87,24 @@ function conc(n, holdMs = 5000, cps = 200) {
   }
 }
 
-const SCENARIOS = QUICK
-  ? [rate(50, 0), rate(50), rate(200), conc(100)]
-  : [rate(50, 0), rate(50), rate(100), rate(200), rate(400), rate(800), conc(100), conc(500), conc(2000)]
+// --scenarios=rate:CPS[:HOLD_MS],conc:N[:HOLD_MS] replaces the default list.
+function parseScenarios(spec) {
+  return spec.split(',').map((item) => {
+    const [kind, a, b] = item.split(':')
+    const n = Number(a)
+    const hold = b === undefined ? undefined : Number(b)
+    if (!(n > 0) || (hold !== undefined && !(hold >= 0))) throw new Error(`bad scenario ${item}`)
+    if (kind === 'rate') return rate(n, hold)
+    if (kind === 'conc') return conc(n, hold)
+    throw new Error(`bad scenario ${item} (rate:CPS[:HOLD_MS] or conc:N[:HOLD_MS])`)
+  })
+}
+
+const SCENARIOS = opt('scenarios', null)
+  ? parseScenarios(opt('scenarios'))
+  : QUICK
+    ? [rate(50, 0), rate(50), rate(200), conc(100)]
+    : [rate(50, 0), rate(50), rate(100), rate(200), rate(400), rate(800), conc(100), conc(500), conc(2000)]
 
 // ---------------------------------------------------------------------------------------------
 // /proc sampling

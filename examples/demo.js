@@ -16,6 +16,7 @@ const { SipService } = require(path.join(__dirname, '..'))
 const TIMEOUT_MS = 15000
 const t0 = Date.now()
 const stamp = () => `+${String(Date.now() - t0).padStart(5)} ms`
+const short = (id) => (id.length > 16 ? `${id.slice(0, 14)}…` : id)
 const log = (who, msg) => console.log(`${stamp()}  ${who}  ${msg}`)
 
 function fail(msg) {
@@ -39,9 +40,9 @@ function waitFor(emitter, name, pred) {
 function describe(e) {
   switch (e.type) {
     case 'incoming_call':
-      return `incoming_call ${e.callId.slice(0, 12)}… from ${e.displayName ? `"${e.displayName}" ` : ''}${e.from} to ${e.to}`
+      return `incoming_call ${short(e.callId)} from ${e.displayName ? `"${e.displayName}" ` : ''}${e.from} to ${e.to}`
     case 'call_state':
-      return `call_state    ${e.callId.slice(0, 12)}… ${e.direction} → ${e.state}${e.code ? ` (${e.code} ${e.reason})` : ''}`
+      return `call_state    ${short(e.callId)} ${e.direction} → ${e.state}${e.code ? ` (${e.code} ${e.reason})` : ''}`
     case 'registration':
       return `registration  ${e.account} ${e.state} ${e.code} ${e.reason}`
     default:
@@ -62,7 +63,7 @@ async function main() {
   // B answers whatever comes in.
   b.on('incoming_call', (e) => {
     b.answer(e.callId).then(
-      () => log('B', `answered      ${e.callId.slice(0, 12)}…`),
+      () => log('B', `answered      ${short(e.callId)}`),
       (err) => fail(`B could not answer: ${err.message}`),
     )
   })
@@ -79,7 +80,7 @@ async function main() {
 
   log('A', `calling ${target} as 100`)
   const call = await a.makeCall('100', target)
-  log('A', `INVITE sent, call id ${call.id.slice(0, 12)}…`)
+  log('A', `INVITE sent, call id ${short(call.id)}`)
 
   const inc = await bIncoming
   const bConfirmed = waitFor(b, 'call_state', (e) => e.callId === inc.callId && (e.state === 'confirmed' || e.state === 'disconnected'))

@@ -365,7 +365,7 @@ dns=no
 rev_dns=no
 use_dns_cache=no
 listen=udp:127.0.0.1:${port}
-alias="${domain}"
+alias="${domain}:${port}"
 mpath="${mpath}"
 
 loadmodule "db_sqlite.so"

@@ -23,6 +23,12 @@ impl Authenticator {
         }
     }
 
+    /// Starts a new request: a challenge with the nonce answered before is answered again
+    /// (registrars may reuse nonces across requests); within one request it is not.
+    pub fn new_request(&mut self) {
+        self.last_nonce = None;
+    }
+
     /// The Authorization (401) or Proxy-Authorization (407) header answering `resp`, or `None`
     /// when the challenge should not be answered (same nonce again, not stale: bad credentials).
     pub fn answer(

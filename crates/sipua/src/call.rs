@@ -40,7 +40,7 @@ pub fn next_state(state: CallState, input: Input) -> Option<CallState> {
         (Disconnected, _) => None,
         (_, Input::End) => Some(Disconnected),
         (Calling | Ringing | Early, Input::Provisional(code)) => match code {
-            180 | 181 | 182 => Some(Ringing),
+            180..=182 => Some(Ringing),
             183 => Some(Early),
             _ => None,
         },
@@ -284,6 +284,31 @@ fn target_uri(shared: &Shared, to: &str) -> Result<String> {
     }
 }
 
+/// Whether an INVITE to `target` goes to the configured PBX: numbers and URIs of the PBX's own
+/// domain do; a SIP URI naming another host goes where it says (as pjsua does without a proxy).
+fn routes_via_server(shared: &Shared, target: &str) -> bool {
+    let Some(server) = shared.config.server.as_deref() else {
+        return false;
+    };
+    let host = target.split_once('@').map(|(_, h)| h).unwrap_or_else(|| {
+        target
+            .trim_start_matches("sips:")
+            .trim_start_matches("sip:")
+    });
+    let host = host.split([';', '>', '?']).next().unwrap_or(host);
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) && !h.ends_with(':') => {
+            if port.parse::<u16>().ok() != Some(shared.config.server_port) {
+                return false;
+            }
+            h
+        }
+        _ => host,
+    };
+    host.trim_matches(['[', ']'])
+        .eq_ignore_ascii_case(server.trim_matches(['[', ']']))
+}
+
 /// Places an outgoing call from the account `from` to `to`; returns once the INVITE task runs.
 pub(crate) async fn place(
     shared: &Arc<Shared>,
@@ -366,7 +391,7 @@ pub(crate) async fn place(
             .as_str()
             .try_into()
             .map_err(|e| Error::InvalidArgument(format!("to: {e}")))?,
-        destination: if shared.config.server.is_some() {
+        destination: if routes_via_server(shared, &target) {
             Some(shared.server_addr()?)
         } else {
             None

@@ -137,7 +137,7 @@ fn bad_request_for(packet: &[u8], why: &str) -> Option<String> {
     if !have.iter().all(|h| *h) {
         return None;
     }
-    let mut out = format!("SIP/2.0 400 Bad Request\r\n");
+    let mut out = String::from("SIP/2.0 400 Bad Request\r\n");
     for line in copied {
         out.push_str(line);
         out.push_str("\r\n");
