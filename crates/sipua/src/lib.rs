@@ -25,3 +25,4 @@ pub mod logging;
 mod transport;
 
 pub use endpoint::{CallInfo, Counters, Endpoint, LocalAddress};
+pub mod media;
