@@ -119,11 +119,94 @@ export interface ErrorEvent {
   message: string
 }
 
+export interface DtmfEvent {
+  type: 'dtmf'
+  callId: string
+  /** '0'-'9', '*', '#', 'A'-'D'. */
+  digit: string
+  /** How it arrived: RFC 4733 telephone-event RTP packets, or a SIP INFO (application/dtmf-relay). */
+  method: 'rfc4733' | 'info'
+  /** Duration of the tone when known, ms (0 if not). */
+  durationMs: number
+}
+
 export interface SipServiceEvents {
   registration: [RegistrationEvent]
   incoming_call: [IncomingCallEvent]
   call_state: [CallStateEvent]
+  dtmf: [DtmfEvent]
   error: [ErrorEvent]
+}
+
+/** RTP statistics of a call (RFC 3550 figures). */
+export interface CallStats {
+  /** 'PCMU' | 'PCMA' | 'G722', or '' before media is negotiated. */
+  codec: string
+  payloadType: number
+  /** Our media direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive'. */
+  direction: string
+  localPort: number
+  /** Where we send RTP (learned from the peer's packets: symmetric RTP). */
+  remoteAddress: string
+  packetsSent: number
+  bytesSent: number
+  packetsReceived: number
+  bytesReceived: number
+  /** Packets lost as seen by us (expected - received). */
+  packetsLost: number
+  /** Interarrival jitter of what we receive, ms. */
+  jitterMs: number
+  /** Round-trip time from RTCP SR/RR, ms; null until measured. */
+  rttMs: number | null
+  /** Loss and jitter the peer reported about our stream (RTCP RR); null until received. */
+  remotePacketsLost: number | null
+  remoteJitterMs: number | null
+  /** Packets dropped: garbage, wrong SSRC or payload type, too late for playout. */
+  packetsDropped: number
+  /** Frames dropped because a PCM stream consumer did not keep up. */
+  framesDropped: number
+}
+
+export interface PlayFileOptions {
+  /** Start again at the end until stopPlayback() (default false). */
+  loop?: boolean
+}
+
+export interface ToneOptions {
+  /** Hz, or two frequencies summed (default 1000). */
+  frequency?: number | [number, number]
+  /** Default 1000 ms; 0 = until stopPlayback(). */
+  durationMs?: number
+  /** Level in dBFS of each component (default -10). */
+  level?: number
+}
+
+export interface RecordOptions {
+  /** 1: what is heard on the call, mixed (default). 2: channel 1 = the remote party, channel 2 = us. */
+  channels?: 1 | 2
+}
+
+export interface RecordingInfo {
+  path: string
+  durationMs: number
+  /** Frames lost because the disk did not keep up. */
+  droppedFrames: number
+}
+
+export interface SendDtmfOptions {
+  /** 'rfc4733' (default, in the RTP stream) or 'info' (SIP INFO application/dtmf-relay). */
+  method?: 'rfc4733' | 'info'
+  /** Tone duration per digit, ms (default 100). */
+  durationMs?: number
+}
+
+/** 16-bit little-endian mono PCM at `sampleRate`, in frames of 20 ms, as Node streams. */
+export interface CallAudio {
+  readonly sampleRate: number
+  /** What the remote party sends us, decoded. Bounded: if not read, old frames are dropped (and counted). */
+  readonly readable: import('node:stream').Readable
+  /** What we send; writes wait (back-pressure) while 200 ms are queued. Replaces file/tone playback. */
+  readonly writable: import('node:stream').Writable
 }
 
 export interface LocalAddress {
@@ -151,6 +234,15 @@ export interface Call {
   readonly to: string
   readonly state: CallState
   hangup(): Promise<void>
+  playFile(path: string, options?: PlayFileOptions): Promise<void>
+  playTone(options?: ToneOptions): Promise<void>
+  stopPlayback(): Promise<void>
+  record(path: string, options?: RecordOptions): Promise<void>
+  stopRecording(): Promise<RecordingInfo>
+  sendDtmf(digits: string, options?: SendDtmfOptions): Promise<void>
+  stats(): CallStats
+  /** PCM streams; created on first access. */
+  readonly audio: CallAudio
 }
 
 export interface MakeCallOptions {
@@ -183,6 +275,23 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
   reject(callId: string, code?: number, reason?: string): Promise<void>
   /** Ends a call: CANCEL before answer, BYE after, or a 603 for an incoming call not answered. */
   hangup(callId: string | Call): Promise<void>
+  /** Plays a WAV file (any common rate/channels, converted) to the call; resolves when it ends or is stopped; rejects with the path and reason if unreadable. */
+  playFile(callId: string, path: string, options?: PlayFileOptions): Promise<void>
+  /** Plays a tone (or a two-tone pair); resolves when it ends or is stopped. */
+  playTone(callId: string, options?: ToneOptions): Promise<void>
+  /** Stops file/tone playback (their promises resolve). */
+  stopPlayback(callId: string): Promise<void>
+  /** Records the call to a 16-bit WAV file; resolves once recording has started. */
+  record(callId: string, path: string, options?: RecordOptions): Promise<void>
+  stopRecording(callId: string): Promise<RecordingInfo>
+  /** Sends DTMF digits (0-9 * # A-D); resolves when all were sent. */
+  sendDtmf(callId: string, digits: string, options?: SendDtmfOptions): Promise<void>
+  /** Connects two calls' audio both ways (transcoding when their codecs differ). */
+  bridge(callIdA: string, callIdB: string): Promise<void>
+  /** Disconnects a call from its bridge partner. */
+  unbridge(callId: string): Promise<void>
+  /** RTP statistics of a call. */
+  callStats(callId: string): CallStats
   /** The calls not yet disconnected. */
   calls(): Call[]
   getCall(callId: string): Call | undefined

@@ -151,7 +151,13 @@ class SipService extends EventEmitter {
     } catch (err) {
       rethrow(err)
     }
-    if (logLevel) native.initLogging(logLevel)
+    if (logLevel) {
+      try {
+        native.initLogging(logLevel)
+      } catch (err) {
+        rethrow(err)
+      }
+    }
     this._endpoint = null
     this._starting = null
     this._calls = new Map()

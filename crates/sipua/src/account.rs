@@ -133,8 +133,9 @@ impl Registrar {
     }
 
     async fn try_register(&mut self, expires: u32) -> crate::Result<RegisterOutcome> {
-        let mut authorization: Option<Header> = None;
         self.auth.new_request();
+        let uri = self.shared.registrar_uri(self.account);
+        let mut authorization: Option<Header> = self.auth.preemptive("REGISTER", &uri);
         for _round in 0..3 {
             let request = self.build(expires, authorization.take())?;
             let key = TransactionKey::from_request(&request, TransactionRole::Client)?;

@@ -1,6 +1,8 @@
 //! Answers 401/407 challenges with our own digest code ([`crate::digest`]), for REGISTER and
-//! INVITE alike. Holds the nonce count, and refuses to answer the same nonce twice unless the
-//! server marked it stale, so a wrong password ends in a failure instead of a loop.
+//! INVITE alike. Keeps the last challenge to authenticate the next request pre-emptively
+//! (nonce count + 1, as pjsua does, saving a round trip per registration refresh), and refuses
+//! to answer the same nonce twice within one request unless the server marked it stale, so a
+//! wrong password ends in a failure instead of a loop.
 
 use crate::digest::{self, Challenge, Credentials};
 use rsipstack::sip::headers::{Authorization, ProxyAuthorization};
@@ -9,8 +11,11 @@ use rsipstack::sip::{Header, Response, StatusCode};
 pub(crate) struct Authenticator {
     username: String,
     password: String,
-    last_nonce: Option<String>,
+    /// The last challenge received and whether it came in a 407.
+    challenge: Option<(Challenge, bool)>,
     nc: u32,
+    /// The nonce answered after a challenge in the current request.
+    answered: Option<String>,
 }
 
 impl Authenticator {
@@ -18,15 +23,22 @@ impl Authenticator {
         Self {
             username: username.to_string(),
             password: password.to_string(),
-            last_nonce: None,
+            challenge: None,
             nc: 0,
+            answered: None,
         }
     }
 
-    /// Starts a new request: a challenge with the nonce answered before is answered again
-    /// (registrars may reuse nonces across requests); within one request it is not.
+    /// Starts a new request (a new REGISTER exchange).
     pub fn new_request(&mut self) {
-        self.last_nonce = None;
+        self.answered = None;
+    }
+
+    /// Credentials for the next request from the last challenge, if any.
+    pub fn preemptive(&mut self, method: &str, uri: &str) -> Option<Header> {
+        let (challenge, proxy) = self.challenge.clone()?;
+        self.nc += 1;
+        self.header(&challenge, proxy, method, uri).ok()
     }
 
     /// The Authorization (401) or Proxy-Authorization (407) header answering `resp`, or `None`
@@ -43,32 +55,54 @@ impl Authenticator {
         } else {
             "WWW-Authenticate"
         };
-        let Some(value) = header_values(resp, name)
+        let Some(challenge) = header_values(resp, name)
             .into_iter()
             .find_map(|v| Challenge::parse(&v).ok())
         else {
             return Ok(None);
         };
-        if self.last_nonce.as_deref() == Some(value.nonce.as_str()) && !value.stale {
+        if self.answered.as_deref() == Some(challenge.nonce.as_str()) && !challenge.stale {
             return Ok(None);
         }
-        if self.last_nonce.as_deref() != Some(value.nonce.as_str()) {
+        let same_nonce = self
+            .challenge
+            .as_ref()
+            .is_some_and(|(c, _)| c.nonce == challenge.nonce);
+        if !same_nonce {
             self.nc = 0;
         }
         self.nc += 1;
-        self.last_nonce = Some(value.nonce.clone());
+        self.answered = Some(challenge.nonce.clone());
+        let header = self.header(&challenge, proxy, method, uri)?;
+        self.challenge = Some((challenge, proxy));
+        Ok(Some(header))
+    }
+
+    fn header(
+        &self,
+        challenge: &Challenge,
+        proxy: bool,
+        method: &str,
+        uri: &str,
+    ) -> crate::Result<Header> {
         let creds = Credentials {
             username: &self.username,
             password: &self.password,
         };
-        let header =
-            digest::authorization(&value, &creds, method, uri, &digest::new_cnonce(), self.nc)
-                .map_err(|e| crate::Error::Sip(format!("cannot answer digest challenge: {e}")))?;
-        Ok(Some(if proxy {
-            Header::ProxyAuthorization(ProxyAuthorization::new(header))
+        let value = digest::authorization(
+            challenge,
+            &creds,
+            method,
+            uri,
+            &digest::new_cnonce(),
+            self.nc,
+        )
+        .map_err(|e| crate::Error::Sip(format!("cannot answer digest challenge: {e}")))?;
+        Ok(if proxy {
+            Header::ProxyAuthorization(ProxyAuthorization::new(value))
         } else {
-            Header::Authorization(Authorization::new(header))
-        }))
+            Header::Authorization(Authorization::new(value))
+        })
     }
 }
 

@@ -183,6 +183,7 @@ pub struct Endpoint {
     stack: rsipstack::transaction::endpoint::Endpoint,
     registrations: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    socket: Arc<GuardedUdpSocket>,
 }
 
 impl Endpoint {
@@ -208,10 +209,9 @@ impl Endpoint {
         let counters = Arc::new(TransportCounters::default());
 
         let cancel = CancellationToken::new();
-        let guarded: Arc<dyn rsipstack::platform::net::UdpSocket> =
-            Arc::new(GuardedUdpSocket::new(socket, counters.clone()));
+        let guarded = Arc::new(GuardedUdpSocket::new(socket, counters.clone()));
         let udp = UdpConnection::from_socket(
-            guarded,
+            guarded.clone(),
             Some(SocketAddr::new(advertised, local.port())),
             Some(cancel.child_token()),
         )
@@ -262,6 +262,7 @@ impl Endpoint {
             stack,
             registrations,
             tasks: Mutex::new(tasks),
+            socket: guarded,
         })
     }
 
@@ -356,7 +357,9 @@ impl Endpoint {
         self.stack.shutdown();
         for t in stack_tasks {
             t.abort();
+            let _ = t.await;
         }
+        self.socket.close();
     }
 }
 

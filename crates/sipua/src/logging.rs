@@ -7,19 +7,20 @@ use std::io::Write;
 use tracing::Level;
 
 /// Installs the process-wide log subscriber at `level` (`error`, `warn`, `info`, `debug`,
-/// `trace`). Only the first call in a process takes effect; later calls return an error.
+/// `trace`). Logging is per process: the first call's level holds, later calls are no-ops.
 pub fn init(level: &str) -> Result<()> {
     let level: Level = level.parse().map_err(|_| {
         Error::InvalidArgument(format!(
             "logLevel: expected error, warn, info, debug or trace, got {level:?}"
         ))
     })?;
-    tracing_subscriber::fmt()
+    // A second service in the same process with its own logLevel is not an error.
+    let _ = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_ansi(false)
         .with_writer(|| MaskingWriter(std::io::stderr()))
-        .try_init()
-        .map_err(|e| Error::InvalidArgument(format!("logLevel: logging already initialised ({e})")))
+        .try_init();
+    Ok(())
 }
 
 /// Masks credentials in each formatted log line before it reaches `W`.

@@ -21,7 +21,9 @@ pub struct TransportCounters {
 
 /// A tokio UDP socket that filters what rsipstack's receive loop gets.
 pub struct GuardedUdpSocket {
-    socket: tokio::net::UdpSocket,
+    /// Taken out by [`GuardedUdpSocket::close`]: rsipstack keeps its transport alive as long as
+    /// the endpoint object lives, but the port must be free as soon as `stop()` returns.
+    socket: std::sync::RwLock<Option<Arc<tokio::net::UdpSocket>>>,
     /// Receive buffer larger than any datagram, so truncation is detected rather than parsed.
     scratch: Mutex<Vec<u8>>,
     counters: Arc<TransportCounters>,
@@ -30,9 +32,27 @@ pub struct GuardedUdpSocket {
 impl GuardedUdpSocket {
     pub fn new(socket: tokio::net::UdpSocket, counters: Arc<TransportCounters>) -> Self {
         Self {
-            socket,
+            socket: std::sync::RwLock::new(Some(Arc::new(socket))),
             scratch: Mutex::new(vec![0u8; 65536]),
             counters,
+        }
+    }
+
+    fn socket(&self) -> std::io::Result<Arc<tokio::net::UdpSocket>> {
+        self.socket
+            .read()
+            .ok()
+            .and_then(|s| s.clone())
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotConnected, "SIP socket closed")
+            })
+    }
+
+    /// Drops our handle on the socket; it closes once the receive loop (cancelled by the
+    /// endpoint's shutdown) lets go of its clone.
+    pub fn close(&self) {
+        if let Ok(mut s) = self.socket.write() {
+            s.take();
         }
     }
 }
@@ -40,9 +60,10 @@ impl GuardedUdpSocket {
 #[async_trait::async_trait]
 impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
     async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        let socket = self.socket()?;
         let mut scratch = self.scratch.lock().await;
         loop {
-            let (len, from) = self.socket.recv_from(&mut scratch).await?;
+            let (len, from) = socket.recv_from(&mut scratch).await?;
             let packet = &scratch[..len];
             match classify(packet, buf.len().min(MAX_DATAGRAM)) {
                 Verdict::Pass => {
@@ -53,7 +74,7 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                     self.counters.malformed.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(src = %from, len, reason = why, "dropped malformed SIP datagram");
                     if let Some(resp) = bad_request_for(packet, why) {
-                        if self.socket.send_to(resp.as_bytes(), from).await.is_ok() {
+                        if socket.send_to(resp.as_bytes(), from).await.is_ok() {
                             self.counters
                                 .bad_request_sent
                                 .fetch_add(1, Ordering::Relaxed);
@@ -65,11 +86,11 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
     }
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
-        Ok(self.socket.send_to(buf, addr).await?)
+        Ok(self.socket()?.send_to(buf, addr).await?)
     }
 
     fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
-        Ok(self.socket.local_addr()?)
+        Ok(self.socket()?.local_addr()?)
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod codec;
 pub mod dtmf;
 pub mod jitter;
+pub mod rtp;
 pub mod stats;
 pub mod tone;
 pub mod wav;
