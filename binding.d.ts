@@ -22,6 +22,25 @@ export declare class NativeEndpoint {
   answer(callId: string): Promise<void>
   reject(callId: string, code: number, reason?: string | undefined | null): Promise<void>
   hangup(callId: string): Promise<void>
+  /** Plays a WAV file to the call; resolves when it has played or was stopped. */
+  playFile(callId: string, path: string, looped?: boolean | undefined | null): Promise<void>
+  /** Plays one or two summed frequencies; `durationMs` 0 plays until stopped. */
+  playTone(callId: string, frequencies: Array<number>, durationMs: number, level: number): Promise<void>
+  stopPlayback(callId: string): void
+  record(callId: string, path: string, channels: number): Promise<void>
+  stopRecording(callId: string): Promise<{ path: string; durationMs: number; droppedFrames: number }>
+  sendDtmf(callId: string, digits: string, method: 'rfc4733' | 'info', durationMs: number): Promise<void>
+  bridge(callA: string, callB: string): void
+  unbridge(callId: string): void
+  callStats(callId: string): import('./index').CallStats
+  /** Sample rate of the call's PCM streams. */
+  pcmRate(callId: string): number
+  /** Received PCM since the last read (waits for a frame); `null` when the media ended. */
+  pcmRead(callId: string): Promise<Buffer | null>
+  /** Queues PCM to send; resolves when it fits in the 200 ms queue (back-pressure). */
+  pcmWrite(callId: string, data: Buffer): Promise<void>
+  /** `{ p50, p99 }` of the interval between media clock ticks, ms. */
+  mediaClock(): { p50: number; p99: number }
   /**
    * Ends calls, unregisters, closes the socket, delivers the last events, then releases the
    * event callback so Node can exit.

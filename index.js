@@ -4,6 +4,7 @@
 'use strict'
 
 const { EventEmitter } = require('node:events')
+const { Readable, Writable } = require('node:stream')
 const native = require('./binding.js')
 
 const CONFIG_TYPES = {
@@ -119,6 +120,48 @@ class Call {
   hangup() {
     return this._service.hangup(this.id)
   }
+
+  playFile(path, options) {
+    return this._service.playFile(this.id, path, options)
+  }
+
+  playTone(options) {
+    return this._service.playTone(this.id, options)
+  }
+
+  stopPlayback() {
+    return this._service.stopPlayback(this.id)
+  }
+
+  record(path, options) {
+    return this._service.record(this.id, path, options)
+  }
+
+  stopRecording() {
+    return this._service.stopRecording(this.id)
+  }
+
+  sendDtmf(digits, options) {
+    return this._service.sendDtmf(this.id, digits, options)
+  }
+
+  stats() {
+    return this._service.callStats(this.id)
+  }
+
+  /** PCM streams of the call, created on first access (the call must be answered). */
+  get audio() {
+    if (!this._audio) this._audio = this._service._audioStreams(this.id)
+    return this._audio
+  }
+}
+
+function checkOptions(name, options) {
+  if (options === undefined) return {}
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`sip-native: ${name} options must be an object, got ${describe(options)}`)
+  }
+  return options
 }
 
 class SipService extends EventEmitter {
@@ -244,6 +287,135 @@ class SipService extends EventEmitter {
     const id = callId instanceof Call ? callId.id : callId
     checkString('hangup(callId): callId', id)
     await this._native().hangup(id).catch(rethrow)
+  }
+
+  async playFile(callId, path, options) {
+    checkString('playFile(callId): callId', callId)
+    checkString('playFile(callId, path): path', path)
+    const { loop = false } = checkOptions('playFile', options)
+    if (typeof loop !== 'boolean') throw new TypeError('sip-native: playFile options.loop must be a boolean')
+    await this._native().playFile(callId, path, loop).catch(rethrow)
+  }
+
+  async playTone(callId, options) {
+    checkString('playTone(callId): callId', callId)
+    const { frequency = 1000, durationMs = 1000, level = -10 } = checkOptions('playTone', options)
+    const freqs = Array.isArray(frequency) ? frequency : [frequency]
+    if (freqs.length < 1 || freqs.length > 2 || !freqs.every((f) => typeof f === 'number' && Number.isFinite(f))) {
+      throw new TypeError(`sip-native: playTone options.frequency must be a number or two numbers, got ${describe(frequency)}`)
+    }
+    if (!Number.isInteger(durationMs) || durationMs < 0) {
+      throw new TypeError(`sip-native: playTone options.durationMs must be a non-negative integer, got ${describe(durationMs)}`)
+    }
+    if (typeof level !== 'number' || !Number.isFinite(level)) {
+      throw new TypeError(`sip-native: playTone options.level must be a number (dBFS), got ${describe(level)}`)
+    }
+    await this._native().playTone(callId, freqs, durationMs, level).catch(rethrow)
+  }
+
+  async stopPlayback(callId) {
+    checkString('stopPlayback(callId): callId', callId)
+    try {
+      this._native().stopPlayback(callId)
+    } catch (err) {
+      rethrow(err)
+    }
+  }
+
+  async record(callId, path, options) {
+    checkString('record(callId): callId', callId)
+    checkString('record(callId, path): path', path)
+    const { channels = 1 } = checkOptions('record', options)
+    if (channels !== 1 && channels !== 2) {
+      throw new TypeError(`sip-native: record options.channels must be 1 or 2, got ${describe(channels)}`)
+    }
+    await this._native().record(callId, path, channels).catch(rethrow)
+  }
+
+  async stopRecording(callId) {
+    checkString('stopRecording(callId): callId', callId)
+    return this._native().stopRecording(callId).catch(rethrow)
+  }
+
+  async sendDtmf(callId, digits, options) {
+    checkString('sendDtmf(callId): callId', callId)
+    checkString('sendDtmf(callId, digits): digits', digits)
+    const { method = 'rfc4733', durationMs = 100 } = checkOptions('sendDtmf', options)
+    if (method !== 'rfc4733' && method !== 'info') {
+      throw new TypeError(`sip-native: sendDtmf options.method must be 'rfc4733' or 'info', got ${describe(method)}`)
+    }
+    if (!Number.isInteger(durationMs)) {
+      throw new TypeError(`sip-native: sendDtmf options.durationMs must be an integer, got ${describe(durationMs)}`)
+    }
+    await this._native().sendDtmf(callId, digits, method, durationMs).catch(rethrow)
+  }
+
+  async bridge(callIdA, callIdB) {
+    checkString('bridge(callIdA): callIdA', callIdA)
+    checkString('bridge(callIdA, callIdB): callIdB', callIdB)
+    try {
+      this._native().bridge(callIdA, callIdB)
+    } catch (err) {
+      rethrow(err)
+    }
+  }
+
+  async unbridge(callId) {
+    checkString('unbridge(callId): callId', callId)
+    try {
+      this._native().unbridge(callId)
+    } catch (err) {
+      rethrow(err)
+    }
+  }
+
+  callStats(callId) {
+    checkString('callStats(callId): callId', callId)
+    try {
+      return this._native().callStats(callId)
+    } catch (err) {
+      rethrow(err)
+    }
+  }
+
+  /** Media clock tick intervals `{ p50, p99 }` in ms (20 = perfect pacing). */
+  mediaClock() {
+    return this._native().mediaClock()
+  }
+
+  _audioStreams(callId) {
+    const endpoint = this._native()
+    let sampleRate
+    try {
+      sampleRate = endpoint.pcmRate(callId)
+    } catch (err) {
+      rethrow(err)
+    }
+    let reading = false
+    const readable = new Readable({
+      // Only pull from the engine when the consumer wants more: a reader that stops leaves
+      // the engine's bounded queue to drop old frames (counted in stats().framesDropped).
+      read() {
+        if (reading) return
+        reading = true
+        endpoint.pcmRead(callId).then(
+          (buf) => {
+            reading = false
+            this.push(buf === null ? null : buf)
+          },
+          (err) => {
+            reading = false
+            this.destroy(err)
+          },
+        )
+      },
+    })
+    const writable = new Writable({
+      write(chunk, _encoding, callback) {
+        endpoint.pcmWrite(callId, chunk).then(() => callback(), callback)
+      },
+    })
+    return { sampleRate, readable, writable }
   }
 
   calls() {

@@ -198,6 +198,130 @@ impl NativeEndpoint {
         self.engine.hangup(&call_id).await.map_err(to_napi)
     }
 
+    /// Plays a WAV file to the call; resolves when it has played or was stopped.
+    #[napi]
+    pub async fn play_file(
+        &self,
+        call_id: String,
+        path: String,
+        looped: Option<bool>,
+    ) -> Result<()> {
+        self.engine
+            .play_file(&call_id, &path, looped.unwrap_or(false))
+            .await
+            .map_err(to_napi)
+    }
+
+    /// Plays one or two summed frequencies; `durationMs` 0 plays until stopped.
+    #[napi]
+    pub async fn play_tone(
+        &self,
+        call_id: String,
+        frequencies: Vec<f64>,
+        duration_ms: u32,
+        level: f64,
+    ) -> Result<()> {
+        self.engine
+            .play_tone(&call_id, &frequencies, duration_ms, level)
+            .await
+            .map_err(to_napi)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn stop_playback(&self, call_id: String) -> Result<()> {
+        self.engine.stop_playback(&call_id).map_err(to_napi)
+    }
+
+    #[napi]
+    pub async fn record(&self, call_id: String, path: String, channels: u32) -> Result<()> {
+        let channels = u16::try_from(channels).unwrap_or(0);
+        self.engine
+            .record(&call_id, &path, channels)
+            .await
+            .map_err(to_napi)
+    }
+
+    #[napi(ts_return_type = "Promise<{ path: string; durationMs: number; droppedFrames: number }>")]
+    pub async fn stop_recording(&self, call_id: String) -> Result<Value> {
+        let info = self
+            .engine
+            .stop_recording(&call_id)
+            .await
+            .map_err(to_napi)?;
+        json(&info)
+    }
+
+    #[napi(
+        ts_args_type = "callId: string, digits: string, method: 'rfc4733' | 'info', durationMs: number"
+    )]
+    pub async fn send_dtmf(
+        &self,
+        call_id: String,
+        digits: String,
+        method: String,
+        duration_ms: u32,
+    ) -> Result<()> {
+        let method = match method.as_str() {
+            "rfc4733" => sipua::call_media::DtmfMethod::Rfc4733,
+            "info" => sipua::call_media::DtmfMethod::Info,
+            other => {
+                return Err(Error::new(
+                    Status::InvalidArg,
+                    format!("method: 'rfc4733' or 'info', got {other:?}"),
+                ))
+            }
+        };
+        self.engine
+            .send_dtmf(&call_id, &digits, method, duration_ms)
+            .await
+            .map_err(to_napi)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn bridge(&self, call_a: String, call_b: String) -> Result<()> {
+        self.engine.bridge(&call_a, &call_b).map_err(to_napi)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn unbridge(&self, call_id: String) -> Result<()> {
+        self.engine.unbridge(&call_id).map_err(to_napi)
+    }
+
+    #[napi(catch_unwind, ts_return_type = "import('./index').CallStats")]
+    pub fn call_stats(&self, call_id: String) -> Result<Value> {
+        json(&self.engine.call_stats(&call_id).map_err(to_napi)?)
+    }
+
+    /// Sample rate of the call's PCM streams.
+    #[napi(catch_unwind)]
+    pub fn pcm_rate(&self, call_id: String) -> Result<u32> {
+        self.engine.pcm_rate(&call_id).map_err(to_napi)
+    }
+
+    /// Received PCM since the last read (waits for a frame); `null` when the media ended.
+    #[napi]
+    pub async fn pcm_read(&self, call_id: String) -> Result<Option<Buffer>> {
+        let bytes = self.engine.pcm_read(&call_id).await.map_err(to_napi)?;
+        Ok(bytes.map(Buffer::from))
+    }
+
+    /// Queues PCM to send; resolves when it fits in the 200 ms queue (back-pressure).
+    #[napi]
+    pub async fn pcm_write(&self, call_id: String, data: Buffer) -> Result<()> {
+        let bytes = data.to_vec();
+        self.engine
+            .pcm_write(&call_id, &bytes)
+            .await
+            .map_err(to_napi)
+    }
+
+    /// `{ p50, p99 }` of the interval between media clock ticks, ms.
+    #[napi(catch_unwind, ts_return_type = "{ p50: number; p99: number }")]
+    pub fn media_clock(&self) -> Result<Value> {
+        let (p50, p99) = self.engine.media_clock();
+        Ok(serde_json::json!({ "p50": p50, "p99": p99 }))
+    }
+
     /// Ends calls, unregisters, closes the socket, delivers the last events, then releases the
     /// event callback so Node can exit.
     #[napi]

@@ -560,4 +560,10 @@ module.exports = {
   which,
   sleep,
   tmpDir,
+  // process bookkeeping, for the peer drivers in __test__/peers/
+  track,
+  exited,
+  terminate,
+  killGroup,
+  waitUdpBound,
 }

@@ -2,10 +2,12 @@
 //! INVITE dialogs for outgoing and incoming calls, turning dialog states into [`Event`]s.
 
 use crate::auth::Authenticator;
+use crate::call_media;
 use crate::endpoint::{reason_of, CallInfo, Shared};
 use crate::error::{Error, Result};
 use crate::event::{CallState, Direction, Event};
-use crate::rtp_ports::RtpPortPair;
+use crate::media::session::MediaSession;
+use crate::rtp_ports::{PortLease, RtpPortPair};
 use crate::sdp;
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::dialog::invitation::InviteOption;
@@ -60,8 +62,14 @@ pub(crate) struct Call {
     pub to: String,
     state: Mutex<CallState>,
     dialog: Mutex<Option<InviteDialog>>,
-    /// Our RTP/RTCP ports, held for the call's life (the media engine uses them next).
-    ports: Mutex<Option<RtpPortPair>>,
+    /// Our even RTP port and its reservation, held for the call's life.
+    rtp_port: u16,
+    lease: Mutex<Option<PortLease>>,
+    /// The RTP and RTCP sockets until the media session takes them.
+    sockets: Mutex<Option<(std::net::UdpSocket, std::net::UdpSocket)>>,
+    media: Mutex<Option<Arc<MediaSession>>>,
+    /// Version of our SDP (o= line), bumped for each new offer or answer.
+    sdp_version: std::sync::atomic::AtomicU64,
     /// The SDP offer of an incoming call, answered on `answer()`.
     remote_offer: Mutex<Option<sdp::Negotiated>>,
     hangup_requested: AtomicBool,
@@ -77,6 +85,7 @@ impl Call {
         sip_call_id: String,
         from: String,
         to: String,
+        ports: RtpPortPair,
     ) -> Arc<Self> {
         Arc::new(Self {
             id: format!(
@@ -96,7 +105,11 @@ impl Call {
                 Direction::Incoming => CallState::Incoming,
             }),
             dialog: Mutex::new(None),
-            ports: Mutex::new(None),
+            rtp_port: ports.rtp_port,
+            lease: Mutex::new(Some(ports.lease)),
+            sockets: Mutex::new(Some((ports.rtp, ports.rtcp))),
+            media: Mutex::new(None),
+            sdp_version: std::sync::atomic::AtomicU64::new(1),
             remote_offer: Mutex::new(None),
             hangup_requested: AtomicBool::new(false),
             final_code: AtomicU16::new(0),
@@ -119,6 +132,58 @@ impl Call {
             from: self.from.clone(),
             to: self.to.clone(),
             state: self.state(),
+        }
+    }
+
+    pub(crate) fn media(&self) -> Option<Arc<MediaSession>> {
+        self.media.lock().ok().and_then(|m| m.clone())
+    }
+
+    pub(crate) fn set_media(&self, session: Arc<MediaSession>) {
+        if let Ok(mut m) = self.media.lock() {
+            *m = Some(session);
+        }
+    }
+
+    pub(crate) fn take_media(&self) -> Option<Arc<MediaSession>> {
+        self.media.lock().ok().and_then(|mut m| m.take())
+    }
+
+    pub(crate) fn take_sockets(&self) -> Option<(std::net::UdpSocket, std::net::UdpSocket)> {
+        self.sockets.lock().ok().and_then(|mut s| s.take())
+    }
+
+    pub(crate) fn next_sdp_version(&self) -> u64 {
+        self.sdp_version.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Sends an INFO in the call's dialog (DTMF as `application/dtmf-relay`).
+    pub(crate) async fn send_info(&self, content_type: &str, body: Vec<u8>) -> Result<()> {
+        let dialog = self
+            .dialog()
+            .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;
+        if self.state() != CallState::Confirmed {
+            return Err(Error::InvalidState {
+                call_id: self.id.clone(),
+                state: format!("{:?}", self.state()).to_lowercase(),
+                operation: "send INFO".into(),
+            });
+        }
+        match dialog
+            .info(
+                Some(vec![call_media::content_type(content_type)]),
+                Some(body),
+            )
+            .await?
+        {
+            Some(resp) if !(200..300).contains(&resp.status_code.code()) => {
+                Err(Error::Sip(format!(
+                    "INFO answered {} {}",
+                    resp.status_code.code(),
+                    reason_of(&resp)
+                )))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -149,8 +214,12 @@ impl Call {
         });
         if next == CallState::Disconnected {
             self.events.remove_call(&self.id);
-            if let Ok(mut p) = self.ports.lock() {
-                p.take();
+            call_media::stop_media(&self.events, self);
+            if let Ok(mut s) = self.sockets.lock() {
+                s.take();
+            }
+            if let Ok(mut l) = self.lease.lock() {
+                l.take();
             }
             if let Some(d) = self.dialog() {
                 self.events.dialogs.remove_dialog(&d.id());
@@ -169,18 +238,19 @@ impl Call {
         let dialog = self
             .dialog()
             .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;
-        let rtp_port = self
-            .ports
-            .lock()
-            .ok()
-            .and_then(|p| p.as_ref().map(|p| p.rtp_port))
-            .unwrap_or(0);
         let offer = self.remote_offer.lock().ok().and_then(|o| o.clone());
-        let body = match offer {
-            Some(neg) => sdp::build_answer(session_id(), 1, shared.advertised, rtp_port, &neg),
+        let version = self.next_sdp_version();
+        let body = match &offer {
+            Some(neg) => {
+                sdp::build_answer(session_id(), version, shared.advertised, self.rtp_port, neg)
+            }
             // No offer in the INVITE: ours goes in the 200, the answer comes in the ACK.
-            None => sdp::build_offer(session_id(), 1, shared.advertised, rtp_port),
+            None => sdp::build_offer(session_id(), version, shared.advertised, self.rtp_port),
         };
+        // Media first: the peer may send RTP as soon as it sees the 200.
+        if let Some(neg) = &offer {
+            call_media::start_media(&self.events, self, neg);
+        }
         dialog.accept(
             Some(vec![Header::ContentType("application/sdp".into())]),
             Some(body.into_bytes()),
@@ -234,7 +304,7 @@ impl Call {
     }
 }
 
-fn session_id() -> u64 {
+pub(crate) fn session_id() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -373,10 +443,8 @@ pub(crate) async fn place(
         sip_call_id.clone(),
         aor.clone(),
         target.clone(),
+        ports,
     );
-    if let Ok(mut p) = call.ports.lock() {
-        *p = Some(ports);
-    }
     let extra: Vec<Header> = headers
         .into_iter()
         .map(|(n, v)| Header::Other(n, v))
@@ -478,14 +546,20 @@ async fn run_outgoing(
                 // The stack ACKs and BYEs a 2xx that crossed our CANCEL.
                 return call.end(487, "Request Terminated");
             }
-            if let Ok(answer) = sdp::parse(&String::from_utf8_lossy(&resp.body)) {
-                if sdp::negotiate_from_answer(&answer).is_err() {
+            match sdp::parse(&String::from_utf8_lossy(&resp.body))
+                .and_then(|a| sdp::negotiate_from_answer(&a))
+            {
+                Ok(negotiated) => call_media::start_media(&shared, &call, &negotiated),
+                Err(e) => {
                     let _ = dialog.bye().await;
-                    return call.end(488, "Not Acceptable Here: no common codec in the answer");
+                    return call.end(
+                        488,
+                        &format!("Not Acceptable Here: unusable SDP answer ({e})"),
+                    );
                 }
             }
             call.apply(Input::Answered, code, &reason_of(&resp));
-            return watch_confirmed(&call, state_rx).await;
+            return watch_confirmed(&shared, &call, state_rx).await;
         }
         if matches!(
             resp.status_code,
@@ -512,13 +586,25 @@ async fn run_outgoing(
 
 /// Follows a confirmed call until it ends; answers in-dialog requests the dialog hands us.
 async fn watch_confirmed(
+    shared: &Arc<Shared>,
     call: &Arc<Call>,
     mut state_rx: rsipstack::dialog::dialog::DialogStateReceiver,
 ) {
     while let Some(st) = state_rx.recv().await {
         match st {
-            DialogState::Confirmed(..) => {
-                call.apply(Input::Ack, 200, "OK");
+            // Late offer: we offered in our 200, the answer came in the ACK.
+            DialogState::Confirmed(..)
+                if call.apply(Input::Ack, 200, "OK") && call.media().is_none() =>
+            {
+                let ack_sdp = call
+                    .dialog()
+                    .and_then(|d| d.last_remote_ack())
+                    .map(|ack| String::from_utf8_lossy(&ack.body).into_owned());
+                if let Some(Ok(n)) =
+                    ack_sdp.map(|b| sdp::parse(&b).and_then(|a| sdp::negotiate_from_answer(&a)))
+                {
+                    call_media::start_media(shared, call, &n);
+                }
             }
             DialogState::Terminated(_, reason) => {
                 let (code, text) = termination_code(&reason);
@@ -541,12 +627,47 @@ async fn watch_confirmed(
                 };
                 return call.end(code, text);
             }
-            DialogState::Updated(_, _, handle)
-            | DialogState::Info(_, _, handle)
-            | DialogState::Options(_, _, handle)
+            DialogState::Updated(_, req, handle) => {
+                // A re-INVITE or UPDATE: follow a new offer (hold, new address or codec).
+                if req.body.is_empty() {
+                    let _ = handle.reply(StatusCode::OK).await;
+                    continue;
+                }
+                match call_media::answer_reoffer(shared, call, &req.body) {
+                    Some(answer) => {
+                        let _ = handle
+                            .respond(
+                                StatusCode::OK,
+                                Some(vec![Header::ContentType("application/sdp".into())]),
+                                Some(answer.into_bytes()),
+                            )
+                            .await;
+                    }
+                    None => {
+                        let _ = handle.reply(StatusCode::NotAcceptableHere).await;
+                    }
+                }
+            }
+            DialogState::Info(_, req, handle) => {
+                let content_type = req.header_value("Content-Type");
+                match call_media::dtmf_from_info(content_type.as_deref(), &req.body) {
+                    Some((digit, duration_ms)) => {
+                        shared.emit(Event::Dtmf {
+                            call_id: call.id.clone(),
+                            digit: digit.to_string(),
+                            method: "info".into(),
+                            duration_ms,
+                        });
+                        let _ = handle.reply(StatusCode::OK).await;
+                    }
+                    None => {
+                        let _ = handle.reply(StatusCode::UnsupportedMediaType).await;
+                    }
+                }
+            }
+            DialogState::Options(_, _, handle)
             | DialogState::Notify(_, _, handle)
             | DialogState::Message(_, _, handle) => {
-                // Re-INVITE/UPDATE handling (new SDP) comes with the media engine; accept for now.
                 let _ = handle.reply(StatusCode::OK).await;
             }
             DialogState::Refer(_, _, handle) | DialogState::Publish(_, _, handle) => {
@@ -618,12 +739,10 @@ pub(crate) async fn on_invite(shared: &Arc<Shared>, tx: &mut Transaction) -> Res
         sip_call_id,
         from_uri.clone(),
         strip_uri(&to.uri.to_string()),
+        ports,
     );
     if let Ok(mut d) = call.dialog.lock() {
         *d = Some(dialog.clone());
-    }
-    if let Ok(mut p) = call.ports.lock() {
-        *p = Some(ports);
     }
     if let Ok(mut o) = call.remote_offer.lock() {
         *o = offer;
@@ -682,7 +801,7 @@ async fn watch_incoming(
     loop {
         if call.state() != CallState::Incoming {
             // Answered (or ended): the rest is the confirmed-call watcher's job.
-            return watch_confirmed(&call, state_rx).await;
+            return watch_confirmed(&shared, &call, state_rx).await;
         }
         tokio::select! {
             st = state_rx.recv() => match st {

@@ -7,6 +7,8 @@ use crate::call::{self, Call};
 use crate::config::EndpointConfig;
 use crate::error::{Error, Result};
 use crate::event::{CallState, Direction, Event};
+use crate::media::engine::MediaEngine;
+use crate::media::recorder::RecordingInfo;
 use crate::rtp_ports::PortPool;
 use crate::transport::{GuardedUdpSocket, TransportCounters};
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -65,6 +67,10 @@ pub(crate) struct Shared {
     pub advertised: IpAddr,
     pub counters: Arc<TransportCounters>,
     pub calls: Mutex<HashMap<String, Arc<Call>>>,
+    /// The pacing clock and RTP sessions of the calls.
+    pub media: Arc<MediaEngine>,
+    /// Recordings that ended with their call, until `stopRecording` asks for them.
+    finished_recordings: Mutex<HashMap<String, RecordingInfo>>,
     events: mpsc::UnboundedSender<Event>,
 }
 
@@ -72,6 +78,34 @@ impl Shared {
     pub fn emit(&self, event: Event) {
         // The receiver is gone only after stop(); late events are of no use then.
         let _ = self.events.send(event);
+    }
+
+    pub fn event_sender(&self) -> mpsc::UnboundedSender<Event> {
+        self.events.clone()
+    }
+
+    pub fn all_calls(&self) -> Vec<Arc<Call>> {
+        self.calls
+            .lock()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn keep_recording(&self, call_id: &str, info: RecordingInfo) {
+        if let Ok(mut r) = self.finished_recordings.lock() {
+            // Bounded: a service that never asks must not grow this without limit.
+            if r.len() >= 1000 {
+                r.clear();
+            }
+            r.insert(call_id.to_string(), info);
+        }
+    }
+
+    pub fn take_recording(&self, call_id: &str) -> Option<RecordingInfo> {
+        self.finished_recordings
+            .lock()
+            .ok()
+            .and_then(|mut r| r.remove(call_id))
     }
 
     /// The PBX host and port as a transport target.
@@ -235,6 +269,8 @@ impl Endpoint {
             advertised,
             counters,
             calls: Mutex::new(HashMap::new()),
+            media: MediaEngine::new(),
+            finished_recordings: Mutex::new(HashMap::new()),
             events,
             config,
         });
@@ -264,6 +300,10 @@ impl Endpoint {
             tasks: Mutex::new(tasks),
             socket: guarded,
         })
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     pub fn local_address(&self) -> LocalAddress {
@@ -354,6 +394,7 @@ impl Endpoint {
         if let Ok(mut c) = self.shared.calls.lock() {
             c.clear();
         }
+        self.shared.media.shutdown();
         self.stack.shutdown();
         for t in stack_tasks {
             t.abort();

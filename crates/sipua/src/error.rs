@@ -23,6 +23,10 @@ pub enum Error {
     /// The RTP port range has no free pair left.
     #[error("RTP port range {min}-{max} exhausted")]
     PortsExhausted { min: u16, max: u16 },
+    /// A media operation failed: an unreadable WAV (the message has the path and reason), an
+    /// unwritable recording, DTMF the peer cannot receive.
+    #[error("{0}")]
+    Media(String),
     /// The endpoint is not started or was stopped.
     #[error("the SIP endpoint is not running")]
     NotRunning,

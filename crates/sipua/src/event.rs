@@ -82,6 +82,14 @@ pub enum Event {
         code: u16,
         reason: String,
     },
+    /// A DTMF digit received (RFC 4733 in RTP, or SIP INFO).
+    Dtmf {
+        call_id: String,
+        digit: String,
+        /// `rfc4733` or `info`.
+        method: String,
+        duration_ms: u32,
+    },
     /// A problem that did not fail an API call (a supervised task failing, a dropped message).
     Error { message: String },
 }

@@ -19,6 +19,7 @@ pub use event::Event;
 mod account;
 mod auth;
 pub mod call;
+pub mod call_media;
 pub mod endpoint;
 mod ids;
 pub mod logging;

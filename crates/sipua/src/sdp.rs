@@ -64,6 +64,8 @@ pub enum Codec {
     Pcmu,
     /// G.711 A-law, static payload type 8.
     Pcma,
+    /// G.722, static payload type 9: 16 kHz audio, RTP clock 8000 (RFC 3551 §4.5.2).
+    G722,
     /// RFC 4733 DTMF events, dynamic payload type (101 by convention).
     TelephoneEvent,
 }
@@ -74,6 +76,7 @@ impl Codec {
         match self {
             Codec::Pcmu => 0,
             Codec::Pcma => 8,
+            Codec::G722 => 9,
             Codec::TelephoneEvent => 101,
         }
     }
@@ -83,11 +86,12 @@ impl Codec {
         match self {
             Codec::Pcmu => "PCMU",
             Codec::Pcma => "PCMA",
+            Codec::G722 => "G722",
             Codec::TelephoneEvent => "telephone-event",
         }
     }
 
-    /// The RTP clock rate: all three run at 8000 Hz.
+    /// The RTP clock rate: 8000 Hz for all, G.722 included (RFC 3551's historical quirk).
     pub fn clock_rate(self) -> u32 {
         8000
     }
@@ -97,7 +101,7 @@ impl Codec {
         if clock != 8000 {
             return None;
         }
-        [Codec::Pcmu, Codec::Pcma, Codec::TelephoneEvent]
+        [Codec::Pcmu, Codec::Pcma, Codec::G722, Codec::TelephoneEvent]
             .into_iter()
             .find(|c| c.encoding_name().eq_ignore_ascii_case(name))
     }
@@ -219,22 +223,38 @@ pub struct Negotiated {
     pub media_lines: Vec<MediaLine>,
     /// The index of the audio line in [`media_lines`](Self::media_lines).
     pub audio_index: usize,
+    /// Both sides do RTP and RTCP on one port (RFC 5761).
+    pub rtcp_mux: bool,
 }
 
-/// Our initial offer: PCMU, PCMA and telephone-event 101, 20 ms, sendrecv.
+/// Our initial offer: PCMU, PCMA, G.722 and telephone-event 101, 20 ms, sendrecv, rtcp-mux
+/// (RTCP also listens on the next port, for peers that do not mux).
 pub fn build_offer(session_id: u64, version: u64, local_ip: IpAddr, rtp_port: u16) -> String {
-    let audio = audio_media(
+    build_offer_with(session_id, version, local_ip, rtp_port, Direction::SendRecv)
+}
+
+/// An offer with a chosen direction (re-INVITEs for hold: `sendonly`).
+pub fn build_offer_with(
+    session_id: u64,
+    version: u64,
+    local_ip: IpAddr,
+    rtp_port: u16,
+    direction: Direction,
+) -> String {
+    let mut audio = audio_media(
         rtp_port,
         &[
             (Codec::Pcmu.default_payload_type(), Codec::Pcmu),
             (Codec::Pcma.default_payload_type(), Codec::Pcma),
+            (Codec::G722.default_payload_type(), Codec::G722),
             (
                 Codec::TelephoneEvent.default_payload_type(),
                 Codec::TelephoneEvent,
             ),
         ],
-        Direction::SendRecv,
+        direction,
     );
+    audio.attributes.push(attr("rtcp-mux", None));
     session(session_id, version, local_ip, vec![audio]).marshal()
 }
 
@@ -252,7 +272,10 @@ pub fn build_answer(
     if let Some(pt) = negotiated.telephone_event_pt {
         codecs.push((pt, Codec::TelephoneEvent));
     }
-    let audio = audio_media(rtp_port, &codecs, negotiated.direction);
+    let mut audio = audio_media(rtp_port, &codecs, negotiated.direction);
+    if negotiated.rtcp_mux {
+        audio.attributes.push(attr("rtcp-mux", None));
+    }
     let mut media = Vec::new();
     for (i, line) in negotiated.media_lines.iter().enumerate() {
         if i == negotiated.audio_index {
@@ -391,13 +414,17 @@ fn negotiate(sd: &SessionDescription) -> Result<Negotiated, SdpError> {
     if !audio.protocol.eq_ignore_ascii_case("RTP/AVP") {
         return Err(SdpError::UnsupportedTransport(audio.protocol.clone()));
     }
-    let (codec_pt, codec) = audio
-        .codecs
-        .iter()
-        .find_map(|(pt, name, clock)| match Codec::from_rtpmap(name, *clock) {
-            Some(c @ (Codec::Pcmu | Codec::Pcma)) => Some((*pt, c)),
-            _ => None,
+    // G.711 first, in the peer's order (every PBX transcodes it, and it is what recordings and
+    // speech engines expect); G.722 only when it is all the peer has in common with us.
+    let pick = |wanted: &[Codec]| {
+        audio.codecs.iter().find_map(|(pt, name, clock)| {
+            Codec::from_rtpmap(name, *clock)
+                .filter(|c| wanted.contains(c))
+                .map(|c| (*pt, c))
         })
+    };
+    let (codec_pt, codec) = pick(&[Codec::Pcmu, Codec::Pcma])
+        .or_else(|| pick(&[Codec::G722]))
         .ok_or(SdpError::NoCommonCodec)?;
     Ok(Negotiated {
         codec_pt,
@@ -407,6 +434,7 @@ fn negotiate(sd: &SessionDescription) -> Result<Negotiated, SdpError> {
         direction: audio.direction,
         media_lines: sd.media_lines.clone(),
         audio_index: sd.audio_index,
+        rtcp_mux: audio.rtcp_mux,
     })
 }
 
@@ -600,13 +628,15 @@ mod tests {
              s=sip-native\r\n\
              c=IN IP4 192.168.1.10\r\n\
              t=0 0\r\n\
-             m=audio 10000 RTP/AVP 0 8 101\r\n\
+             m=audio 10000 RTP/AVP 0 8 9 101\r\n\
              a=rtpmap:0 PCMU/8000\r\n\
              a=rtpmap:8 PCMA/8000\r\n\
+             a=rtpmap:9 G722/8000\r\n\
              a=rtpmap:101 telephone-event/8000\r\n\
              a=fmtp:101 0-16\r\n\
              a=ptime:20\r\n\
-             a=sendrecv\r\n"
+             a=sendrecv\r\n\
+             a=rtcp-mux\r\n"
         );
     }
 
@@ -621,16 +651,17 @@ mod tests {
                 address: LOCAL,
                 port: 10_002,
                 protocol: "RTP/AVP".into(),
-                payload_types: vec![0, 8, 101],
+                payload_types: vec![0, 8, 9, 101],
                 codecs: vec![
                     (0, "PCMU".into(), 8000),
                     (8, "PCMA".into(), 8000),
+                    (9, "G722".into(), 8000),
                     (101, "telephone-event".into(), 8000)
                 ],
                 direction: Direction::SendRecv,
                 ptime: Some(20),
                 telephone_event_pt: Some(101),
-                rtcp_mux: false,
+                rtcp_mux: true,
             }
         );
         let n = negotiate_answer(&sd).unwrap();
@@ -668,6 +699,7 @@ mod tests {
                 direction: Direction::SendRecv,
                 media_lines: sd.media_lines.clone(),
                 audio_index: 0,
+                rtcp_mux: false,
             }
         );
         let answer = build_answer(5, 5, LOCAL, 10_004, &n);
@@ -985,5 +1017,15 @@ mod tests {
                 "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n{text}"
             ));
         }
+    }
+
+    #[test]
+    fn g711_is_preferred_and_g722_is_the_fallback() {
+        let n = negotiate_answer(&parse(ASTERISK).unwrap()).unwrap();
+        assert_eq!((n.codec_pt, n.codec), (8, Codec::Pcma));
+        let only_g722 = offer_with("m=audio 4000 RTP/AVP 9 101\r\na=rtpmap:9 G722/8000\r\na=rtpmap:101 telephone-event/8000\r\n");
+        let n = negotiate_answer(&parse(&only_g722).unwrap()).unwrap();
+        assert_eq!((n.codec_pt, n.codec), (9, Codec::G722));
+        assert!(build_answer(1, 1, LOCAL, 4000, &n).contains("a=rtpmap:9 G722/8000"));
     }
 }

@@ -1,0 +1,204 @@
+// Driver for __test__/peers/pjsua2_peer.py: a PJSIP phone (pjsua2 wheel, null audio) as a child
+// process, commanded by lines on its stdin, reporting JSON events on its stdout.
+//
+//   const pj = await startPjsua2({ t, autoAnswer: true })
+//   await pj.cmd('call', `sip:7779@127.0.0.1:${port}`)
+//   await pj.waitEvent('call_state', (e) => e.state === 'confirmed')
+//
+// Bounded: the peer exits by itself after maxSeconds, is SIGKILLed a little later if it has not,
+// and is stopped when the test ends (pass `t`).
+'use strict'
+
+const { spawn } = require('node:child_process')
+const path = require('node:path')
+const { HOST, freePort, track, exited, terminate, killGroup, waitUdpBound } = require('../helpers/peers')
+
+const SCRIPT = path.join(__dirname, 'pjsua2_peer.py')
+
+/**
+ * @param {object} [o]
+ * @param {object} [o.t]            node:test context: stop the peer when the test ends
+ * @param {number} [o.port]         SIP port, default a free one
+ * @param {string} [o.user]         user part of its URI (default 'pjsua')
+ * @param {boolean} [o.autoAnswer]  answer incoming calls with 200 at once (otherwise 180, then `answer`)
+ * @param {number} [o.maxSeconds]   lifetime bound, default 60
+ * @param {string} [o.codecs]       enabled codecs in order, default 'PCMU/8000,PCMA/8000'
+ * @param {number} [o.logLevel]     pjsua log level to stderr (kept in .log()), default 3
+ */
+async function startPjsua2(o = {}) {
+  const port = o.port || (await freePort())
+  const maxSeconds = o.maxSeconds || 60
+  const args = [SCRIPT, '--port', String(port), '--max-seconds', String(maxSeconds), '--log-level', String(o.logLevel ?? 3)]
+  if (o.user) args.push('--user', o.user)
+  if (o.autoAnswer) args.push('--auto-answer')
+  if (o.codecs) args.push('--codecs', o.codecs)
+  const child = track(spawn('python3', ['-u', ...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] }))
+  const events = []
+  const waiters = new Set()
+  let log = ''
+  let buf = ''
+  child.stdin.on('error', () => {})
+  child.stderr.setEncoding('utf8').on('data', (d) => (log = (log + d).slice(-200000)))
+  child.stdout.setEncoding('utf8').on('data', (d) => {
+    buf += d
+    let i
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i).trim()
+      buf = buf.slice(i + 1)
+      if (!line) continue
+      let e
+      try {
+        e = JSON.parse(line)
+      } catch {
+        log += `\n[stdout] ${line}`
+        continue
+      }
+      e.at = Date.now()
+      events.push(e)
+      for (const w of [...waiters]) w(e)
+    }
+  })
+  const hardKill = setTimeout(() => killGroup(child, 'SIGKILL'), maxSeconds * 1000 + 5000)
+  hardKill.unref()
+  child.on('exit', () => {
+    clearTimeout(hardKill)
+    for (const w of [...waiters]) w(null)
+  })
+
+  const describe = () =>
+    `pjsua2 peer :${port} (exit ${child.exitCode ?? '-'}${child.signalCode ? ' ' + child.signalCode : ''}); events:\n` +
+    events.map((e) => JSON.stringify(e)).join('\n') +
+    `\n--- pjsua log (tail):\n${log.slice(-4000)}`
+
+  /** Resolves with the first event named `name` matching `pred` after index `from` (default: any). */
+  function waitEvent(name, pred = () => true, timeoutMs = 10000, from = 0) {
+    const seen = events.slice(from).find((e) => e.event === name && pred(e))
+    if (seen) return Promise.resolve(seen)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(w)
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for pjsua2 '${name}'; ${describe()}`))
+      }, timeoutMs)
+      const w = (e) => {
+        if (e === null) {
+          clearTimeout(timer)
+          waiters.delete(w)
+          reject(new Error(`pjsua2 peer exited while waiting for '${name}'; ${describe()}`))
+          return
+        }
+        if (e.event === name && pred(e)) {
+          clearTimeout(timer)
+          waiters.delete(w)
+          resolve(e)
+        }
+      }
+      waiters.add(w)
+    })
+  }
+
+  /** Sends a command line; resolves at once (follow its events). */
+  function cmd(name, ...a) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`pjsua2 peer has exited; ${describe()}`)
+    child.stdin.write([name, ...a].join(' ') + '\n')
+  }
+
+  /**
+   * Plays a sine on the call with pjsua2's ToneGenerator. `levelDb` (dBFS, sine convention) sets
+   * the generator's amplitude (32768 * 10^(levelDb/20)); omitted, pjmedia's default amplitude 12288
+   * (-8.5 dBFS) is used. Resolves once the peer reports it started.
+   */
+  async function playTone(freq, ms, levelDb) {
+    const from = events.length
+    const amp = levelDb === undefined ? 0 : Math.max(1, Math.min(32767, Math.round(32768 * Math.pow(10, levelDb / 20))))
+    cmd('play_tone', freq, ms, amp)
+    const e = await Promise.race([
+      waitEvent('playing', () => true, 5000, from),
+      waitEvent('error', (x) => /^play_tone:/.test(x.message), 5000, from),
+    ])
+    if (e.event === 'error') throw new Error(`pjsua2 ${e.message}`)
+    return e
+  }
+
+  /** Starts recording what the call receives to `file` (8 kHz mono WAV); resolves once started. */
+  async function record(file) {
+    const from = events.length
+    cmd('record', file)
+    const e = await Promise.race([
+      waitEvent('recording', () => true, 10000, from),
+      waitEvent('error', (x) => /^record:/.test(x.message), 10000, from),
+    ])
+    if (e.event === 'error') throw new Error(`pjsua2 ${e.message}`)
+    return e
+  }
+
+  /** Sends `stop_record` and resolves once the WAV is closed. */
+  async function stopRecord(timeoutMs = 5000) {
+    const from = events.length
+    cmd('stop_record')
+    await waitEvent('record_stopped', () => true, timeoutMs, from)
+  }
+
+  /** Asks for the stream statistics; resolves to { tx_pkt, rx_pkt, rx_loss, codec, dir, ... }. */
+  async function stats(timeoutMs = 5000) {
+    const from = events.length
+    cmd('stats')
+    return Promise.race([
+      waitEvent('stats', () => true, timeoutMs, from),
+      waitEvent('error', (e) => /^stats:/.test(e.message), timeoutMs, from).then((e) => {
+        throw new Error(e.message)
+      }),
+    ])
+  }
+
+  /** The digits received so far (RFC 2833 / INFO), in order. */
+  const dtmfDigits = () =>
+    events
+      .filter((e) => e.event === 'dtmf')
+      .map((e) => e.digit)
+      .join('')
+
+  async function stop() {
+    clearTimeout(hardKill)
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        child.stdin.end('quit\n')
+      } catch {}
+      const t = setTimeout(() => terminate(child, 1000), 3000)
+      await exited(child)
+      clearTimeout(t)
+    }
+  }
+  if (o.t && typeof o.t.after === 'function') o.t.after(stop)
+
+  try {
+    await Promise.race([
+      waitEvent('ready', () => true, 15000),
+      exited(child).then((r) => {
+        throw new Error(`pjsua2 peer exited at start (code ${r.code}): ${log.slice(-3000)}`)
+      }),
+    ])
+    await waitUdpBound(port, child)
+  } catch (e) {
+    await terminate(child, 500)
+    throw e
+  }
+  return {
+    port,
+    host: HOST,
+    uri: `sip:${o.user || 'pjsua'}@${HOST}:${port}`,
+    child,
+    events,
+    cmd,
+    waitEvent,
+    playTone,
+    record,
+    stopRecord,
+    stats,
+    dtmfDigits,
+    stop,
+    describe,
+    log: () => log,
+  }
+}
+
+module.exports = { startPjsua2, SCRIPT }

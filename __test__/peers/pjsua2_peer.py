@@ -1,0 +1,457 @@
+#!/usr/bin/env python3
+"""A controllable PJSIP phone for the node:test suites (pjsua2, null audio device).
+
+Commands: one per line on stdin, either JSON ({"cmd": "call", "uri": "sip:..."}) or plain words
+("call sip:..."). Events: one JSON object per line on stdout ({"event": "ready", "port": 5062}).
+pjsua's own log goes to stderr.
+
+  call <uri>                 make a call (one call at a time per peer)
+  answer [code]              answer the incoming call (default 200)
+  hangup                     end the call (CANCEL/BYE/603 as pjsua decides)
+  play_tone <hz> <ms> [vol]  ToneGenerator on the call (vol: pjmedia tone volume, 0 = default)
+  play_file <path>           AudioMediaPlayer of a WAV on the call (no loop)
+  stop_play                  stop the tone/file
+  record <path>              AudioMediaRecorder of what the call receives -> WAV (8 kHz mono 16-bit)
+  stop_record
+  send_dtmf <digits> [method] call.dialDtmf (RFC 2833) or method "info" (SIP INFO)
+  hold / unhold              re-INVITE with a=sendonly / a=sendrecv (call.setHold / reinvite UNHOLD)
+  stats                      emits {"event":"stats", ...} of the call's audio stream
+  quit
+
+Events: ready{port,uri}, incoming{from,to,call_id}, call_state{state,code,reason,role},
+media_active{dir}, media_state{status,dir}, dtmf{digit,method,duration}, tone_done, stats{...},
+error{message}, stopped{reason}.
+
+Runs with threadCnt=0: pjsua's events are polled by libHandleEvents(10) on the main thread, so
+every callback and every command runs on that one thread. stdin is read by a thread that only
+queues lines. Exits on EOF, quit, SIGTERM or after --max-seconds.
+"""
+import argparse
+import json
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+
+import pjsua2 as pj
+
+
+def emit(event, **kw):
+    kw = {"event": event, **kw}
+    sys.stdout.write(json.dumps(kw) + "\n")
+    sys.stdout.flush()
+
+
+class Peer:
+    def __init__(self, args):
+        self.args = args
+        self.call = None
+        self.tone = None
+        self.player = None
+        self.recorder = None
+        self.tone_end = None
+        self.pending_record = None
+        self.quit = False
+
+
+PEER = None
+
+
+def audio_media(call):
+    """The call's active audio media, or None."""
+    try:
+        ci = call.getInfo()
+    except pj.Error:
+        return None
+    for i, mi in enumerate(ci.media):
+        if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status in (
+            pj.PJSUA_CALL_MEDIA_ACTIVE,
+            pj.PJSUA_CALL_MEDIA_REMOTE_HOLD,
+            pj.PJSUA_CALL_MEDIA_LOCAL_HOLD,
+        ):
+            try:
+                return call.getAudioMedia(i)
+            except pj.Error:
+                return None
+    return None
+
+
+MEDIA_STATUS = {
+    pj.PJSUA_CALL_MEDIA_NONE: "none",
+    pj.PJSUA_CALL_MEDIA_ACTIVE: "active",
+    pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local_hold",
+    pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote_hold",
+    pj.PJSUA_CALL_MEDIA_ERROR: "error",
+}
+DIRS = {0: "none", 1: "sendonly", 2: "recvonly", 3: "sendrecv"}
+
+
+class Call(pj.Call):
+    def __init__(self, acc, call_id=pj.PJSUA_INVALID_ID):
+        pj.Call.__init__(self, acc, call_id)
+        self.connected = set()
+
+    def onCallState(self, prm):
+        ci = self.getInfo()
+        state = {
+            pj.PJSIP_INV_STATE_NULL: "null",
+            pj.PJSIP_INV_STATE_CALLING: "calling",
+            pj.PJSIP_INV_STATE_INCOMING: "incoming",
+            pj.PJSIP_INV_STATE_EARLY: "early",
+            pj.PJSIP_INV_STATE_CONNECTING: "connecting",
+            pj.PJSIP_INV_STATE_CONFIRMED: "confirmed",
+            pj.PJSIP_INV_STATE_DISCONNECTED: "disconnected",
+        }.get(ci.state, str(ci.state))
+        emit("call_state", state=state, code=ci.lastStatusCode, reason=ci.lastReason,
+             role="uac" if ci.role == pj.PJSIP_ROLE_UAC else "uas", call_id=ci.callIdString)
+        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            stop_media(PEER)
+            if PEER.call is self:
+                PEER.call = None
+
+    def onCallMediaState(self, prm):
+        ci = self.getInfo()
+        for mi in ci.media:
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO:
+                emit("media_state", status=MEDIA_STATUS.get(mi.status, str(mi.status)), dir=DIRS.get(mi.dir, str(mi.dir)))
+        am = audio_media(self)
+        if am is not None:
+            emit("media_active")
+            # a recorder asked for before media was up
+            if PEER.pending_record:
+                path = PEER.pending_record
+                PEER.pending_record = None
+                start_record(PEER, path)
+            # a re-INVITE recreates the stream: reconnect what was playing / recording
+            reconnect(PEER, am)
+
+    def onDtmfDigit(self, prm):
+        # with onDtmfEvent also overridden, pjsua2 2.15 calls onDtmfEvent only; keep for older
+        emit("dtmf_digit", digit=prm.digit)
+
+    def onDtmfEvent(self, prm):
+        method = {0: "rfc2833", 1: "info", 2: "rfc2833"}.get(prm.method, str(prm.method))
+        # pjsua 2.15: flags PJMEDIA_STREAM_DTMF_IS_END (1) marks the end of an RFC 2833 event;
+        # the callback fires at the start (flags 0) and at the end. Report the digit once: at the
+        # start, with method info (INFO has no start/end)
+        if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO or prm.flags == 0:
+            emit("dtmf", digit=prm.digit, method=method, duration=prm.duration, flags=prm.flags)
+        else:
+            emit("dtmf_end", digit=prm.digit, method=method, duration=prm.duration, flags=prm.flags)
+
+
+class Account(pj.Account):
+    def onIncomingCall(self, prm):
+        c = Call(self, prm.callId)
+        ci = c.getInfo()
+        if PEER.call is not None:
+            op = pj.CallOpParam()
+            op.statusCode = 486
+            c.hangup(op)
+            emit("error", message="busy: a call is already up; answered 486")
+            return
+        PEER.call = c
+        emit("incoming", **{"from": ci.remoteUri, "to": ci.localUri, "call_id": ci.callIdString})
+        op = pj.CallOpParam()
+        if PEER.args.auto_answer:
+            op.statusCode = 200
+        else:
+            op.statusCode = 180
+        c.answer(op)
+
+
+def stop_media(peer):
+    for name in ("tone", "player"):
+        obj = getattr(peer, name)
+        if obj is not None:
+            try:
+                if name == "tone":
+                    obj.stop()
+            except pj.Error:
+                pass
+            setattr(peer, name, None)
+    if peer.recorder is not None:
+        peer.recorder = None  # deleting the recorder closes (finalises) the WAV
+        emit("record_stopped")
+    peer.tone_end = None
+
+
+def reconnect(peer, am):
+    try:
+        if peer.tone is not None:
+            peer.tone.startTransmit(am)
+        if peer.player is not None:
+            peer.player.startTransmit(am)
+        if peer.recorder is not None:
+            am.startTransmit(peer.recorder)
+    except pj.Error as e:
+        emit("error", message="reconnect: " + e.info())
+
+
+def start_record(peer, path):
+    am = audio_media(peer.call) if peer.call else None
+    if am is None:
+        peer.pending_record = path
+        emit("record_pending", path=path)
+        return
+    rec = pj.AudioMediaRecorder()
+    rec.createRecorder(path)
+    am.startTransmit(rec)
+    peer.recorder = rec
+    emit("recording", path=path)
+
+
+def handle(peer, ep, acc, line):
+    line = line.strip()
+    if not line:
+        return
+    if line.startswith("{"):
+        msg = json.loads(line)
+        cmd = msg.get("cmd")
+        argv = msg.get("args", [])
+        if not isinstance(argv, list):
+            argv = [argv]
+        argv = [str(a) for a in argv]
+    else:
+        parts = line.split()
+        cmd, argv = parts[0], parts[1:]
+    try:
+        if cmd == "quit":
+            peer.quit = True
+        elif cmd == "call":
+            if peer.call is not None:
+                raise RuntimeError("a call is already up")
+            c = Call(acc)
+            op = pj.CallOpParam(True)
+            c.makeCall(argv[0], op)
+            peer.call = c
+        elif cmd == "answer":
+            op = pj.CallOpParam()
+            op.statusCode = int(argv[0]) if argv else 200
+            need(peer).answer(op)
+        elif cmd == "hangup":
+            if peer.call is not None:
+                peer.call.hangup(pj.CallOpParam())
+        elif cmd == "play_tone":
+            freq, ms = int(argv[0]), int(argv[1])
+            vol = int(argv[2]) if len(argv) > 2 else 0
+            am = audio_media(need(peer))
+            if am is None:
+                raise RuntimeError("no active audio media")
+            # a fresh generator per tone: re-using one queues the new tone behind the old state
+            if peer.tone is not None:
+                try:
+                    peer.tone.stop()
+                    peer.tone.stopTransmit(am)
+                except pj.Error:
+                    pass
+                peer.tone = None
+            peer.tone = pj.ToneGenerator()
+            peer.tone.createToneGenerator(8000, 1)
+            peer.tone.startTransmit(am)
+            td = pj.ToneDesc()
+            td.freq1 = freq
+            td.freq2 = 0
+            td.on_msec = ms
+            td.off_msec = 0
+            td.volume = vol
+            tv = pj.ToneDescVector()
+            tv.append(td)
+            peer.tone.play(tv, False)
+            peer.tone_end = time.monotonic() + ms / 1000.0
+            emit("playing", freq=freq, ms=ms)
+        elif cmd == "play_file":
+            am = audio_media(need(peer))
+            if am is None:
+                raise RuntimeError("no active audio media")
+            p = pj.AudioMediaPlayer()
+            p.createPlayer(argv[0], pj.PJMEDIA_FILE_NO_LOOP)
+            p.startTransmit(am)
+            peer.player = p
+            emit("playing", path=argv[0])
+        elif cmd == "stop_play":
+            if peer.tone is not None:
+                peer.tone.stop()
+            peer.player = None
+            peer.tone_end = None
+            emit("play_stopped")
+        elif cmd == "record":
+            if peer.recorder is not None:
+                raise RuntimeError("already recording")
+            start_record(peer, argv[0])
+        elif cmd == "stop_record":
+            peer.pending_record = None
+            if peer.recorder is not None:
+                am = audio_media(peer.call) if peer.call else None
+                if am is not None:
+                    try:
+                        am.stopTransmit(peer.recorder)
+                    except pj.Error:
+                        pass
+                peer.recorder = None
+            emit("record_stopped")
+        elif cmd == "send_dtmf":
+            c = need(peer)
+            if len(argv) > 1 and argv[1] == "info":
+                prm = pj.CallSendDtmfParam()
+                prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+                prm.digits = argv[0]
+                prm.duration = 160
+                c.sendDtmf(prm)
+            else:
+                c.dialDtmf(argv[0])
+            emit("dtmf_sent", digits=argv[0])
+        elif cmd == "hold":
+            need(peer).setHold(pj.CallOpParam(True))
+        elif cmd == "unhold":
+            op = pj.CallOpParam(True)
+            op.opt.flag = pj.PJSUA_CALL_UNHOLD
+            need(peer).reinvite(op)
+        elif cmd == "stats":
+            c = need(peer)
+            ci = c.getInfo()
+            idx = next((i for i, mi in enumerate(ci.media) if mi.type == pj.PJMEDIA_TYPE_AUDIO), -1)
+            if idx < 0:
+                raise RuntimeError("no audio media")
+            st = c.getStreamStat(idx).rtcp
+            si = c.getStreamInfo(idx)
+            emit("stats", tx_pkt=st.txStat.pkt, rx_pkt=st.rxStat.pkt, rx_loss=st.rxStat.loss,
+                 rx_discard=st.rxStat.discard, codec=si.codecName, clock=si.codecClockRate,
+                 remote=si.remoteRtpAddress, dir=DIRS.get(si.dir, str(si.dir)))
+        else:
+            raise RuntimeError("unknown command " + cmd)
+    except pj.Error as e:
+        emit("error", message="%s: %s" % (cmd, e.info()))
+    except Exception as e:  # noqa: BLE001 - report, keep running
+        emit("error", message="%s: %s" % (cmd, e))
+
+
+def need(peer):
+    if peer.call is None:
+        raise RuntimeError("no call")
+    return peer.call
+
+
+def main():
+    global PEER
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--user", default="pjsua")
+    ap.add_argument("--auto-answer", action="store_true")
+    ap.add_argument("--max-seconds", type=float, default=120)
+    ap.add_argument("--log-level", type=int, default=3)
+    ap.add_argument("--codecs", default="PCMU/8000,PCMA/8000",
+                    help="audio codecs to enable, in priority order; the others are disabled")
+    ap.add_argument("--no-vad", action="store_true", default=True)
+    args = ap.parse_args()
+    PEER = Peer(args)
+
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = False
+    cfg.uaConfig.maxCalls = 4
+    cfg.uaConfig.userAgent = "pjsua2-peer"
+    cfg.logConfig.level = args.log_level
+    cfg.logConfig.consoleLevel = args.log_level
+    cfg.medConfig.noVad = True  # send a continuous stream: silence is not suppressed
+    cfg.medConfig.clockRate = 8000
+    cfg.medConfig.sndClockRate = 8000
+    cfg.medConfig.channelCount = 1
+    cfg.medConfig.ecTailLen = 0  # no echo canceller: it would colour what is recorded
+    ep.libInit(cfg)
+    ep.audDevManager().setNullDev()
+
+    tcfg = pj.TransportConfig()
+    tcfg.boundAddress = "127.0.0.1"
+    tcfg.publicAddress = "127.0.0.1"
+    tcfg.port = args.port
+    tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    port = ep.transportGetInfo(tid).localName.split(":")[-1]
+    ep.libStart()
+
+    wanted = [c.strip() for c in args.codecs.split(",") if c.strip()]
+    for ci in ep.codecEnum2():
+        cid = ci.codecId  # e.g. "PCMU/8000/1"
+        prio = 0
+        for i, w in enumerate(wanted):
+            if cid.lower().startswith(w.lower()):
+                prio = 255 - i
+        ep.codecSetPriority(cid, prio)
+
+    acfg = pj.AccountConfig()
+    acfg.idUri = "sip:%s@127.0.0.1:%s" % (args.user, port)
+    acfg.regConfig.registerOnAdd = False
+    acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+    acfg.mediaConfig.transportConfig.publicAddress = "127.0.0.1"
+    acfg.natConfig.sdpNatRewriteUse = False
+    acfg.natConfig.viaRewriteUse = False
+    acfg.natConfig.contactRewriteUse = False
+    acc = Account()
+    acc.create(acfg)
+
+    lines = queue.Queue()
+
+    def reader():
+        for l in sys.stdin:
+            lines.put(l)
+        lines.put(None)
+
+    threading.Thread(target=reader, daemon=True).start()
+
+    stop_reason = []
+    signal.signal(signal.SIGTERM, lambda *_: stop_reason.append("sigterm"))
+    emit("ready", port=int(port), uri=acfg.idUri)
+    deadline = time.monotonic() + args.max_seconds
+    reason = "quit"
+    while True:
+        ep.libHandleEvents(10)
+        if PEER.tone_end is not None and time.monotonic() >= PEER.tone_end:
+            PEER.tone_end = None
+            emit("tone_done")
+        try:
+            while True:
+                l = lines.get_nowait()
+                if l is None:
+                    PEER.quit = True
+                    reason = "eof"
+                    break
+                handle(PEER, ep, acc, l)
+                if PEER.quit:
+                    break
+        except queue.Empty:
+            pass
+        if stop_reason:
+            reason = stop_reason[0]
+            break
+        if PEER.quit:
+            break
+        if time.monotonic() > deadline:
+            reason = "max-seconds"
+            break
+
+    # tidy end: hang up, give the BYE a moment, close the recorder (finalises the WAV)
+    if PEER.call is not None:
+        try:
+            PEER.call.hangup(pj.CallOpParam())
+        except pj.Error:
+            pass
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            ep.libHandleEvents(10)
+    stop_media(PEER)
+    PEER.call = None
+    emit("stopped", reason=reason)
+    try:
+        ep.libDestroy()
+    except pj.Error:
+        pass
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
