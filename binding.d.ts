@@ -33,8 +33,8 @@ export declare class NativeEndpoint {
   bridge(callA: string, callB: string): void
   unbridge(callId: string): void
   callStats(callId: string): import('./index').CallStats
-  /** Sample rate of the call's PCM streams. */
-  pcmRate(callId: string): number
+  /** Starts capturing received PCM for `call.audio.readable`; returns the sample rate. */
+  pcmOpen(callId: string): number
   /** Received PCM since the last read (waits for a frame); `null` when the media ended. */
   pcmRead(callId: string): Promise<Buffer | null>
   /** Queues PCM to send; resolves when it fits in the 200 ms queue (back-pressure). */

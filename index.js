@@ -387,10 +387,11 @@ class SipService extends EventEmitter {
     const endpoint = this._native()
     let sampleRate
     try {
-      sampleRate = endpoint.pcmRate(callId)
+      sampleRate = endpoint.pcmOpen(callId)
     } catch (err) {
       rethrow(err)
     }
+    const frameBytes = Math.round(sampleRate * 0.02) * 2
     let reading = false
     const readable = new Readable({
       // Only pull from the engine when the consumer wants more: a reader that stops leaves
@@ -401,7 +402,12 @@ class SipService extends EventEmitter {
         endpoint.pcmRead(callId).then(
           (buf) => {
             reading = false
-            this.push(buf === null ? null : buf)
+            if (buf === null) {
+              this.push(null)
+              return
+            }
+            // One chunk per 20 ms frame, as documented.
+            for (let off = 0; off < buf.length; off += frameBytes) this.push(buf.subarray(off, off + frameBytes))
           },
           (err) => {
             reading = false

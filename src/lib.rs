@@ -292,10 +292,10 @@ impl NativeEndpoint {
         json(&self.engine.call_stats(&call_id).map_err(to_napi)?)
     }
 
-    /// Sample rate of the call's PCM streams.
+    /// Starts capturing received PCM for `call.audio.readable`; returns the sample rate.
     #[napi(catch_unwind)]
-    pub fn pcm_rate(&self, call_id: String) -> Result<u32> {
-        self.engine.pcm_rate(&call_id).map_err(to_napi)
+    pub fn pcm_open(&self, call_id: String) -> Result<u32> {
+        self.engine.pcm_open(&call_id).map_err(to_napi)
     }
 
     /// Received PCM since the last read (waits for a frame); `null` when the media ended.

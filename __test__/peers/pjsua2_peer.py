@@ -362,6 +362,9 @@ def main():
     cfg.medConfig.sndClockRate = 8000
     cfg.medConfig.channelCount = 1
     cfg.medConfig.ecTailLen = 0  # no echo canceller: it would colour what is recorded
+    # pjsua closes an idle sound device after 1 s; the null device is the clock that drives the
+    # streams (and their DTMF), so a call that plays nothing would stop sending mid-digit.
+    cfg.medConfig.sndAutoCloseTime = -1
     ep.libInit(cfg)
     ep.audDevManager().setNullDev()
 

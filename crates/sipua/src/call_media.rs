@@ -255,9 +255,12 @@ impl Endpoint {
         Ok(self.session(call_id)?.stats())
     }
 
-    /// The sample rate of the call's PCM streams.
-    pub fn pcm_rate(&self, call_id: &str) -> Result<u32> {
-        Ok(self.session(call_id)?.sample_rate())
+    /// Starts capturing the call's received audio for a PCM reader (bounded: unread frames are
+    /// dropped and counted); returns the streams' sample rate.
+    pub fn pcm_open(&self, call_id: &str) -> Result<u32> {
+        let session = self.session(call_id)?;
+        session.open_pcm_out();
+        Ok(session.sample_rate())
     }
 
     /// Received PCM (16-bit LE) queued since the last read; waits for at least one frame.

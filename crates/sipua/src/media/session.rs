@@ -364,6 +364,7 @@ impl MediaSession {
         let payload = &data[view.payload_start..view.payload_end];
         let is_dtmf = Some(view.payload_type) == st.params.telephone_event_pt;
         if !is_dtmf && view.payload_type != st.params.payload_type {
+            tracing::trace!(call = %self.call_id, pt = view.payload_type, "RTP dropped: payload type not negotiated");
             drop(st);
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -373,6 +374,7 @@ impl MediaSession {
                 // A new source mid-call is legitimate only when its sequence starts anew (a
                 // re-INVITE or a PBX switching legs); stray packets of another stream are not.
                 if !st.latched || from != st.send_to {
+                    tracing::trace!(call = %self.call_id, ssrc = view.ssrc, %from, "RTP dropped: unknown SSRC");
                     drop(st);
                     self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                     return;
@@ -399,6 +401,7 @@ impl MediaSession {
             .on_packet(view.sequence, view.timestamp, arrival);
         st.rx_bytes += payload.len() as u64;
         if is_dtmf {
+            tracing::trace!(call = %self.call_id, ts = view.timestamp, seq = view.sequence, ?payload, "telephone-event packet");
             if let Some(digit) = st.dtmf_rx.on_packet(view.timestamp, payload) {
                 drop(st);
                 let _ = self.events.send(Event::Dtmf {
