@@ -179,6 +179,8 @@ pub struct MediaSession {
     pub pcm_out_ready: Notify,
     pub pcm_in_room: Notify,
     closed: AtomicBool,
+    /// Ends the receive task at once when the session closes.
+    close_token: tokio_util::sync::CancellationToken,
     events: tokio::sync::mpsc::UnboundedSender<Event>,
 }
 
@@ -245,6 +247,7 @@ impl MediaSession {
             pcm_out_ready: Notify::new(),
             pcm_in_room: Notify::new(),
             closed: AtomicBool::new(false),
+            close_token: tokio_util::sync::CancellationToken::new(),
             events,
         }))
     }
@@ -262,6 +265,7 @@ impl MediaSession {
     /// Ends the session: resolves pending playback/DTMF promises, finishes the recording.
     pub fn close(&self) -> Option<super::recorder::RecordingInfo> {
         self.closed.store(true, Ordering::Relaxed);
+        self.close_token.cancel();
         let mut st = self.state();
         st.source = Source::Silence;
         st.dtmf_done.clear();
@@ -346,7 +350,7 @@ impl MediaSession {
                         self.on_rtcp(&rtcp_buf[..len], Instant::now());
                     }
                 }
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = self.close_token.cancelled() => break,
             }
         }
     }
