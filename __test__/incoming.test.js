@@ -89,3 +89,15 @@ test('incomingCallTimeoutMs: an unanswered call gets 480', async (t) => {
   assert.equal(d.code, 480)
   await sip.stop()
 })
+
+test('an offer with no codec in common (G.729 only) is refused with 488 and no call is offered', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const { sip, events, addr } = await startService(t, { accounts: [ACCOUNT] })
+  sip.on('incoming_call', () => {})
+  const uac = await startSipp({ scenario: 'uac_g729_only', remote: addr, keys: { expected: '488' }, t })
+  const r = await uac.done
+  assert.equal(r.code, 0, 'sipp got 488: ' + describeSipp(r))
+  assert.equal(events.filter((e) => e.name === 'incoming_call').length, 0)
+  assert.equal(sip.counters().liveCalls, 0)
+  await sip.stop()
+})

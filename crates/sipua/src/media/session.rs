@@ -847,6 +847,188 @@ pub struct SessionStats {
 mod tests {
     use super::*;
 
+    fn pair() -> (UdpSocket, UdpSocket) {
+        (
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+        )
+    }
+
+    fn params(remote: SocketAddr, direction: Direction) -> MediaParams {
+        MediaParams {
+            codec: AudioCodec::Pcmu,
+            payload_type: 0,
+            telephone_event_pt: Some(101),
+            remote,
+            direction,
+            rtcp_mux: false,
+        }
+    }
+
+    /// A session whose peer is a plain socket: ticks are driven by hand, no clock thread.
+    fn session(
+        direction: Direction,
+    ) -> (
+        Arc<MediaSession>,
+        UdpSocket,
+        tokio::sync::mpsc::UnboundedReceiver<Event>,
+    ) {
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let (rtp, rtcp) = pair();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let s = MediaSession::new(
+            "t".into(),
+            rtp,
+            rtcp,
+            params(peer.local_addr().unwrap(), direction),
+            tx,
+        )
+        .unwrap();
+        (s, peer, rx)
+    }
+
+    fn recv(peer: &UdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
+        let mut buf = [0u8; 1500];
+        peer.recv_from(&mut buf)
+            .ok()
+            .map(|(n, a)| (buf[..n].to_vec(), a))
+    }
+
+    fn packet(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0u8; 12 + payload.len()];
+        rtp::write_header(&mut p, false, pt, seq, ts, ssrc);
+        p[12..].copy_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn sends_paced_packets_with_consecutive_sequence_and_timestamps() {
+        let (s, peer, _rx) = session(Direction::SendRecv);
+        let now = Instant::now();
+        for i in 0..3 {
+            s.tick_send(now + Duration::from_millis(20 * i));
+        }
+        let views: Vec<_> = (0..3).map(|_| recv(&peer).unwrap().0).collect();
+        let v: Vec<_> = views.iter().map(|p| rtp::parse(p).unwrap()).collect();
+        assert!(v
+            .iter()
+            .all(|x| x.payload_type == 0 && x.payload_end - x.payload_start == 160));
+        assert_eq!(v[1].sequence, v[0].sequence.wrapping_add(1));
+        assert_eq!(v[2].timestamp, v[0].timestamp.wrapping_add(320));
+        assert_eq!(v[0].ssrc, v[2].ssrc);
+        assert_eq!(s.stats().packets_sent, 3);
+    }
+
+    #[test]
+    fn symmetric_rtp_latches_to_the_source_and_drops_strangers() {
+        let (s, peer, _rx) = session(Direction::SendRecv);
+        let nat = UdpSocket::bind("127.0.0.1:0").unwrap();
+        nat.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let now = Instant::now();
+        // The peer's packets come from another port than its SDP said (NAT): follow them.
+        s.on_datagram(
+            &packet(0, 1, 160, 7, &[0xff; 160]),
+            nat.local_addr().unwrap(),
+            now,
+        );
+        s.tick_send(now);
+        assert!(
+            recv(&nat).is_some(),
+            "RTP goes where the peer's packets come from"
+        );
+        // Another SSRC from elsewhere, a wrong payload type and garbage are dropped.
+        s.on_datagram(
+            &packet(0, 9, 999, 8, &[0xff; 160]),
+            peer.local_addr().unwrap(),
+            now,
+        );
+        s.on_datagram(
+            &packet(18, 2, 320, 7, &[0; 20]),
+            nat.local_addr().unwrap(),
+            now,
+        );
+        s.on_datagram(b"\x80garbage", nat.local_addr().unwrap(), now);
+        let st = s.stats();
+        assert_eq!(st.packets_dropped, 3, "{st:?}");
+        assert_eq!(st.packets_received, 1);
+        assert_eq!(st.remote_address, nat.local_addr().unwrap().to_string());
+    }
+
+    #[test]
+    fn hold_stops_sending_and_an_update_moves_the_stream() {
+        let (s, peer, _rx) = session(Direction::SendRecv);
+        let now = Instant::now();
+        s.update(params(peer.local_addr().unwrap(), Direction::RecvOnly));
+        s.tick_send(now);
+        assert!(recv(&peer).is_none(), "on hold (recvonly) nothing is sent");
+        let moved = UdpSocket::bind("127.0.0.1:0").unwrap();
+        moved
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        s.update(params(moved.local_addr().unwrap(), Direction::SendRecv));
+        s.tick_send(now + Duration::from_millis(20));
+        assert!(
+            recv(&moved).is_some(),
+            "a re-INVITE with a new address moves the stream"
+        );
+    }
+
+    #[test]
+    fn dtmf_goes_out_as_telephone_events_and_comes_back_as_one_event_per_digit() {
+        let (s, peer, _rx) = session(Direction::SendRecv);
+        let mut done = s.send_dtmf("5", 100).unwrap();
+        let now = Instant::now();
+        let mut events = Vec::new();
+        for i in 0..12 {
+            s.tick_send(now + Duration::from_millis(20 * i));
+            let (p, _) = recv(&peer).unwrap();
+            let v = rtp::parse(&p).unwrap();
+            if v.payload_type == 101 {
+                events.push(p[v.payload_start..v.payload_end].to_vec());
+            }
+        }
+        assert_eq!(
+            events.len(),
+            7,
+            "4 packets growing to 80 ms + 3 end packets at 100 ms"
+        );
+        assert_eq!(events[0][0], 5);
+        assert!(events[4..]
+            .iter()
+            .all(|e| e[1] & 0x80 != 0 && e[2..4] == [0x03, 0x20]));
+        assert!(
+            done.try_recv().is_ok(),
+            "sendDtmf resolves once the end packets are out"
+        );
+        // Receiving: the same digit reported once although its packets repeat.
+        let (r, _peer2, mut rx) = session(Direction::SendRecv);
+        let from = peer.local_addr().unwrap();
+        for (i, e) in events.iter().enumerate() {
+            r.on_datagram(&packet(101, i as u16, 800, 3, e), from, now);
+        }
+        let mut digits = Vec::new();
+        while let Ok(Event::Dtmf { digit, .. }) = rx.try_recv() {
+            digits.push(digit);
+        }
+        assert_eq!(digits, vec!["5".to_string()]);
+    }
+
+    #[test]
+    fn pcm_out_is_bounded_and_counts_drops() {
+        let (s, _peer, _rx) = session(Direction::SendRecv);
+        s.open_pcm_out();
+        let now = Instant::now();
+        for i in 0..(PCM_OUT_FRAMES as u64 + 30) {
+            s.tick_receive(now + Duration::from_millis(20 * i));
+        }
+        let bytes = s.take_pcm_out().unwrap();
+        assert_eq!(bytes.len(), PCM_OUT_FRAMES * 320);
+        assert_eq!(s.stats().frames_dropped, 30);
+    }
+
     #[test]
     fn resampling_frames() {
         let mut out = Frame::silent(320);
