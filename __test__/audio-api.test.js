@@ -190,3 +190,27 @@ test('garbage, truncated and wrong-payload-type datagrams on our RTP port are dr
   assert.ok(b.sip.callStats(bId).packetsSent > sentBefore + 20, 'B keeps sending RTP')
   await a.sip.hangup(aId)
 })
+
+test('an exhausted RTP port range: makeCall rejects with a clear error, and ports come back after the call', { timeout: 30000 }, async (t) => {
+  const { SipService } = require('..')
+  const narrow = { bindAddress: '127.0.0.1', localPort: 0, rtpPortMin: 47000, rtpPortMax: 47002 }
+  const a = new SipService({ ...narrow, accounts: [{ extension: '100' }] })
+  const b = new SipService({ bindAddress: '127.0.0.1', localPort: 0, rtpPortMin: 47100, rtpPortMax: 47200, accounts: [{ extension: '200' }] })
+  b.on('incoming_call', (e) => b.answer(e.callId).catch(() => {}))
+  await a.start()
+  await b.start()
+  t.after(async () => {
+    await a.stop()
+    await b.stop()
+  })
+  const target = `sip:200@127.0.0.1:${b.localAddress().port}`
+  const first = await a.makeCall('100', target)
+  await assert.rejects(a.makeCall('100', target), (e) => e instanceof Error && /RTP port range 47000-47002 exhausted/.test(e.message))
+  const ended = new Promise((r) => a.on('call_state', (e) => e.callId === first.id && e.state === 'disconnected' && r()))
+  await sleep(300)
+  await a.hangup(first.id)
+  await ended
+  const again = await a.makeCall('100', target)
+  assert.ok(again.id, 'the released pair serves the next call')
+  await a.hangup(again.id)
+})

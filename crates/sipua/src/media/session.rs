@@ -161,6 +161,8 @@ struct State {
     rtt_ms: Option<f64>,
     remote_lost: Option<i64>,
     remote_jitter_ms: Option<f64>,
+    /// The next audio packet starts a talkspurt (the stream's first, or after DTMF): marker bit.
+    talkspurt: bool,
     /// Scratch for the outgoing packet.
     packet: [u8; 1500],
     /// Origin of the microsecond clock the jitter buffer runs on.
@@ -233,6 +235,7 @@ impl MediaSession {
             rtt_ms: None,
             remote_lost: None,
             remote_jitter_ms: None,
+            talkspurt: true,
             packet: [0; 1500],
             epoch: Instant::now(),
             params,
@@ -573,11 +576,13 @@ impl MediaSession {
             let ts = pkt.rtp_timestamp(st.timestamp);
             let n = rtp::write_header(&mut st.packet, pkt.marker, pt, st.seq, ts, ssrc);
             st.packet[n..n + 4].copy_from_slice(&pkt.payload);
+            st.talkspurt = true;
             n + 4
         } else {
+            let marker = std::mem::take(&mut st.talkspurt);
             let n = rtp::write_header(
                 &mut st.packet,
-                false,
+                marker,
                 st.params.payload_type,
                 st.seq,
                 st.timestamp,
@@ -918,6 +923,10 @@ mod tests {
         assert_eq!(v[1].sequence, v[0].sequence.wrapping_add(1));
         assert_eq!(v[2].timestamp, v[0].timestamp.wrapping_add(320));
         assert_eq!(v[0].ssrc, v[2].ssrc);
+        assert!(
+            v[0].marker && !v[1].marker,
+            "marker on the first packet of the stream only"
+        );
         assert_eq!(s.stats().packets_sent, 3);
     }
 

@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+// Media bench, the UA under test: an auto-answering sip-native UAS that plays a 440 Hz tone on
+// every call until the call ends (G.711 both ways; it also receives the caller's tone). Prints
+// READY once bound. Answers line commands on stdin:
+//   clock  -> CLOCK {"p50":..,"p99":..}   media clock tick intervals since start, ms
+//   stats  -> STATS {...}                 sums of callStats() over the live calls
+// Stops cleanly on SIGTERM/SIGINT, stdin EOF or after --max-seconds.
+//
+// usage: node bench/media_uas.js --port 15170 [--rtp-min 20000 --rtp-max 27999] [--max-seconds 300]
+'use strict'
+
+const path = require('node:path')
+const readline = require('node:readline')
+const { SipService } = require(path.join(__dirname, '..'))
+
+function arg(name, dflt) {
+  const hit = process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`))
+  if (!hit) return dflt
+  if (hit.includes('=')) return hit.slice(hit.indexOf('=') + 1)
+  return process.argv[process.argv.indexOf(hit) + 1]
+}
+
+const port = Number(arg('port', 15170))
+const maxSeconds = Number(arg('max-seconds', 300))
+const counts = { incoming: 0, answered: 0, answerErrors: 0, confirmed: 0, toneErrors: 0, disconnected: 0, errors: 0 }
+const live = new Set()
+
+const sip = new SipService({
+  bindAddress: '127.0.0.1',
+  localPort: port,
+  rtpPortMin: Number(arg('rtp-min', 20000)),
+  rtpPortMax: Number(arg('rtp-max', 27999)),
+  incomingCallTimeoutMs: 30000,
+})
+
+sip.on('incoming_call', (e) => {
+  counts.incoming++
+  sip.answer(e.callId).then(
+    () => counts.answered++,
+    (err) => {
+      if (counts.answerErrors++ < 5) console.error(`answer ${e.callId}: ${err && err.message}`)
+    },
+  )
+})
+sip.on('call_state', (e) => {
+  if (e.state === 'confirmed') {
+    counts.confirmed++
+    live.add(e.callId)
+    sip.playTone(e.callId, { frequency: 440, durationMs: 0 }).catch((err) => {
+      if (counts.toneErrors++ < 5 && live.has(e.callId)) console.error(`playTone ${e.callId}: ${err && err.message}`)
+    })
+  } else if (e.state === 'disconnected') {
+    counts.disconnected++
+    live.delete(e.callId)
+  }
+})
+sip.on('error', (e) => {
+  if (counts.errors++ < 5) console.error(`error event: ${e && e.message}`)
+})
+
+function statsSum() {
+  const s = { calls: 0, packetsSent: 0, packetsReceived: 0, packetsLost: 0, packetsDropped: 0, jitterMsSum: 0, jitterMsMax: 0, statsErrors: 0 }
+  for (const id of live) {
+    let st
+    try {
+      st = sip.callStats(id)
+    } catch {
+      s.statsErrors++
+      continue
+    }
+    s.calls++
+    s.packetsSent += st.packetsSent
+    s.packetsReceived += st.packetsReceived
+    s.packetsLost += st.packetsLost
+    s.packetsDropped += st.packetsDropped
+    s.jitterMsSum += st.jitterMs
+    s.jitterMsMax = Math.max(s.jitterMsMax, st.jitterMs)
+  }
+  return { ...s, counts, liveCalls: sip.counters().liveCalls }
+}
+
+let stopping = false
+async function shutdown(why) {
+  if (stopping) return
+  stopping = true
+  clearTimeout(limit)
+  console.log(`STOP (${why}) ${JSON.stringify(counts)}`)
+  const force = setTimeout(() => {
+    console.error('stop() did not finish within 10 s')
+    process.exit(2)
+  }, 10000)
+  force.unref()
+  try {
+    await sip.stop()
+  } catch (err) {
+    console.error(`stop: ${err && err.message}`)
+    process.exitCode = 1
+  }
+  process.stdin.destroy()
+}
+
+process.on('SIGTERM', () => shutdown('SIGTERM'))
+process.on('SIGINT', () => shutdown('SIGINT'))
+const limit = setTimeout(() => shutdown('max-seconds'), maxSeconds * 1000)
+
+const rl = readline.createInterface({ input: process.stdin })
+rl.on('line', (line) => {
+  const cmd = line.trim()
+  if (cmd === 'clock') console.log(`CLOCK ${JSON.stringify(sip.mediaClock())}`)
+  else if (cmd === 'stats') console.log(`STATS ${JSON.stringify(statsSum())}`)
+})
+rl.on('close', () => shutdown('stdin closed'))
+
+sip.start().then(
+  () => {
+    const la = sip.localAddress()
+    console.log(`READY sip-native ${la.address}:${la.port}/${la.transport}`)
+  },
+  (err) => {
+    console.error(`start failed: ${err && err.stack}`)
+    process.exit(1)
+  },
+)
