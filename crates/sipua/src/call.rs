@@ -75,7 +75,7 @@ pub(crate) struct Call {
     hangup_requested: AtomicBool,
     /// Final status we chose (reject) or received; 0 until known.
     final_code: AtomicU16,
-    events: Arc<Shared>,
+    shared: Arc<Shared>,
 }
 
 impl Call {
@@ -113,7 +113,7 @@ impl Call {
             remote_offer: Mutex::new(None),
             hangup_requested: AtomicBool::new(false),
             final_code: AtomicU16::new(0),
-            events: shared.clone(),
+            shared: shared.clone(),
         })
     }
 
@@ -205,7 +205,7 @@ impl Call {
                 _ => return false,
             }
         };
-        self.events.emit(Event::CallState {
+        self.shared.emit(Event::CallState {
             call_id: self.id.clone(),
             state: next,
             direction: self.direction,
@@ -213,8 +213,8 @@ impl Call {
             reason: reason.to_string(),
         });
         if next == CallState::Disconnected {
-            self.events.remove_call(&self.id);
-            call_media::stop_media(&self.events, self);
+            self.shared.remove_call(&self.id);
+            call_media::stop_media(&self.shared, self);
             if let Ok(mut s) = self.sockets.lock() {
                 s.take();
             }
@@ -222,7 +222,7 @@ impl Call {
                 l.take();
             }
             if let Some(d) = self.dialog() {
-                self.events.dialogs.remove_dialog(&d.id());
+                self.shared.dialogs.remove_dialog(&d.id());
             }
         }
         true
@@ -233,7 +233,7 @@ impl Call {
     }
 
     /// Answers an incoming call: 200 OK with the SDP answer.
-    pub async fn answer(&self, shared: &Shared) -> Result<()> {
+    pub async fn answer(&self) -> Result<()> {
         self.expect(CallState::Incoming, "answer")?;
         let dialog = self
             .dialog()
@@ -241,15 +241,19 @@ impl Call {
         let offer = self.remote_offer.lock().ok().and_then(|o| o.clone());
         let version = self.next_sdp_version();
         let body = match &offer {
-            Some(neg) => {
-                sdp::build_answer(session_id(), version, shared.advertised, self.rtp_port, neg)
-            }
+            Some(neg) => sdp::build_answer(
+                session_id(),
+                version,
+                self.shared.advertised,
+                self.rtp_port,
+                neg,
+            ),
             // No offer in the INVITE: ours goes in the 200, the answer comes in the ACK.
-            None => sdp::build_offer(session_id(), version, shared.advertised, self.rtp_port),
+            None => sdp::build_offer(session_id(), version, self.shared.advertised, self.rtp_port),
         };
         // Media first: the peer may send RTP as soon as it sees the 200.
         if let Some(neg) = &offer {
-            call_media::start_media(&self.events, self, neg);
+            call_media::start_media(&self.shared, self, neg);
         }
         dialog.accept(
             Some(vec![Header::ContentType("application/sdp".into())]),

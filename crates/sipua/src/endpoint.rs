@@ -343,7 +343,7 @@ impl Endpoint {
     }
 
     pub async fn answer(&self, call_id: &str) -> Result<()> {
-        self.shared.call(call_id)?.answer(&self.shared).await
+        self.shared.call(call_id)?.answer().await
     }
 
     pub async fn reject(&self, call_id: &str, code: u16, reason: Option<String>) -> Result<()> {
