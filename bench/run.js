@@ -5,8 +5,12 @@
 //
 //   node bench/run.js [--quick] [--only=ours|pjsua2] [--scenarios=rate:200:0,conc:100]
 //                     [--runs-dir=DIR] [--out=FILE] [--sipp=PATH] [--python=PATH]
+//                     [--media | --no-media]
 //
-// Writes the markdown table to bench/results/latest.md (and prints it). Every run is bounded:
+// Writes the markdown table to bench/results/latest.md (and prints it). Then runs the media bench
+// (bench/media.js: N concurrent G.711 calls with RTP both ways, bench/results/media-latest.md),
+// passing on --quick, --only and --python; --media runs only the media bench, --no-media skips it
+// (so does --scenarios). Every run is bounded:
 // sipp gets -timeout/-recv_timeout and is killed after a hard deadline; the UA gets SIGTERM, then
 // SIGKILL.
 'use strict'
@@ -24,6 +28,8 @@ const opt = (name, dflt) => {
 }
 
 const QUICK = flag('quick')
+const MEDIA_ONLY = flag('media')
+const WITH_MEDIA = MEDIA_ONLY || !(flag('no-media') || argv.some((a) => a.startsWith('--scenarios=')))
 const ONLY = opt('only', null)
 const OUT = path.resolve(opt('out', path.join(__dirname, 'results', 'latest.md')))
 const RUNS_DIR = path.resolve(opt('runs-dir', path.join(__dirname, 'results', 'runs')))
@@ -37,7 +43,7 @@ if (ONLY && !['ours', 'pjsua2'].includes(ONLY)) {
   console.error(`--only must be ours or pjsua2, not ${ONLY}`)
   process.exit(2)
 }
-if (spawnSync(SIPP, ['-v'], { encoding: 'utf8' }).error) {
+if (!MEDIA_ONLY && spawnSync(SIPP, ['-v'], { encoding: 'utf8' }).error) {
   console.error(`sipp not found (${SIPP}); install sip-tester or pass --sipp=PATH`)
   process.exit(2)
 }
@@ -354,7 +360,20 @@ function table(rows) {
   return out.join('\n')
 }
 
+/** Runs bench/media.js as a child process; resolves with its exit code. */
+function runMedia() {
+  const pass = argv.filter((a) => a === '--quick' || /^--(only|python)=/.test(a))
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'media.js'), ...pass], { cwd: ROOT, stdio: 'inherit' })
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)))
+  })
+}
+
 async function main() {
+  if (MEDIA_ONLY) {
+    process.exitCode = await runMedia()
+    return
+  }
   fs.mkdirSync(RUNS_DIR, { recursive: true })
   const sippVersion = (spawnSync(SIPP, ['-v'], { encoding: 'utf8' }).stdout || '').match(/v[\d.]+[^\s,]*/)
   const rows = []
@@ -390,6 +409,7 @@ async function main() {
   fs.writeFileSync(OUT.replace(/\.md$/, '.json'), JSON.stringify(rows, null, 2) + '\n')
   console.log(md)
   console.error(`[bench] written ${path.relative(process.cwd(), OUT)}`)
+  if (WITH_MEDIA) process.exitCode = await runMedia()
 }
 
 main().catch((err) => {
