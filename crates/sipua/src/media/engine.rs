@@ -1,7 +1,8 @@
-//! The pacing clock: one thread ticks every 20 ms for all calls of an endpoint, first taking
-//! each call's received frame out of its jitter buffer, then producing and sending each call's
-//! frame (two phases, so a bridged call always forwards the frame its partner received in the
-//! same tick). A dedicated thread keeps packet timing independent of SIP work on tokio.
+//! The pacing clock: threads that tick every 20 ms for the calls of an endpoint (each for its
+//! share), first taking each call's received frame out of its jitter buffer, then producing and
+//! sending each call's frame (two phases, so a bridged call on the same thread forwards the
+//! frame its partner received in the same tick; across threads it is at most one tick older).
+//! Dedicated threads keep packet timing independent of SIP work on tokio.
 
 use super::session::{MediaSession, PTIME_MS};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,56 +46,81 @@ impl TickHistogram {
     }
 }
 
-/// The sessions of one endpoint and their clock.
-pub struct MediaEngine {
+/// One pacing thread and the sessions it drives.
+struct Shard {
     sessions: Mutex<Vec<Arc<MediaSession>>>,
-    running: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The sessions of one endpoint and their clocks: one pacing thread per core (at most 4), each
+/// driving its share of the calls, so thousands of calls are not serialised on one core.
+pub struct MediaEngine {
+    shards: Vec<Arc<Shard>>,
+    running: AtomicBool,
     ticks: Mutex<TickHistogram>,
 }
 
 impl MediaEngine {
     pub fn new() -> Arc<Self> {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4);
         Arc::new(Self {
-            sessions: Mutex::new(Vec::new()),
-            running: AtomicBool::new(false),
-            thread: Mutex::new(None),
+            shards: (0..n)
+                .map(|_| {
+                    Arc::new(Shard {
+                        sessions: Mutex::new(Vec::new()),
+                        thread: Mutex::new(None),
+                    })
+                })
+                .collect(),
+            running: AtomicBool::new(true),
             ticks: Mutex::new(TickHistogram::new()),
         })
     }
 
-    /// Adds a session and makes sure the clock runs.
+    /// Adds a session to the least loaded pacing thread, starting it if needed.
     pub fn add(self: &Arc<Self>, session: Arc<MediaSession>) {
-        if let Ok(mut s) = self.sessions.lock() {
-            s.push(session);
+        let Some(shard) = self
+            .shards
+            .iter()
+            .min_by_key(|s| s.sessions.lock().map(|v| v.len()).unwrap_or(usize::MAX))
+        else {
+            return;
+        };
+        if let Ok(mut v) = shard.sessions.lock() {
+            v.push(session);
         }
-        if !self.running.swap(true, Ordering::SeqCst) {
+        let Ok(mut thread) = shard.thread.lock() else {
+            return;
+        };
+        if thread.is_none() && self.running.load(Ordering::SeqCst) {
             let engine = Arc::downgrade(self);
-            let handle = std::thread::Builder::new()
+            let own = Arc::downgrade(shard);
+            match std::thread::Builder::new()
                 .name("sip-native-media-clock".into())
-                .spawn(move || run_clock(engine));
-            match handle {
-                Ok(h) => {
-                    if let Ok(mut t) = self.thread.lock() {
-                        *t = Some(h);
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot start the media clock");
-                    self.running.store(false, Ordering::SeqCst);
-                }
+                .spawn(move || run_clock(engine, own))
+            {
+                Ok(h) => *thread = Some(h),
+                Err(e) => tracing::error!(error = %e, "cannot start a media clock thread"),
             }
         }
     }
 
     pub fn remove(&self, call_id: &str) {
-        if let Ok(mut s) = self.sessions.lock() {
-            s.retain(|x| x.call_id != call_id);
+        for shard in &self.shards {
+            if let Ok(mut v) = shard.sessions.lock() {
+                v.retain(|x| x.call_id != call_id);
+            }
         }
     }
 
     pub fn len(&self) -> usize {
-        self.sessions.lock().map(|s| s.len()).unwrap_or(0)
+        self.shards
+            .iter()
+            .map(|s| s.sessions.lock().map(|v| v.len()).unwrap_or(0))
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -109,23 +135,26 @@ impl MediaEngine {
             .unwrap_or((0.0, 0.0))
     }
 
-    /// Stops the clock thread (sessions are closed by their calls).
+    /// Stops the clock threads (sessions are closed by their calls).
     pub fn shutdown(&self) {
         self.running.store(false, Ordering::SeqCst);
-        if let Ok(mut s) = self.sessions.lock() {
-            s.clear();
-        }
-        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(h) = handle {
-            let _ = h.join();
+        for shard in &self.shards {
+            if let Ok(mut v) = shard.sessions.lock() {
+                v.clear();
+            }
+            let handle = shard.thread.lock().ok().and_then(|mut t| t.take());
+            if let Some(h) = handle {
+                let _ = h.join();
+            }
         }
     }
 }
 
-fn run_clock(engine: std::sync::Weak<MediaEngine>) {
+fn run_clock(engine: std::sync::Weak<MediaEngine>, shard: std::sync::Weak<Shard>) {
     let period = Duration::from_millis(u64::from(PTIME_MS));
     let mut next = Instant::now() + period;
     let mut last_tick: Option<Instant> = None;
+    let mut sessions: Vec<Arc<MediaSession>> = Vec::new();
     loop {
         let now = Instant::now();
         if next > now {
@@ -134,7 +163,7 @@ fn run_clock(engine: std::sync::Weak<MediaEngine>) {
             // Stalled (machine suspended, debugger): resynchronise instead of bursting.
             next = now;
         }
-        let Some(engine) = engine.upgrade() else {
+        let (Some(engine), Some(shard)) = (engine.upgrade(), shard.upgrade()) else {
             return;
         };
         if !engine.running.load(Ordering::SeqCst) {
@@ -147,17 +176,18 @@ fn run_clock(engine: std::sync::Weak<MediaEngine>) {
             }
         }
         last_tick = Some(tick);
-        let sessions: Vec<Arc<MediaSession>> = engine
-            .sessions
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default();
+        // Reuse one vector: no allocation per tick once it has grown.
+        sessions.clear();
+        if let Ok(v) = shard.sessions.lock() {
+            sessions.extend(v.iter().cloned());
+        }
         for s in &sessions {
             s.tick_receive(tick);
         }
         for s in &sessions {
             s.tick_send(tick);
         }
+        sessions.clear();
         next += period;
     }
 }

@@ -47,9 +47,11 @@ impl Amplitude {
 #[derive(Debug, Clone)]
 pub struct ToneGenerator {
     sample_rate: u32,
-    /// Phase in cycles (0..1) and increment per sample, per component.
-    phase: [f64; 2],
-    step: [f64; 2],
+    /// Each component is a unit phasor (cos, sin) turned by a fixed rotation per sample: two
+    /// multiplications instead of a `sin()` per sample (the pacing clock plays tones to
+    /// thousands of calls). Renormalised after every fill so rounding cannot drift the level.
+    phasor: [(f64, f64); 2],
+    rotation: [(f64, f64); 2],
     freqs: [f64; 2],
     components: usize,
     /// Peak amplitude of each component, in sample units.
@@ -69,10 +71,14 @@ impl ToneGenerator {
 
     fn build(sample_rate: u32, freqs: [f64; 2], components: usize, amplitude: Amplitude) -> Self {
         let rate = f64::from(sample_rate.max(1));
+        let rotation = |f: f64| {
+            let w = TAU * f / rate;
+            (w.cos(), w.sin())
+        };
         Self {
             sample_rate,
-            phase: [0.0; 2],
-            step: [freqs[0] / rate, freqs[1] / rate],
+            phasor: [(1.0, 0.0); 2],
+            rotation: [rotation(freqs[0]), rotation(freqs[1])],
             freqs,
             components,
             peak: amplitude.linear() * FULL_SCALE,
@@ -95,13 +101,23 @@ impl ToneGenerator {
 
     /// Restarts both components at phase zero.
     pub fn reset(&mut self) {
-        self.phase = [0.0; 2];
+        self.phasor = [(1.0, 0.0); 2];
     }
 
     /// Overwrites `out` with the next `out.len()` samples.
     pub fn fill(&mut self, out: &mut [i16]) {
         for s in out.iter_mut() {
             *s = saturate(self.next_value());
+        }
+        self.renormalise();
+    }
+
+    fn renormalise(&mut self) {
+        for p in &mut self.phasor[..self.components] {
+            let norm = (p.0 * p.0 + p.1 * p.1).sqrt();
+            if norm > 0.0 {
+                *p = (p.0 / norm, p.1 / norm);
+            }
         }
     }
 
@@ -111,15 +127,16 @@ impl ToneGenerator {
         for s in out.iter_mut() {
             *s = saturate(f64::from(*s) + self.next_value());
         }
+        self.renormalise();
     }
 
     fn next_value(&mut self) -> f64 {
         let mut v = 0.0;
         for i in 0..self.components {
-            v += (TAU * self.phase[i]).sin();
-            self.phase[i] += self.step[i];
-            // Keep the accumulator in [0, 1) so precision does not drift over long calls.
-            self.phase[i] -= self.phase[i].floor();
+            let (c, s) = self.phasor[i];
+            let (rc, rs) = self.rotation[i];
+            v += s;
+            self.phasor[i] = (c * rc - s * rs, c * rs + s * rc);
         }
         v * self.peak
     }
