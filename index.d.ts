@@ -126,7 +126,11 @@ export interface DtmfEvent {
   digit: string
   /** How it arrived: RFC 4733 telephone-event RTP packets, or a SIP INFO (application/dtmf-relay). */
   method: 'rfc4733' | 'info'
-  /** Duration of the tone when known, ms (0 if not). */
+  /**
+   * Duration, ms. SIP INFO carries the whole duration; an RFC 4733 digit is reported at its
+   * first packet (as PJSIP does, so the application hears it at once), with the duration that
+   * packet announced so far (typically one packet time, 20 ms).
+   */
   durationMs: number
 }
 

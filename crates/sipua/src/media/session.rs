@@ -404,8 +404,12 @@ impl MediaSession {
             st.latched = true;
         }
         let arrival = micros_since(st.epoch, now);
-        st.rx_stats
-            .on_packet(view.sequence, view.timestamp, arrival);
+        if is_dtmf {
+            st.rx_stats.on_event_packet(view.sequence, arrival);
+        } else {
+            st.rx_stats
+                .on_packet(view.sequence, view.timestamp, arrival);
+        }
         st.rx_bytes += payload.len() as u64;
         if is_dtmf {
             tracing::trace!(call = %self.call_id, ts = view.timestamp, seq = view.sequence, ?payload, "telephone-event packet");

@@ -172,6 +172,17 @@ impl ReceiveStats {
     /// sequence jump of more than 3000 is only accepted (and the statistics restarted) when the
     /// next packet follows it, as in RFC 3550 A.1.
     pub fn on_packet(&mut self, seq: u16, rtp_timestamp: u32, arrival_us: u64) -> bool {
+        self.count(seq, Some(rtp_timestamp), arrival_us)
+    }
+
+    /// Counts an RFC 4733 telephone-event packet of the same stream: it takes part in sequence
+    /// and loss accounting but not in the jitter estimate, because all packets of an event carry
+    /// the event's start timestamp.
+    pub fn on_event_packet(&mut self, seq: u16, arrival_us: u64) -> bool {
+        self.count(seq, None, arrival_us)
+    }
+
+    fn count(&mut self, seq: u16, rtp_timestamp: Option<u32>, arrival_us: u64) -> bool {
         if !self.initialized {
             self.init_seq(seq);
         } else {
@@ -194,6 +205,9 @@ impl ReceiveStats {
             // else: duplicate or reordered packet, counted.
         }
         self.received += 1;
+        let Some(rtp_timestamp) = rtp_timestamp else {
+            return true;
+        };
         if let Some((last_arrival, last_ts)) = self.last {
             let arrival_units = (arrival_us as f64 - last_arrival as f64)
                 * f64::from(self.clock_rate)
@@ -946,5 +960,21 @@ mod tests {
             }
             let _ = parse_rtcp(&m);
         }
+    }
+
+    #[test]
+    fn telephone_events_count_for_loss_but_not_for_jitter() {
+        let mut r = ReceiveStats::new(8000);
+        for i in 0..10u16 {
+            r.on_packet(i, u32::from(i) * 160, u64::from(i) * 20_000);
+        }
+        // Ten DTMF packets with a frozen timestamp would look like 20 ms of transit drift each.
+        for i in 10..20u16 {
+            r.on_event_packet(i, u64::from(i) * 20_000);
+        }
+        r.on_packet(20, 20 * 160, 20 * 20_000);
+        assert_eq!(r.received(), 21);
+        assert_eq!(r.lost(), 0);
+        assert!(r.jitter_ms() < 0.5, "jitter {}", r.jitter_ms());
     }
 }
