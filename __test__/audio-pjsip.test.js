@@ -108,3 +108,18 @@ for (const direction of ['outgoing', 'incoming']) {
     await sip.hangup(callId)
   })
 }
+
+test('RTCP with PJSIP: our SR and its RR give a round-trip time, and its report shows no loss', { timeout: 60000 }, async (t) => {
+  if (!requirePeer('pjsua2', t)) return
+  const { sip, callId } = await callWithPjsip(t, 'outgoing')
+  // We send an SR every 5 s; PJSIP's next RR echoes it (LSR/DLSR), which gives the RTT.
+  const st = await until(() => {
+    const s = sip.callStats(callId)
+    return s.rttMs !== null && s.remotePacketsLost !== null ? s : null
+  }, 20000, 200)
+  assert.ok(st, `rttMs from RTCP within 20 s: ${JSON.stringify(sip.callStats(callId))}`)
+  assert.ok(st.rttMs >= 0 && st.rttMs < 100, `loopback RTT ${st.rttMs} ms`)
+  assert.equal(st.remotePacketsLost, 0, `PJSIP reports no loss of our stream: ${JSON.stringify(st)}`)
+  assert.ok(st.remoteJitterMs !== null && st.remoteJitterMs < 20, `PJSIP's jitter of our stream: ${st.remoteJitterMs} ms`)
+  await sip.hangup(callId)
+})
