@@ -323,13 +323,7 @@ impl Endpoint {
     }
 
     pub fn calls(&self) -> Vec<CallInfo> {
-        let calls: Vec<Arc<Call>> = self
-            .shared
-            .calls
-            .lock()
-            .map(|c| c.values().cloned().collect())
-            .unwrap_or_default();
-        calls.iter().map(|c| c.info()).collect()
+        self.shared.all_calls().iter().map(|c| c.info()).collect()
     }
 
     /// Places a call; resolves once the INVITE is on its way. See [`call::place`].
@@ -361,13 +355,7 @@ impl Endpoint {
 
     /// Ends every call, unregisters, closes the socket. Idempotent.
     pub async fn stop(&self) {
-        let calls: Vec<Arc<Call>> = self
-            .shared
-            .calls
-            .lock()
-            .map(|c| c.values().cloned().collect())
-            .unwrap_or_default();
-        for c in &calls {
+        for c in &self.shared.all_calls() {
             let _ = c.hangup().await;
         }
         // Give BYE/CANCEL transactions a moment to be answered before the socket goes.
