@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Media bench: N concurrent G.711 calls, RTP both ways, held --hold seconds, against an
 // auto-answering UA that plays a 440 Hz tone on every call: sip-native (bench/media_uas.js) and
-// PJSIP (bench/pjsua2_media_uas.py, the pjsua2 wheel). The load is driven by a second sip-native
+// PJSIP (bench/pjsua2_uas.py --tone 440, the pjsua2 wheel). The load is driven by a second sip-native
 // process (bench/media_uac.js; sipp's pcap playback needs one thread per call and cannot reach
 // 2,000 calls), which plays a 1000 Hz tone on each call and reads every call's callStats() at the
 // start and end of the hold window.
@@ -56,7 +56,7 @@ if (ONLY && !['ours', 'pjsua2'].includes(ONLY)) {
 
 const UAS = [
   { name: 'ours', label: 'sip-native', ns: OURS_N, cmd: (port) => [process.execPath, [path.join(__dirname, 'media_uas.js'), '--port', String(port), '--rtp-min', '20000', '--rtp-max', '27999', '--max-seconds', '900']] },
-  { name: 'pjsua2', label: 'pjsua2 wheel', ns: PJ_N, cmd: (port) => [PYTHON, [path.join(__dirname, 'pjsua2_media_uas.py'), '--port', String(port), '--rtp-min', '20000', '--max-seconds', '900']] },
+  { name: 'pjsua2', label: 'pjsua2 wheel', ns: PJ_N, cmd: (port) => [PYTHON, [path.join(__dirname, 'pjsua2_uas.py'), '--port', String(port), '--tone', '440', '--rtp-min', '20000', '--stdin-commands', '--max-seconds', '900']] },
 ].filter((ua) => !ONLY || ua.name === ONLY)
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -294,7 +294,7 @@ async function main() {
     '',
     `${started.toISOString()}, ${os.cpus().length} cores, Node ${process.version}, addon ${native}. ` +
       `N concurrent G.711 calls placed at ${CPS} cps by a sip-native UAC process (bench/media_uac.js, 1000 Hz tone each way it sends), ` +
-      `answered by the UA under test playing a 440 Hz tone on every call (bench/media_uas.js; bench/pjsua2_media_uas.py: pjsua2 wheel, null sound device kept open, ToneGenerator per call); ` +
+      `answered by the UA under test playing a 440 Hz tone on every call (bench/media_uas.js; bench/pjsua2_uas.py --tone 440: pjsua2 wheel, null sound device kept open, ToneGenerator per call); ` +
       `all calls held ${HOLD_S} s. Both processes share the 2 cores${DRIVER_NICE ? `; the driver runs at nice ${DRIVER_NICE}` : ''}.`,
     '',
     'CPU % = UA utime+stime ÷ wall time of the hold window (all calls up; 100 % = one core); peak RSS = VmHWM at the end of the window; ' +
