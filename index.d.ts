@@ -300,6 +300,8 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
   calls(): Call[]
   getCall(callId: string): Call | undefined
   counters(): EndpointCounters
+  /** The media pacing clock's tick interval quantiles in ms (20 = perfect pacing). */
+  mediaClock(): { p50: number; p99: number }
 }
 
 /** The name the call-center service uses; the same class. */
