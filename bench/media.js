@@ -263,7 +263,7 @@ function verdict(rows) {
   }
   if (good) {
     lines.push(
-      `- CPU per call under a fifth of PJSIP's (${fmt(ref / 5, 3)} %/call): ${fmt(good.cpuPerCall, 3)} %/call at N = ${good.n} (largest clean N) vs PJSIP rebuilt ${ref} %/call (200 uac_pcap calls at 53.0 %, /work/shared/anchors.md; the wheel cannot hold more than 4 calls), ` +
+      `- CPU per call under a fifth of PJSIP's (${fmt(ref / 5, 3)} %/call): ${fmt(good.cpuPerCall, 3)} %/call at N = ${good.n} (largest clean N) vs PJSIP rebuilt ${ref} %/call (200 uac_pcap calls at 53.0 %, ../shared/anchors.md; the wheel cannot hold more than 4 calls), ` +
         `ratio ${fmt(good.cpuPerCall / ref, 3)}: ${good.cpuPerCall < ref / 5 ? 'met' : 'not met'}` +
         (pj ? `; pjsua2 wheel in this run: ${fmt(pj.cpuPerCall, 3)} %/call at N = ${pj.ok}` : ''),
     )
@@ -302,7 +302,7 @@ async function main() {
       'send interval = the UA\'s mediaClock() tick intervals (p50/p99 since the UA started, ramp included; 0.1 ms buckets; n/a for PJSIP); ' +
       'UAC jitter = RFC 3550 interarrival jitter of the UA\'s streams measured by the UAC at the end of the window (an independent view of send pacing plus loopback/scheduling); ' +
       'driver CPU % = the UAC process over the same window. The pjsua2 wheel holds at most 4 calls (PJSUA_MAX_CALLS = 4, 486 beyond); ' +
-      `reference for PJSIP at scale: pjsua2 rebuilt carried 200 media calls at 53.0 % of a core = ${PJSIP_REBUILT_PER_CALL} %/call (uac_pcap, /work/shared/anchors.md).`,
+      `reference for PJSIP at scale: pjsua2 rebuilt carried 200 media calls at 53.0 % of a core = ${PJSIP_REBUILT_PER_CALL} %/call (uac_pcap, ../shared/anchors.md).`,
     '',
     table(rows),
     '',

@@ -397,7 +397,7 @@ async function main() {
       `sipp \`uac\` on loopback against an auto-answering UAS (bench/uas.js, bench/pjsua2_uas.py), a fresh UA per run. ` +
       `Rate runs offer ${LOAD_SECONDS} s of load and hold each call 1 s (unless -d says otherwise); conc runs place N calls at 200 cps and hold them 5 s. ` +
       'CPU % = UA CPU time (utime+stime) ÷ sipp wall time, 100 % = one core; peak RSS = VmHWM. ' +
-      'The pjsua2 wheel caps at 4 concurrent calls (486 beyond) and aborts at ≥100 cps (select ioqueue, 64 handles): see /work/shared/anchors.md.',
+      'The pjsua2 wheel caps at 4 concurrent calls (486 beyond) and aborts at ≥100 cps (select ioqueue, 64 handles): see ../shared/anchors.md.',
     '',
     table(rows),
     '',
