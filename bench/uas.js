@@ -9,12 +9,7 @@
 const path = require('node:path')
 const { SipService } = require(path.join(__dirname, '..'))
 
-function arg(name, dflt) {
-  const hit = process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`))
-  if (!hit) return dflt
-  if (hit.includes('=')) return hit.slice(hit.indexOf('=') + 1)
-  return process.argv[process.argv.indexOf(hit) + 1]
-}
+const { arg } = require('./args')
 
 const port = Number(arg('port', 15070))
 const maxSeconds = Number(arg('max-seconds', 120))
