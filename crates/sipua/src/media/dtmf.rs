@@ -94,22 +94,6 @@ impl DtmfPacket {
     pub fn rtp_timestamp(&self, media_timestamp: u32) -> u32 {
         media_timestamp.wrapping_sub(self.timestamp_offset)
     }
-
-    /// The complete RTP packet (version 2, no CSRC or extensions).
-    pub fn to_rtp(&self, ssrc: u32, sequence_number: u16, media_timestamp: u32) -> rtc_rtp::Packet {
-        rtc_rtp::Packet {
-            header: rtc_rtp::Header {
-                version: 2,
-                marker: self.marker,
-                payload_type: self.payload_type,
-                sequence_number,
-                timestamp: self.rtp_timestamp(media_timestamp),
-                ssrc,
-                ..Default::default()
-            },
-            payload: self.payload.to_vec().into(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -414,11 +398,6 @@ impl DtmfReceiver {
             timestamp: rtp_timestamp,
         })
     }
-
-    /// Like [`on_packet`](Self::on_packet), from a packet parsed by `rtc-rtp`.
-    pub fn on_rtp(&mut self, packet: &rtc_rtp::Packet) -> Option<DtmfDigit> {
-        self.on_packet(packet.header.timestamp, &packet.payload)
-    }
 }
 
 /// The body of a SIP INFO `application/dtmf-relay` request: `Signal=5\r\nDuration=160\r\n`.
@@ -503,25 +482,6 @@ mod tests {
         }
         assert_eq!(got[4].duration, 800);
         assert!(tx.next_packet().is_none());
-    }
-
-    #[test]
-    fn rtp_packet_of_a_dtmf_packet() {
-        let mut tx = DtmfSender::new(101, 8000, 20);
-        tx.start('#', 40, 0).unwrap();
-        let p = tx.next_packet().unwrap().to_rtp(0xdead_beef, 7, 5000);
-        assert_eq!(p.header.version, 2);
-        assert!(p.header.marker);
-        assert_eq!(p.header.payload_type, 101);
-        assert_eq!(
-            (p.header.sequence_number, p.header.timestamp, p.header.ssrc),
-            (7, 5000, 0xdead_beef)
-        );
-        assert_eq!(&p.payload[..], &[11, 0, 0, 160]);
-        let p2 = tx.next_packet().unwrap().to_rtp(0xdead_beef, 8, 5160);
-        assert!(!p2.header.marker);
-        assert_eq!(p2.header.timestamp, 5000);
-        assert_eq!(&p2.payload[..], &[11, 0x80, 1, 64]);
     }
 
     #[test]
@@ -777,8 +737,7 @@ mod tests {
         let mut digits = String::new();
         while !tx.is_idle() {
             if let Some(p) = tx.next_packet() {
-                let pkt = p.to_rtp(1, 0, media_ts);
-                if let Some(d) = rx.on_rtp(&pkt) {
+                if let Some(d) = rx.on_packet(p.rtp_timestamp(media_ts), &p.payload) {
                     digits.push(d.digit);
                 }
             }

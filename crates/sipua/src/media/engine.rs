@@ -116,17 +116,6 @@ impl MediaEngine {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.sessions.lock().map(|v| v.len()).unwrap_or(0))
-            .sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Tick interval quantiles (p50, p99) in ms since start: the send-interval jitter.
     pub fn tick_intervals(&self) -> (f64, f64) {
         self.ticks

@@ -352,16 +352,6 @@ impl JitterBuffer {
         PushOutcome::Accepted
     }
 
-    /// Offers a packet parsed by `rtc-rtp`.
-    pub fn push_rtp(&mut self, packet: &rtc_rtp::Packet, arrival_us: u64) -> PushOutcome {
-        self.push(
-            packet.header.sequence_number,
-            packet.header.timestamp,
-            &packet.payload,
-            arrival_us,
-        )
-    }
-
     /// What to play for the frame period starting at `now_us`. Call once per frame period.
     pub fn pop(&mut self, now_us: u64) -> Playout<'_> {
         if !self.synced {
@@ -1007,22 +997,6 @@ mod tests {
         assert_eq!(jb.pop(40_000), Playout::Frame(&[7; MAX_PAYLOAD]));
         assert_eq!(jb.pop(60_000), Playout::Frame(&[8; 3]));
         assert!(jb.capacity() >= 32);
-    }
-
-    #[test]
-    fn rtc_rtp_packets_can_be_pushed() {
-        let mut jb = jb();
-        let pkt = rtc_rtp::Packet {
-            header: rtc_rtp::Header {
-                sequence_number: 3,
-                timestamp: 480,
-                ..Default::default()
-            },
-            payload: vec![1u8, 2, 3].into(),
-        };
-        assert_eq!(jb.push_rtp(&pkt, 0), PushOutcome::Accepted);
-        assert_eq!(jb.push_rtp(&pkt, 1), PushOutcome::Duplicate);
-        assert_eq!(jb.pop(40_000), Playout::Frame(&[1, 2, 3]));
     }
 
     #[test]
