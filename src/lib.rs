@@ -26,37 +26,15 @@ fn json<T: serde::Serialize>(v: &T) -> Result<Value> {
     serde_json::to_value(v).map_err(|e| Error::from_reason(e.to_string()))
 }
 
-/// Parses `{ config }` or `{ pbx, operators, overrides }` into an engine config.
-fn parse_options(options: &Value) -> sipua::Result<EndpointConfig> {
-    match options.get("pbx") {
-        Some(pbx) => {
-            let operators = match options.get("operators") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::Array(rows)) => rows.clone(),
-                Some(_) => {
-                    return Err(sipua::Error::Config(
-                        "operators: expected an array of settings rows".into(),
-                    ))
-                }
-            };
-            EndpointConfig::from_settings(pbx, &operators, options.get("overrides"))
-        }
-        None => EndpointConfig::from_json(
-            options
-                .get("config")
-                .cloned()
-                .unwrap_or(Value::Object(Default::default())),
-        ),
-    }
-}
-
 /// Checks a configuration without starting anything; throws with the offending field's name.
 #[napi(
     catch_unwind,
     ts_args_type = "options: { config?: object; pbx?: object; operators?: object[]; overrides?: object }"
 )]
 pub fn validate_config(options: Value) -> Result<()> {
-    parse_options(&options).map(|_| ()).map_err(to_napi)
+    EndpointConfig::from_options(&options)
+        .map(|_| ())
+        .map_err(to_napi)
 }
 
 /// Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace.
@@ -79,7 +57,7 @@ pub struct NativeEndpoint {
     ts_args_type = "options: { config?: object; pbx?: object; operators?: object[]; overrides?: object }, onEvent: (event: any) => void"
 )]
 pub async fn start_endpoint(options: Value, on_event: EventCallback) -> Result<NativeEndpoint> {
-    let config = parse_options(&options).map_err(to_napi)?;
+    let config = EndpointConfig::from_options(&options).map_err(to_napi)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let engine = Endpoint::start(config, tx).await.map_err(to_napi)?;
     let (stop_tx, mut stop_rx) = oneshot::channel::<()>();

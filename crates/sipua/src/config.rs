@@ -124,6 +124,31 @@ impl Default for EndpointConfig {
 }
 
 impl EndpointConfig {
+    /// The binding's options object: `{ config }` (typed camelCase) or
+    /// `{ pbx, operators, overrides }` (the service's settings rows).
+    pub fn from_options(options: &Value) -> Result<Self> {
+        match options.get("pbx") {
+            Some(pbx) => {
+                let operators = match options.get("operators") {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(Value::Array(rows)) => rows.clone(),
+                    Some(_) => {
+                        return Err(Error::Config(
+                            "operators: expected an array of settings rows".into(),
+                        ))
+                    }
+                };
+                Self::from_settings(pbx, &operators, options.get("overrides"))
+            }
+            None => Self::from_json(
+                options
+                    .get("config")
+                    .cloned()
+                    .unwrap_or(Value::Object(Default::default())),
+            ),
+        }
+    }
+
     /// Parses the typed camelCase config (a JSON object) and validates it.
     pub fn from_json(value: Value) -> Result<Self> {
         let config: EndpointConfig =
@@ -405,6 +430,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn options_pick_the_shape() {
+        let typed = EndpointConfig::from_options(&json!({"config": {"localPort": 0}})).unwrap();
+        assert_eq!(typed.local_port, 0);
+        let rows = EndpointConfig::from_options(&json!({
+            "pbx": pbx_row(), "operators": [{"pbx_extension": "7779"}], "overrides": {"localPort": 0}
+        }))
+        .unwrap();
+        assert_eq!(
+            (rows.server.as_deref(), rows.local_port),
+            (Some("it005.ru"), 0)
+        );
+        assert_eq!(
+            EndpointConfig::from_options(&json!({})).unwrap(),
+            EndpointConfig::default()
+        );
+        let e = EndpointConfig::from_options(&json!({"pbx": pbx_row(), "operators": 5}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("operators"), "{e}");
     }
 
     #[test]

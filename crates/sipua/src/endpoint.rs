@@ -216,7 +216,10 @@ pub struct Endpoint {
     shared: Arc<Shared>,
     stack: rsipstack::transaction::endpoint::Endpoint,
     registrations: CancellationToken,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The SIP stack's serve loop and our request dispatcher: aborted after the stack shuts down.
+    stack_tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// One per registered account: they end by themselves (bounded un-REGISTER) on cancel.
+    registration_tasks: Mutex<Vec<JoinHandle<()>>>,
     socket: Arc<GuardedUdpSocket>,
 }
 
@@ -275,21 +278,23 @@ impl Endpoint {
             config,
         });
 
-        let mut tasks = Vec::new();
         let sip = stack.inner.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = sip.serve().await {
-                tracing::error!(error = %e, "SIP stack stopped");
-            }
-        }));
-        tasks.push(tokio::spawn(serve_incoming(shared.clone(), incoming)));
+        let stack_tasks = vec![
+            tokio::spawn(async move {
+                if let Err(e) = sip.serve().await {
+                    tracing::error!(error = %e, "SIP stack stopped");
+                }
+            }),
+            tokio::spawn(serve_incoming(shared.clone(), incoming)),
+        ];
 
         let registrations = CancellationToken::new();
+        let mut registration_tasks = Vec::new();
         if shared.config.server.is_some() {
             for (i, acc) in shared.config.accounts.iter().enumerate() {
                 if acc.register.unwrap_or(true) {
                     let reg = Registrar::new(shared.clone(), i);
-                    tasks.push(tokio::spawn(reg.run(registrations.child_token())));
+                    registration_tasks.push(tokio::spawn(reg.run(registrations.child_token())));
                 }
             }
         }
@@ -297,7 +302,8 @@ impl Endpoint {
             shared,
             stack,
             registrations,
-            tasks: Mutex::new(tasks),
+            stack_tasks: Mutex::new(stack_tasks),
+            registration_tasks: Mutex::new(registration_tasks),
             socket: guarded,
         })
     }
@@ -364,19 +370,13 @@ impl Endpoint {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.registrations.cancel();
-        let tasks: Vec<JoinHandle<()>> = self
-            .tasks
-            .lock()
-            .map(|mut t| t.drain(..).collect())
-            .unwrap_or_default();
-        // Registration tasks finish by themselves (bounded un-REGISTER); the stack tasks end
-        // when the stack is shut down below.
-        let (regs, stack_tasks): (Vec<_>, Vec<_>) = {
-            let mut v = tasks;
-            let stack_tasks: Vec<_> = v.drain(..2.min(v.len())).collect();
-            (v, stack_tasks)
+        let take = |tasks: &Mutex<Vec<JoinHandle<()>>>| -> Vec<JoinHandle<()>> {
+            tasks
+                .lock()
+                .map(|mut t| t.drain(..).collect())
+                .unwrap_or_default()
         };
-        for t in regs {
+        for t in take(&self.registration_tasks) {
             let _ = tokio::time::timeout(Duration::from_secs(6), t).await;
         }
         if let Ok(mut c) = self.shared.calls.lock() {
@@ -384,7 +384,7 @@ impl Endpoint {
         }
         self.shared.media.shutdown();
         self.stack.shutdown();
-        for t in stack_tasks {
+        for t in take(&self.stack_tasks) {
             t.abort();
             let _ = t.await;
         }
