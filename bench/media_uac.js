@@ -16,7 +16,7 @@ const path = require('node:path')
 const readline = require('node:readline')
 const { SipService } = require(path.join(__dirname, '..'))
 
-const { arg } = require('./args')
+const { arg } = require('./common')
 
 const TARGET = arg('target', '127.0.0.1:15170')
 const N = Number(arg('n', 50))

@@ -13,7 +13,7 @@ const path = require('node:path')
 const readline = require('node:readline')
 const { SipService } = require(path.join(__dirname, '..'))
 
-const { arg } = require('./args')
+const { arg, runUa } = require('./common')
 
 const port = Number(arg('port', 15170))
 const maxSeconds = Number(arg('max-seconds', 300))
@@ -74,29 +74,7 @@ function statsSum() {
   return { ...s, counts, liveCalls: sip.counters().liveCalls }
 }
 
-let stopping = false
-async function shutdown(why) {
-  if (stopping) return
-  stopping = true
-  clearTimeout(limit)
-  console.log(`STOP (${why}) ${JSON.stringify(counts)}`)
-  const force = setTimeout(() => {
-    console.error('stop() did not finish within 10 s')
-    process.exit(2)
-  }, 10000)
-  force.unref()
-  try {
-    await sip.stop()
-  } catch (err) {
-    console.error(`stop: ${err && err.message}`)
-    process.exitCode = 1
-  }
-  process.stdin.destroy()
-}
-
-process.on('SIGTERM', () => shutdown('SIGTERM'))
-process.on('SIGINT', () => shutdown('SIGINT'))
-const limit = setTimeout(() => shutdown('max-seconds'), maxSeconds * 1000)
+const shutdown = runUa(sip, { maxSeconds, stopAfterMs: 10000, counts: () => counts })
 
 const rl = readline.createInterface({ input: process.stdin })
 rl.on('line', (line) => {
@@ -105,14 +83,3 @@ rl.on('line', (line) => {
   else if (cmd === 'stats') console.log(`STATS ${JSON.stringify(statsSum())}`)
 })
 rl.on('close', () => shutdown('stdin closed'))
-
-sip.start().then(
-  () => {
-    const la = sip.localAddress()
-    console.log(`READY sip-native ${la.address}:${la.port}/${la.transport}`)
-  },
-  (err) => {
-    console.error(`start failed: ${err && err.stack}`)
-    process.exit(1)
-  },
-)

@@ -9,7 +9,7 @@
 const path = require('node:path')
 const { SipService } = require(path.join(__dirname, '..'))
 
-const { arg } = require('./args')
+const { arg, runUa } = require('./common')
 
 const port = Number(arg('port', 15070))
 const maxSeconds = Number(arg('max-seconds', 120))
@@ -40,36 +40,4 @@ sip.on('error', (e) => {
   if (stats.errors++ < 5) console.error(`error event: ${e && e.message}`)
 })
 
-let stopping = false
-async function shutdown(why) {
-  if (stopping) return
-  stopping = true
-  clearTimeout(limit)
-  console.log(`STOP (${why}) ${JSON.stringify(stats)}`)
-  const force = setTimeout(() => {
-    console.error('stop() did not finish within 5 s')
-    process.exit(2)
-  }, 5000)
-  force.unref()
-  try {
-    await sip.stop()
-  } catch (err) {
-    console.error(`stop: ${err && err.message}`)
-    process.exitCode = 1
-  }
-}
-
-process.on('SIGTERM', () => shutdown('SIGTERM'))
-process.on('SIGINT', () => shutdown('SIGINT'))
-const limit = setTimeout(() => shutdown('max-seconds'), maxSeconds * 1000)
-
-sip.start().then(
-  () => {
-    const la = sip.localAddress()
-    console.log(`READY sip-native ${la.address}:${la.port}/${la.transport}`)
-  },
-  (err) => {
-    console.error(`start failed: ${err && err.stack}`)
-    process.exit(1)
-  },
-)
+runUa(sip, { maxSeconds, stopAfterMs: 5000, counts: () => stats })
