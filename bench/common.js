@@ -1,8 +1,17 @@
-// Shared by the bench UA scripts: command-line options and the UA's lifecycle (start and print
+// Shared by the bench scripts: command-line options, and the UA scripts' lifecycle (start and print
 // READY, stop on SIGTERM/SIGINT/--max-seconds with a bounded stop(), exit codes).
 'use strict'
 
-/** `--name value` or `--name=value`, else `dflt`. */
+/** The runners' own options: `--name` present. */
+const flag = (name) => process.argv.slice(2).includes(`--${name}`)
+
+/** The runners' own options: `--name=value` only (so they can be passed through verbatim). */
+function opt(name, dflt) {
+  const hit = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`))
+  return hit ? hit.slice(name.length + 3) : dflt
+}
+
+/** The UA scripts' options: `--name value` or `--name=value`, else `dflt`. */
 function arg(name, dflt) {
   const hit = process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`))
   if (!hit) return dflt
@@ -51,4 +60,4 @@ function runUa(sip, { maxSeconds, stopAfterMs, counts }) {
   return shutdown
 }
 
-module.exports = { arg, runUa }
+module.exports = { arg, flag, opt, runUa }

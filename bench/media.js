@@ -26,12 +26,7 @@ const path = require('node:path')
 const readline = require('node:readline')
 
 const ROOT = path.join(__dirname, '..')
-const argv = process.argv.slice(2)
-const flag = (name) => argv.includes(`--${name}`)
-const opt = (name, dflt) => {
-  const hit = argv.find((a) => a.startsWith(`--${name}=`))
-  return hit ? hit.slice(name.length + 3) : dflt
-}
+const { flag, opt } = require('./common')
 const list = (s) => s.split(',').map(Number).filter((n) => n > 0)
 
 const QUICK = flag('quick')
