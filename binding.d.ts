@@ -22,6 +22,10 @@ export declare class NativeEndpoint {
   answer(callId: string): Promise<void>
   reject(callId: string, code: number, reason?: string | undefined | null): Promise<void>
   hangup(callId: string): Promise<void>
+  /** Puts a confirmed call on hold (re-INVITE with `sendonly`). */
+  hold(callId: string): Promise<void>
+  /** Resumes a held call (re-INVITE with `sendrecv`). */
+  unhold(callId: string): Promise<void>
   /** Plays a WAV file to the call; resolves when it has played or was stopped. */
   playFile(callId: string, path: string, looped?: boolean | undefined | null): Promise<void>
   /** Plays one or two summed frequencies; `durationMs` 0 plays until stopped. */

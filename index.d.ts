@@ -43,6 +43,21 @@ export interface SipServiceConfig {
   incomingCallTimeoutMs?: number
   /** An outgoing call with no final answer is cancelled after this many ms (default 60000). */
   inviteTimeoutMs?: number
+  /**
+   * SIP timer T1 in ms (default 500, RFC 3261): retransmissions start at T1 and a silent peer
+   * is given up after 64·T1 (32 s by default), e.g. a CANCEL or BYE nobody answers.
+   */
+  timerT1Ms?: number
+  /**
+   * Ends a confirmed call with BYE (reason "RTP timeout") when no RTP or RTCP has arrived for
+   * this many ms while media flows both ways (not on hold). 0 (the default) turns it off.
+   */
+  rtpTimeoutMs?: number
+  /**
+   * How long stop() waits for answers to its CANCELs, BYEs and un-REGISTERs before it tears
+   * everything down (default 3000 ms).
+   */
+  stopGraceMs?: number
   /** User-Agent header value. */
   userAgent?: string
   /** Engine log level to stderr (credentials masked): 'error' | 'warn' | 'info' | 'debug' | 'trace'. */
@@ -134,11 +149,34 @@ export interface DtmfEvent {
   durationMs: number
 }
 
+/** A call's hold state changed: our hold()/unhold() re-INVITE was accepted. */
+export interface HoldEvent {
+  type: 'hold'
+  callId: string
+  by: 'local' | 'remote'
+  held: boolean
+}
+
+/** A request inside a call failed or was never answered; the call and its media go on. */
+export interface RequestFailedEvent {
+  type: 'request_failed'
+  callId: string
+  /** The SIP method, e.g. 'INVITE' for a re-INVITE. */
+  method: string
+  /** What it was for: 'hold' | 'unhold'. */
+  purpose: string
+  /** The final status; 408 when the peer stayed silent for 64·T1. */
+  code: number
+  reason: string
+}
+
 export interface SipServiceEvents {
   registration: [RegistrationEvent]
   incoming_call: [IncomingCallEvent]
   call_state: [CallStateEvent]
   dtmf: [DtmfEvent]
+  hold: [HoldEvent]
+  request_failed: [RequestFailedEvent]
   error: [ErrorEvent]
 }
 
@@ -238,6 +276,8 @@ export interface Call {
   readonly to: string
   readonly state: CallState
   hangup(): Promise<void>
+  hold(): Promise<void>
+  unhold(): Promise<void>
   playFile(path: string, options?: PlayFileOptions): Promise<void>
   playTone(options?: ToneOptions): Promise<void>
   stopPlayback(): Promise<void>
@@ -277,8 +317,17 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
   answer(callId: string): Promise<void>
   /** Rejects an incoming call (default 486 Busy Here). */
   reject(callId: string, code?: number, reason?: string): Promise<void>
-  /** Ends a call: CANCEL before answer, BYE after, or a 603 for an incoming call not answered. */
+  /**
+   * Ends a call: CANCEL before answer, BYE after, or a 603 for an incoming call not answered.
+   * Resolves once the call is disconnected: at once after a BYE (a peer that does not answer it
+   * does not delay us), on the 487 after a CANCEL, or 64·T1 after a CANCEL nobody answers.
+   * Never rejects because the peer was silent.
+   */
   hangup(callId: string | Call): Promise<void>
+  /** Puts a confirmed call on hold by re-INVITE (a=sendonly); rejects (and emits request_failed) if the peer refuses or never answers, the call keeping its media. */
+  hold(callId: string | Call): Promise<void>
+  /** Resumes a held call by re-INVITE (a=sendrecv). */
+  unhold(callId: string | Call): Promise<void>
   /** Plays a WAV file (any common rate/channels, converted) to the call; resolves when it ends or is stopped; rejects with the path and reason if unreadable. */
   playFile(callId: string, path: string, options?: PlayFileOptions): Promise<void>
   /** Plays a tone (or a two-tone pair); resolves when it ends or is stopped. */

@@ -19,6 +19,9 @@ const CONFIG_TYPES = {
   registerExpires: 'uint',
   incomingCallTimeoutMs: 'uint',
   inviteTimeoutMs: 'uint',
+  timerT1Ms: 'uint',
+  rtpTimeoutMs: 'uint',
+  stopGraceMs: 'uint',
   userAgent: 'string',
   useWebsocket: 'boolean',
   websocketUrl: 'string',
@@ -119,6 +122,14 @@ class Call {
 
   hangup() {
     return this._service.hangup(this.id)
+  }
+
+  hold() {
+    return this._service.hold(this.id)
+  }
+
+  unhold() {
+    return this._service.unhold(this.id)
   }
 
   playFile(path, options) {
@@ -287,6 +298,18 @@ class SipService extends EventEmitter {
     const id = callId instanceof Call ? callId.id : callId
     checkString('hangup(callId): callId', id)
     await this._native().hangup(id).catch(rethrow)
+  }
+
+  async hold(callId) {
+    const id = callId instanceof Call ? callId.id : callId
+    checkString('hold(callId): callId', id)
+    await this._native().hold(id).catch(rethrow)
+  }
+
+  async unhold(callId) {
+    const id = callId instanceof Call ? callId.id : callId
+    checkString('unhold(callId): callId', id)
+    await this._native().unhold(id).catch(rethrow)
   }
 
   async playFile(callId, path, options) {

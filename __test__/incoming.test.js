@@ -28,6 +28,10 @@ test('answered incoming call: incoming_call, answer, sipp ACKs and BYEs -> disco
   assert.equal(d.direction, 'incoming')
   const r = await uac.done
   assert.equal(r.code, 0, 'sipp got 200 with SDP and 200 for its BYE: ' + describeSipp(r))
+  // RFC 3261 §17.2.1: our first answer to the INVITE is 100 Trying, before the 180
+  const responses = r.messages.match(/^SIP\/2\.0 \d{3} .*$/gm) || []
+  assert.match(responses[0] || '', /^SIP\/2\.0 100 /, `first response: ${responses.join(' | ')}`)
+  assert.match(responses[1] || '', /^SIP\/2\.0 180 /, `second response: ${responses.join(' | ')}`)
   assert.equal(sip.counters().liveCalls, 0)
   await sip.stop()
 })

@@ -7,12 +7,16 @@ const assert = require('node:assert/strict')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { SipService } = require('..')
-const { freePort } = require('./helpers/peers')
+const { freePort, requirePeer, startSipp } = require('./helpers/peers')
 
-const FIXTURE = path.join(__dirname, 'fixtures', 'stop-exits.js')
 
-test('after a call and stop() on both services the process exits by itself (code 0 within 5 s)', async (t) => {
-  const child = spawn(process.execPath, [FIXTURE], { stdio: ['ignore', 'pipe', 'pipe'] })
+/**
+ * Runs a fixture in a child Node process until it prints STOPPED, then gives it `exitMs` to end
+ * by itself. Resolves to { stdout, stoppedAt, exit: { code, signal, at } }; fails the test if
+ * either step times out.
+ */
+async function runUntilExit(t, fixture, args, { stopMs = 20000, exitMs = 5000 } = {}) {
+  const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', fixture), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
@@ -23,29 +27,52 @@ test('after a call and stop() on both services the process exits by itself (code
   const stopped = new Promise((resolve) => {
     child.stdout.setEncoding('utf8').on('data', (d) => {
       stdout += d
-      if (/^STOPPED$/m.test(stdout)) resolve(Date.now())
+      if (/^STOPPED\b/m.test(stdout)) resolve(Date.now())
     })
   })
   const info = () => `--- child stdout:\n${stdout}\n--- child stderr:\n${stderr.slice(-3000)}`
   const bound = (ms, what) => new Promise((resolve) => setTimeout(() => resolve({ timeout: what }), ms).unref())
 
-  // the call and both stops: bounded at 20 s
-  const first = await Promise.race([stopped.then((at) => ({ stoppedAt: at })), exited.then((e) => ({ exit: e })), bound(20000, 'STOPPED')])
+  const first = await Promise.race([stopped.then((at) => ({ stoppedAt: at })), exited.then((e) => ({ exit: e })), bound(stopMs, 'STOPPED')])
   if (!first.stoppedAt) {
     child.kill('SIGKILL')
     assert.fail(`the child did not print STOPPED (${JSON.stringify(first)})\n${info()}`)
   }
   // then the process must end on its own, with nothing left holding the event loop
-  const end = await Promise.race([exited, bound(5000, 'exit')])
+  const end = await Promise.race([exited, bound(exitMs, 'exit')])
   if (end.timeout) {
     child.kill('SIGKILL')
-    assert.fail(`the process was still alive 5 s after stop() on both services\n${info()}`)
+    assert.fail(`the process was still alive ${exitMs} ms after stop()\n${info()}`)
   }
   assert.equal(end.signal, null, info())
   assert.equal(end.code, 0, info())
+  return { stdout, info, stoppedAt: first.stoppedAt, exit: end }
+}
+
+test('after a call and stop() on both services the process exits by itself (code 0 within 5 s)', async (t) => {
+  const { stdout, stoppedAt, exit } = await runUntilExit(t, 'stop-exits.js', [])
   assert.match(stdout, /^CONFIRMED$/m)
   assert.match(stdout, /^DISCONNECTED$/m)
-  assert.ok(end.at - first.stoppedAt < 5000)
+  assert.ok(exit.at - stoppedAt < 5000)
+})
+
+test('stop() with silent peers (un-REGISTER, CANCEL and BYE never answered) ends within stopGraceMs; the process exits', { timeout: 60000 }, async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const reg = await startSipp({ scenario: 'registrar_unregister_ignored', t, timeoutMs: 40000 })
+  const ringing = await startSipp({ scenario: 'uas_cancel_ignored', t, timeoutMs: 40000 })
+  const answering = await startSipp({ scenario: 'uas_bye_ignored', t, timeoutMs: 40000 })
+  const { stdout, info } = await runUntilExit(t, 'stop-silent-peers.js', [reg.port, ringing.port, answering.port], { exitMs: 3000 })
+  const ms = Number(/^STOPPED (\d+)$/m.exec(stdout)[1])
+  // stopGraceMs 1000 in the fixture, plus the teardown itself; the peers' silence would be 32 s
+  assert.ok(ms >= 900 && ms < 2500, `stop() took ${ms} ms with stopGraceMs 1000\n${info()}`)
+  assert.match(stdout, /^REGISTRATION unregistering/m, info())
+  assert.match(stdout, /^REGISTRATION unregistered 408/m, 'the un-REGISTER timed out within the grace\n' + info())
+  assert.equal((stdout.match(/^DISCONNECTED /gm) || []).length, 2, 'both calls reported disconnected\n' + info())
+  for (const [peer, method] of [[reg, 'REGISTER'], [ringing, 'CANCEL'], [answering, 'BYE']]) {
+    await peer.kill()
+    const r = await peer.done
+    assert.match(r.messages, new RegExp(`^${method} sip:`, 'm'), `${method} was sent`)
+  }
 })
 
 const NOT_STARTED = /not started/i

@@ -176,6 +176,18 @@ impl NativeEndpoint {
         self.engine.hangup(&call_id).await.map_err(to_napi)
     }
 
+    /// Puts a confirmed call on hold (re-INVITE with `sendonly`).
+    #[napi]
+    pub async fn hold(&self, call_id: String) -> Result<()> {
+        self.engine.set_hold(&call_id, true).await.map_err(to_napi)
+    }
+
+    /// Resumes a held call (re-INVITE with `sendrecv`).
+    #[napi]
+    pub async fn unhold(&self, call_id: String) -> Result<()> {
+        self.engine.set_hold(&call_id, false).await.map_err(to_napi)
+    }
+
     /// Plays a WAV file to the call; resolves when it has played or was stopped.
     #[napi]
     pub async fn play_file(

@@ -107,8 +107,9 @@ impl Registrar {
         }
         if registered {
             self.emit(RegistrationState::Unregistering, 0, "", 0);
-            // Bounded: stop() must not hang on a registrar that went away.
-            let outcome = tokio::time::timeout(Duration::from_secs(5), self.register(0)).await;
+            // Bounded by stop()'s grace: it must not hang on a registrar that went away.
+            let grace = Duration::from_millis(self.shared.config.stop_grace_ms);
+            let outcome = tokio::time::timeout(grace, self.register(0)).await;
             let (code, reason) = match outcome {
                 Ok(o) => (o.code, o.reason),
                 Err(_) => (408, "Request Timeout".to_string()),

@@ -18,6 +18,8 @@ use rsipstack::transaction::transaction::Transaction;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
 
 /// What can happen to a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +62,8 @@ pub(crate) struct Call {
     pub direction: Direction,
     pub from: String,
     pub to: String,
-    state: Mutex<CallState>,
+    /// The state; `hangup()` waits on it for `Disconnected`.
+    state: watch::Sender<CallState>,
     dialog: Mutex<Option<InviteDialog>>,
     /// Our even RTP port and its reservation, held for the call's life.
     rtp_port: u16,
@@ -73,6 +76,10 @@ pub(crate) struct Call {
     /// The SDP offer of an incoming call, answered on `answer()`.
     remote_offer: Mutex<Option<sdp::Negotiated>>,
     hangup_requested: AtomicBool,
+    /// Wakes the outgoing INVITE task to send its CANCEL.
+    cancel_requested: Notify,
+    /// Cancelled by `stop()` after its grace period: the call's tasks give up at once.
+    teardown: CancellationToken,
     /// Final status we chose (reject) or received; 0 until known.
     final_code: AtomicU16,
     shared: Arc<Shared>,
@@ -100,7 +107,7 @@ impl Call {
             direction,
             from,
             to,
-            state: Mutex::new(match direction {
+            state: watch::Sender::new(match direction {
                 Direction::Outgoing => CallState::Calling,
                 Direction::Incoming => CallState::Incoming,
             }),
@@ -112,16 +119,22 @@ impl Call {
             sdp_version: std::sync::atomic::AtomicU64::new(1),
             remote_offer: Mutex::new(None),
             hangup_requested: AtomicBool::new(false),
+            cancel_requested: Notify::new(),
+            teardown: CancellationToken::new(),
             final_code: AtomicU16::new(0),
             shared: shared.clone(),
         })
     }
 
     pub fn state(&self) -> CallState {
-        self.state
-            .lock()
-            .map(|s| *s)
-            .unwrap_or(CallState::Disconnected)
+        *self.state.borrow()
+    }
+
+    /// Resolves once the call is `Disconnected`.
+    async fn ended(&self) {
+        let mut rx = self.state.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = rx.wait_for(|s| *s == CallState::Disconnected).await;
     }
 
     pub fn info(&self) -> CallInfo {
@@ -193,17 +206,18 @@ impl Call {
 
     /// Applies `input`; emits a `call_state` event when the state changed. Returns whether it did.
     fn apply(&self, input: Input, code: u16, reason: &str) -> bool {
-        let next = {
-            let Ok(mut state) = self.state.lock() else {
-                return false;
-            };
-            match next_state(*state, input) {
+        let mut next = None;
+        self.state
+            .send_if_modified(|state| match next_state(*state, input) {
                 Some(n) if n != *state => {
                     *state = n;
-                    n
+                    next = Some(n);
+                    true
                 }
-                _ => return false,
-            }
+                _ => false,
+            });
+        let Some(next) = next else {
+            return false;
         };
         self.shared.emit(Event::CallState {
             call_id: self.id.clone(),
@@ -264,7 +278,7 @@ impl Call {
     }
 
     /// Rejects an incoming call that is not answered yet.
-    pub async fn reject(&self, code: u16, reason: Option<String>) -> Result<()> {
+    pub fn reject(&self, code: u16, reason: Option<String>) -> Result<()> {
         self.expect(CallState::Incoming, "reject")?;
         let dialog = self
             .dialog()
@@ -274,25 +288,112 @@ impl Call {
         Ok(())
     }
 
-    /// Ends the call whatever its state: CANCEL, BYE, or 603 for an unanswered incoming call.
+    /// Ends the call whatever its state and resolves once it is over for the application:
+    /// at once after a BYE (which may still be retried in the background) or a 603, after
+    /// the 487 to our CANCEL, or at the latest 64·T1 after a CANCEL the peer never answers
+    /// (RFC 3261 §9.1). A silent peer never makes it fail.
     pub async fn hangup(&self) -> Result<()> {
+        self.request_hangup();
+        self.ended().await;
+        Ok(())
+    }
+
+    /// Starts ending the call without waiting for the peer: a CANCEL (sent by the INVITE
+    /// task), a BYE in the background, or a 603 for an incoming call not answered yet.
+    pub(crate) fn request_hangup(&self) {
         self.hangup_requested.store(true, Ordering::SeqCst);
-        let state = self.state();
-        match (self.direction, state, self.dialog()) {
-            (_, CallState::Disconnected, _) => Ok(()),
-            (Direction::Incoming, CallState::Incoming, _) => self.reject(603, None).await,
-            (_, _, None) => Ok(()), // the INVITE task cancels as soon as its dialog exists
-            (_, _, Some(d)) => {
-                d.hangup().await?;
-                if self.direction == Direction::Incoming {
-                    // A UAS dialog's hangup is a BYE only once confirmed; before the ACK, BYE too.
-                    if state == CallState::Connecting {
-                        d.bye().await?;
-                    }
+        match (self.direction, self.state()) {
+            (_, CallState::Disconnected) => {}
+            (Direction::Incoming, CallState::Incoming) => {
+                if let Err(e) = self.reject(603, None) {
+                    tracing::debug!(call = %self.id, error = %e, "603 not sent");
                 }
-                Ok(())
+            }
+            (Direction::Outgoing, CallState::Calling | CallState::Ringing | CallState::Early) => {
+                // A stored permit: the task sends the CANCEL even if its dialog is not there yet.
+                self.cancel_requested.notify_one();
+            }
+            (_, _) => {
+                // Connecting (our 200 not ACKed yet) or confirmed: the session ends with our
+                // BYE (RFC 3261 §15), whatever the peer does with it.
+                let dialog = self.dialog();
+                self.end(200, "local hangup");
+                if let Some(d) = dialog {
+                    tokio::spawn(send_bye(d, None, self.id.clone()));
+                }
             }
         }
+    }
+
+    /// Holds (`sendonly`) or resumes (`sendrecv`) a confirmed call by re-INVITE. A peer that
+    /// refuses or never answers (64·T1) leaves the call and its media as they were; that is
+    /// a `request_failed` event and the error of this call.
+    pub async fn set_hold(&self, hold: bool) -> Result<()> {
+        let purpose = if hold { "hold" } else { "unhold" };
+        self.expect(CallState::Confirmed, purpose)?;
+        let dialog = self
+            .dialog()
+            .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;
+        let direction = if hold {
+            sdp::Direction::SendOnly
+        } else {
+            sdp::Direction::SendRecv
+        };
+        let offer = sdp::build_offer_with(
+            session_id(),
+            self.next_sdp_version(),
+            self.shared.advertised,
+            self.rtp_port,
+            direction,
+        );
+        let outcome = dialog
+            .reinvite(
+                Some(vec![Header::ContentType("application/sdp".into())]),
+                Some(offer.into_bytes()),
+            )
+            .await;
+        let (code, reason) = match outcome {
+            Ok(Some(resp)) if resp.status_code.kind() == sip::StatusCodeKind::Successful => {
+                match call_media::follow_answer(self, &resp.body) {
+                    Ok(()) => {
+                        self.shared.emit(Event::Hold {
+                            call_id: self.id.clone(),
+                            by: "local".into(),
+                            held: hold,
+                        });
+                        return Ok(());
+                    }
+                    Err(e) => (
+                        488,
+                        format!("Not Acceptable Here: unusable SDP answer ({e})"),
+                    ),
+                }
+            }
+            Ok(Some(resp)) => (resp.status_code.code(), reason_of(&resp)),
+            Ok(None) => (408, "Request Timeout".to_string()),
+            Err(e) => (500, e.to_string()),
+        };
+        self.shared.emit(Event::RequestFailed {
+            call_id: self.id.clone(),
+            method: "INVITE".into(),
+            purpose: purpose.into(),
+            code,
+            reason: reason.clone(),
+        });
+        Err(Error::Sip(format!(
+            "{purpose}: the re-INVITE of call {} got {code} {reason}; the call keeps its media",
+            self.id
+        )))
+    }
+
+    /// `stop()`'s grace period is over: the call ends now and its tasks stop waiting.
+    pub(crate) fn tear_down(&self) {
+        self.teardown.cancel();
+        let code = match self.state() {
+            CallState::Confirmed | CallState::Connecting => 200,
+            _ => 487,
+        };
+        self.end(code, "endpoint stopped");
     }
 
     fn expect(&self, wanted: CallState, operation: &str) -> Result<()> {
@@ -306,6 +407,28 @@ impl Call {
         }
         Ok(())
     }
+}
+
+/// Sends the BYE of a call that is already over for the application: a peer that does not
+/// answer it only shows in the log (the transaction gives up after 64·T1).
+async fn send_bye(dialog: InviteDialog, reason: Option<String>, call_id: String) {
+    let headers = reason.map(|r| vec![Header::Reason(r.into())]);
+    if let Err(e) = dialog.bye_with_headers(headers).await {
+        tracing::info!(call = %call_id, error = %e, "BYE failed or not answered");
+    }
+}
+
+/// Sends our CANCEL in the background (its own transaction may time out: RFC 3261 §9.1 ends
+/// the call by the INVITE's side) and returns when to give up on the INVITE: 64·T1 from now.
+fn send_cancel(dialog: &InviteDialog, call: &Call) -> tokio::time::Instant {
+    let d = dialog.clone();
+    let call_id = call.id.clone();
+    tokio::spawn(async move {
+        if let Err(e) = d.cancel().await {
+            tracing::info!(call = %call_id, error = %e, "CANCEL failed or not answered");
+        }
+    });
+    tokio::time::Instant::now() + call.shared.config.t1x64()
 }
 
 pub(crate) fn session_id() -> u64 {
@@ -489,7 +612,12 @@ pub(crate) async fn place(
         reason: String::new(),
     });
     let info = call.info();
-    tokio::spawn(run_outgoing(shared.clone(), call, option, auth));
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        run_outgoing(shared.clone(), call.clone(), option, auth).await;
+        // Only now: a BYE sent after the call ended still needs the peer's Contact.
+        shared.remote_targets.forget(&call.sip_call_id);
+    });
     Ok(info)
 }
 
@@ -512,26 +640,47 @@ async fn run_outgoing(
         if let Ok(mut d) = call.dialog.lock() {
             *d = Some(dialog.clone());
         }
-        if call.hangup_requested.load(Ordering::SeqCst) {
-            let _ = dialog.cancel().await;
-        }
+        // Set once we sent a CANCEL (hangup or inviteTimeoutMs): the INVITE is given up 64·T1
+        // later if no final response came (RFC 3261 §9.1).
+        let mut give_up: Option<tokio::time::Instant> = None;
         let result = loop {
             tokio::select! {
-                r = &mut handle => break r,
+                r = &mut handle => break Some(r),
                 Some(st) = state_rx.recv() => {
                     if let DialogState::Early(_, resp) = st {
                         let code = resp.status_code.code();
                         call.apply(Input::Provisional(code), code, &reason_of(&resp));
                     }
                 }
-                _ = tokio::time::sleep_until(deadline), if !timed_out => {
-                    timed_out = true;
-                    let _ = dialog.cancel().await;
+                _ = call.cancel_requested.notified(), if give_up.is_none() => {
+                    give_up = Some(send_cancel(&dialog, &call));
                 }
+                _ = tokio::time::sleep_until(deadline), if give_up.is_none() && !timed_out => {
+                    timed_out = true;
+                    give_up = Some(send_cancel(&dialog, &call));
+                }
+                _ = sleep_until_some(give_up) => break None,
+                _ = call.teardown.cancelled() => break None,
             }
         };
+        let Some(result) = result else {
+            // Dropping the INVITE task ends its transaction and the early dialog.
+            handle.abort();
+            return if timed_out {
+                call.end(
+                    408,
+                    "Request Timeout (no answer, and no final response after CANCEL)",
+                )
+            } else {
+                call.end(487, "Request Terminated (no final response after CANCEL)")
+            };
+        };
+        let cancelled = give_up.is_some();
         let resp = match result {
             Ok(Ok((_, Some(resp)))) => resp,
+            Ok(Ok((_, None))) if cancelled && !timed_out => {
+                return call.end(487, "Request Terminated (no response to the INVITE)")
+            }
             Ok(Ok((_, None))) => return call.end(408, "Request Timeout"),
             Ok(Err(e)) => {
                 let text = e.to_string();
@@ -546,20 +695,27 @@ async fn run_outgoing(
         };
         let code = resp.status_code.code();
         if (200..300).contains(&code) {
-            if call.hangup_requested.load(Ordering::SeqCst) {
-                // The stack ACKs and BYEs a 2xx that crossed our CANCEL.
-                return call.end(487, "Request Terminated");
+            if cancelled {
+                // A 2xx that crossed our CANCEL: the stack ACKs it and sends BYE (§9.1).
+                return if timed_out {
+                    call.end(408, "Request Timeout (no answer; the late 2xx got a BYE)")
+                } else {
+                    call.end(
+                        487,
+                        "Request Terminated (the 2xx that crossed our CANCEL got a BYE)",
+                    )
+                };
             }
             match sdp::parse(&String::from_utf8_lossy(&resp.body))
                 .and_then(|a| sdp::negotiate_from_answer(&a))
             {
                 Ok(negotiated) => call_media::start_media(&shared, &call, &negotiated),
                 Err(e) => {
-                    let _ = dialog.bye().await;
-                    return call.end(
+                    call.end(
                         488,
                         &format!("Not Acceptable Here: unusable SDP answer ({e})"),
                     );
+                    return send_bye(dialog, None, call.id.clone()).await;
                 }
             }
             call.apply(Input::Answered, code, &reason_of(&resp));
@@ -568,7 +724,8 @@ async fn run_outgoing(
         if matches!(
             resp.status_code,
             StatusCode::Unauthorized | StatusCode::ProxyAuthenticationRequired
-        ) && !call.hangup_requested.load(Ordering::SeqCst)
+        ) && !cancelled
+            && !call.hangup_requested.load(Ordering::SeqCst)
         {
             let uri = option.callee.to_string();
             if let Some(Ok(Some(header))) = auth.as_mut().map(|a| a.answer(&resp, "INVITE", &uri)) {
@@ -588,13 +745,45 @@ async fn run_outgoing(
     call.end(401, "challenged again after authenticating");
 }
 
+/// Sleeps until `at`, or forever when it is `None` (a disabled `select!` timer).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Follows a confirmed call until it ends; answers in-dialog requests the dialog hands us.
 async fn watch_confirmed(
     shared: &Arc<Shared>,
     call: &Arc<Call>,
     mut state_rx: rsipstack::dialog::dialog::DialogStateReceiver,
 ) {
-    while let Some(st) = state_rx.recv().await {
+    let rtp_timeout = Duration::from_millis(shared.config.rtp_timeout_ms);
+    // Checked a few times per timeout period, so the call ends within 1.25 × rtpTimeoutMs.
+    let mut rtp_check = tokio::time::interval((rtp_timeout / 4).max(Duration::from_millis(50)));
+    rtp_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let st = tokio::select! {
+            st = state_rx.recv() => match st {
+                Some(st) => st,
+                None => break,
+            },
+            _ = rtp_check.tick(), if !rtp_timeout.is_zero() => {
+                let silent = call.media().and_then(|m| m.silent_for(std::time::Instant::now()));
+                if silent.is_some_and(|d| d >= rtp_timeout) && call.state() == CallState::Confirmed {
+                    let dialog = call.dialog();
+                    call.end(408, "RTP timeout");
+                    if let Some(d) = dialog {
+                        let reason = "SIP;cause=408;text=\"RTP timeout\"".to_string();
+                        send_bye(d, Some(reason), call.id.clone()).await;
+                    }
+                    return;
+                }
+                continue;
+            }
+            _ = call.teardown.cancelled() => return,
+        };
         match st {
             // Late offer: we offered in our 200, the answer came in the ACK.
             DialogState::Confirmed(..)
@@ -683,8 +872,10 @@ async fn watch_confirmed(
     call.end(500, "dialog ended without a reason");
 }
 
-/// A new INVITE: match the account, check the offer, send 100/180, report `incoming_call`.
+/// A new INVITE: 100 Trying, match the account, check the offer, 180, report `incoming_call`.
 pub(crate) async fn on_invite(shared: &Arc<Shared>, tx: &mut Transaction) -> Result<()> {
+    // 100 Trying first, before any work (RFC 3261 §17.2.1): it stops the peer's retransmissions.
+    tx.send_trying().await?;
     let req = tx.original.clone();
     let user = req
         .uri
@@ -802,8 +993,10 @@ async fn watch_incoming(
 ) {
     let ring_deadline =
         tokio::time::Instant::now() + Duration::from_millis(shared.config.incoming_call_timeout_ms);
+    let mut state = call.state.subscribe();
+    let mut rang_out = false;
     loop {
-        if call.state() != CallState::Incoming {
+        if *state.borrow_and_update() != CallState::Incoming {
             // Answered (or ended): the rest is the confirmed-call watcher's job.
             return watch_confirmed(&shared, &call, state_rx).await;
         }
@@ -818,11 +1011,13 @@ async fn watch_incoming(
                 Some(_) => {}
                 None => return call.end(500, "dialog ended without a reason"),
             },
-            _ = tokio::time::sleep_until(ring_deadline) => {
-                let _ = call.reject(480, Some("no answer".into())).await;
+            _ = tokio::time::sleep_until(ring_deadline), if !rang_out => {
+                rang_out = true;
+                let _ = call.reject(480, Some("no answer".into()));
             }
-            // Re-check the state when answer() changes it.
-            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            // answer() changed the state: the loop's check hands over.
+            _ = state.changed() => {}
+            _ = call.teardown.cancelled() => return,
         }
     }
 }

@@ -84,6 +84,17 @@ pub(crate) fn answer_reoffer(shared: &Shared, call: &Call, offer: &[u8]) -> Opti
     ))
 }
 
+/// Follows the SDP answer to our re-INVITE (hold, resume): the session takes the new
+/// direction, address or codec. Leaves the media as it was when the answer is unusable.
+pub(crate) fn follow_answer(call: &Call, answer: &[u8]) -> std::result::Result<(), sdp::SdpError> {
+    let negotiated = sdp::parse(&String::from_utf8_lossy(answer))
+        .and_then(|a| sdp::negotiate_from_answer(&a))?;
+    if let Some(session) = call.media() {
+        session.update(MediaParams::from_negotiated(&negotiated));
+    }
+    Ok(())
+}
+
 impl Endpoint {
     fn session(&self, call_id: &str) -> Result<Arc<MediaSession>> {
         let call = self.shared().call(call_id)?;

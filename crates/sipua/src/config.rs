@@ -92,6 +92,15 @@ pub struct EndpointConfig {
     pub incoming_call_timeout_ms: u64,
     /// How long an outgoing INVITE may wait for a final answer before it is cancelled, in ms.
     pub invite_timeout_ms: u64,
+    /// SIP timer T1 (RFC 3261 §17: the round-trip estimate), in ms. Every transaction timer
+    /// scales with it: retransmissions start at T1 and a silent peer is given up after 64·T1.
+    pub timer_t1_ms: u64,
+    /// Ends a confirmed call (BYE, reason "RTP timeout") when no RTP or RTCP has arrived for
+    /// this long while the media flows both ways, in ms; 0 turns the check off.
+    pub rtp_timeout_ms: u64,
+    /// How long `stop()` waits for the answers to its CANCELs, BYEs and un-REGISTERs before
+    /// it tears everything down, in ms.
+    pub stop_grace_ms: u64,
     /// Value of the User-Agent header.
     pub user_agent: String,
     /// The service's `pbx_use_websocket` / `pbx_websocket_url`: kept for compatibility, not a
@@ -115,6 +124,9 @@ impl Default for EndpointConfig {
             register_expires: 300,
             incoming_call_timeout_ms: 60_000,
             invite_timeout_ms: 60_000,
+            timer_t1_ms: 500,
+            rtp_timeout_ms: 0,
+            stop_grace_ms: 3_000,
             user_agent: concat!("sip-native/", env!("CARGO_PKG_VERSION")).into(),
             use_websocket: false,
             websocket_url: None,
@@ -253,6 +265,18 @@ impl EndpointConfig {
                 "rtpPortMax: the range needs at least one even/odd pair".into(),
             ));
         }
+        if !(10..=10_000).contains(&self.timer_t1_ms) {
+            return Err(Error::Config(format!(
+                "timerT1Ms: must be 10-10000 ms, got {}",
+                self.timer_t1_ms
+            )));
+        }
+        if self.stop_grace_ms > 60_000 {
+            return Err(Error::Config(format!(
+                "stopGraceMs: must be at most 60000 ms, got {}",
+                self.stop_grace_ms
+            )));
+        }
         if self.use_websocket {
             return Err(Error::Config(
                 "useWebsocket: SIP over WebSocket is not supported; use UDP, TCP or TLS".into(),
@@ -278,6 +302,12 @@ impl EndpointConfig {
             }
         }
         Ok(())
+    }
+
+    /// 64·T1: how long a transaction waits for a silent peer (Timers B, F, H; RFC 3261 §9.1
+    /// for an unanswered CANCEL).
+    pub fn t1x64(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(64 * self.timer_t1_ms)
     }
 
     /// The account whose extension, user name or AOR (`sip:user@domain`) is `key`.
@@ -386,6 +416,23 @@ mod tests {
         assert_eq!(c.find_account("7779"), Some(0));
         assert_eq!(c.find_account("sip:7779@it005.ru"), Some(0));
         assert_eq!(c.find_account("1000"), None);
+    }
+
+    #[test]
+    fn timers_are_checked_and_scale_with_t1() {
+        let c = EndpointConfig::default();
+        assert_eq!(c.t1x64(), std::time::Duration::from_secs(32));
+        assert_eq!((c.rtp_timeout_ms, c.stop_grace_ms), (0, 3000));
+        for (field, value) in [
+            ("timerT1Ms", 5),
+            ("timerT1Ms", 20_000),
+            ("stopGraceMs", 120_000),
+        ] {
+            let err = EndpointConfig::from_json(json!({ field: value })).unwrap_err();
+            assert!(err.to_string().contains(field), "{err}");
+        }
+        let fast = EndpointConfig::from_json(json!({"timerT1Ms": 100})).unwrap();
+        assert_eq!(fast.t1x64(), std::time::Duration::from_millis(6400));
     }
 
     #[test]

@@ -9,12 +9,13 @@ use crate::error::{Error, Result};
 use crate::event::{CallState, Direction, Event};
 use crate::media::engine::MediaEngine;
 use crate::media::recorder::RecordingInfo;
+use crate::remote_target::RemoteTargets;
 use crate::rtp_ports::PortPool;
 use crate::transport::{GuardedUdpSocket, TransportCounters};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{self, Method, StatusCode};
-use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rsipstack::transaction::endpoint::{EndpointInnerRef, EndpointOption};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{SipAddr, TransportLayer};
@@ -69,6 +70,8 @@ pub(crate) struct Shared {
     pub calls: Mutex<HashMap<String, Arc<Call>>>,
     /// The pacing clock and RTP sessions of the calls.
     pub media: Arc<MediaEngine>,
+    /// The peers' Contact URIs as sent, restored into our in-dialog requests.
+    pub remote_targets: RemoteTargets,
     /// Recordings that ended with their call, until `stopRecording` asks for them.
     finished_recordings: Mutex<HashMap<String, RecordingInfo>>,
     events: mpsc::UnboundedSender<Event>,
@@ -255,7 +258,17 @@ impl Endpoint {
         .await?;
         let transport_layer = TransportLayer::new(cancel.clone());
         transport_layer.add_transport(udp.into());
+        let t1 = Duration::from_millis(config.timer_t1_ms);
+        let timers = EndpointOption {
+            t1,
+            t2: EndpointOption::default().t2.max(t1),
+            t1x64: config.t1x64(),
+            ..EndpointOption::default()
+        };
+        let remote_targets = RemoteTargets::default();
         let stack = rsipstack::EndpointBuilder::new()
+            .with_option(timers)
+            .with_inspector(Box::new(remote_targets.clone()))
             .with_transport_layer(transport_layer)
             .with_cancel_token(cancel.clone())
             .with_user_agent(&config.user_agent)
@@ -273,6 +286,7 @@ impl Endpoint {
             counters,
             calls: Mutex::new(HashMap::new()),
             media: MediaEngine::new(),
+            remote_targets,
             finished_recordings: Mutex::new(HashMap::new()),
             events,
             config,
@@ -352,35 +366,50 @@ impl Endpoint {
                 "code: a rejection needs a 3xx-6xx status, got {code}"
             )));
         }
-        self.shared.call(call_id)?.reject(code, reason).await
+        self.shared.call(call_id)?.reject(code, reason)
     }
 
     pub async fn hangup(&self, call_id: &str) -> Result<()> {
         self.shared.call(call_id)?.hangup().await
     }
 
-    /// Ends every call, unregisters, closes the socket. Idempotent.
+    /// Puts a confirmed call on hold (`true`, re-INVITE with `sendonly`) or resumes it.
+    pub async fn set_hold(&self, call_id: &str, hold: bool) -> Result<()> {
+        self.shared.call(call_id)?.set_hold(hold).await
+    }
+
+    /// Ends every call, unregisters, closes the socket; bounded whatever the peers do. The
+    /// CANCELs, BYEs and un-REGISTERs go out together, their answers are awaited for
+    /// `stopGraceMs`, then whatever is left is torn down. Idempotent.
     pub async fn stop(&self) {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.shared.config.stop_grace_ms);
         for c in &self.shared.all_calls() {
-            let _ = c.hangup().await;
+            c.request_hangup();
         }
-        // Give BYE/CANCEL transactions a moment to be answered before the socket goes.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        self.registrations.cancel();
         while tokio::time::Instant::now() < deadline && self.counters().live_calls > 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.registrations.cancel();
         let take = |tasks: &Mutex<Vec<JoinHandle<()>>>| -> Vec<JoinHandle<()>> {
             tasks
                 .lock()
                 .map(|mut t| t.drain(..).collect())
                 .unwrap_or_default()
         };
-        for t in take(&self.registration_tasks) {
-            let _ = tokio::time::timeout(Duration::from_secs(6), t).await;
+        for mut t in take(&self.registration_tasks) {
+            // Each un-REGISTER times out by itself after the grace; the margin lets its last
+            // event out before the task would be cut.
+            let margin = Duration::from_millis(500);
+            if tokio::time::timeout_at(deadline + margin, &mut t)
+                .await
+                .is_err()
+            {
+                t.abort();
+            }
         }
-        if let Ok(mut c) = self.shared.calls.lock() {
-            c.clear();
+        for c in &self.shared.all_calls() {
+            c.tear_down();
         }
         self.shared.media.shutdown();
         self.stack.shutdown();
@@ -441,7 +470,14 @@ async fn dispatch(shared: &Arc<Shared>, tx: &mut Transaction) -> Result<()> {
         .and_then(|t| t.tag().ok().flatten())
         .is_some();
     match tx.original.method {
-        Method::Invite if !in_dialog => call::on_invite(shared, tx).await,
+        Method::Invite if !in_dialog => {
+            let result = call::on_invite(shared, tx).await;
+            // The call's tasks are over (or none started): its Contact is of no more use.
+            if let Ok(id) = tx.original.call_id_header() {
+                shared.remote_targets.forget(id.value());
+            }
+            result
+        }
         Method::Ack => Ok(()),
         _ if in_dialog => match shared.dialogs.match_dialog(tx) {
             Some(rsipstack::dialog::dialog::Dialog::Invite(mut d)) => Ok(d.handle(tx).await?),

@@ -90,6 +90,23 @@ pub enum Event {
         method: String,
         duration_ms: u32,
     },
+    /// The hold state of a call changed (`by` is `local`: our re-INVITE was answered).
+    Hold {
+        call_id: String,
+        by: String,
+        held: bool,
+    },
+    /// A request inside a call got no answer or an error answer; the call goes on.
+    RequestFailed {
+        call_id: String,
+        /// The SIP method, e.g. `INVITE` for a re-INVITE.
+        method: String,
+        /// What the request was for, e.g. `hold` or `unhold`.
+        purpose: String,
+        /// The final status, 408 when the peer stayed silent for 64·T1.
+        code: u16,
+        reason: String,
+    },
     /// A problem that did not fail an API call (a supervised task failing, a dropped message).
     Error { message: String },
 }

@@ -23,6 +23,7 @@ pub mod call_media;
 pub mod endpoint;
 mod ids;
 pub mod logging;
+mod remote_target;
 mod transport;
 
 pub use endpoint::{CallInfo, Counters, Endpoint, LocalAddress};

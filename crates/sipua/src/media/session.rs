@@ -30,8 +30,6 @@ pub const PTIME_MS: u32 = 20;
 const PCM_OUT_FRAMES: usize = 50;
 /// Frames a PCM writer may queue ahead (200 ms) before its writes wait.
 pub const PCM_IN_FRAMES: usize = 10;
-/// Interval between our RTCP reports.
-const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A 20 ms frame of linear PCM at the session's sample rate.
 #[derive(Clone, Copy)]
@@ -158,6 +156,8 @@ struct State {
     tx_stats: SendStats,
     cname: String,
     next_rtcp: Instant,
+    /// When the peer's RTP or RTCP last arrived (or the media last changed): `rtpTimeoutMs`.
+    last_heard: Instant,
     rtt_ms: Option<f64>,
     remote_lost: Option<i64>,
     remote_jitter_ms: Option<f64>,
@@ -231,7 +231,8 @@ impl MediaSession {
             rx_bytes: 0,
             tx_stats: SendStats::new(params.codec.rtp_clock_rate()),
             cname: format!("sip-native-{}", crate::ids::random_token(8)),
-            next_rtcp: Instant::now() + RTCP_INTERVAL,
+            next_rtcp: Instant::now() + super::stats::rtcp_interval(true, rand::random()),
+            last_heard: Instant::now(),
             rtt_ms: None,
             remote_lost: None,
             remote_jitter_ms: None,
@@ -302,6 +303,18 @@ impl MediaSession {
         }
         st.rtcp_to = rtcp_target(&params);
         st.params = params;
+        st.last_heard = Instant::now();
+    }
+
+    /// How long the peer has been silent (no RTP, no RTCP) at `now`, while it should be
+    /// sending: `None` when the media does not flow both ways (a hold) or the session closed.
+    pub fn silent_for(&self, now: Instant) -> Option<Duration> {
+        if self.is_closed() {
+            return None;
+        }
+        let st = self.state();
+        (st.params.direction == Direction::SendRecv)
+            .then(|| now.saturating_duration_since(st.last_heard))
     }
 
     pub fn params(&self) -> MediaParams {
@@ -403,6 +416,7 @@ impl MediaSession {
             }
             st.latched = true;
         }
+        st.last_heard = now;
         let arrival = micros_since(st.epoch, now);
         if is_dtmf {
             st.rx_stats.on_event_packet(view.sequence, arrival);
@@ -439,6 +453,7 @@ impl MediaSession {
         }
         let arrival_ntp = super::stats::ntp_now(std::time::SystemTime::now());
         let mut st = self.state();
+        st.last_heard = now;
         let ssrc = st.ssrc;
         let arrival_us = micros_since(st.epoch, now);
         for info in reports {
@@ -613,7 +628,7 @@ impl MediaSession {
         st.seq = st.seq.wrapping_add(1);
         st.timestamp = st.timestamp.wrapping_add(rtp_step);
         if now >= st.next_rtcp {
-            st.next_rtcp = now + RTCP_INTERVAL;
+            st.next_rtcp = now + super::stats::rtcp_interval(false, rand::random());
             let blocks: Vec<_> = match st.remote_ssrc {
                 Some(remote) => vec![st.rx_stats.report_block(remote, now_us)],
                 None => Vec::new(),

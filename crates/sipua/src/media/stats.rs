@@ -366,6 +366,24 @@ impl SendStats {
     }
 }
 
+/// The minimum RTCP report interval (RFC 3550 §6.2): a voice call's bandwidth share never
+/// asks for less, so the deterministic interval is this (half of it before the first report).
+const RTCP_MIN_INTERVAL_S: f64 = 5.0;
+
+/// The wait before our next RTCP report (RFC 3550 §6.3.1): the minimum interval, halved for
+/// the `initial` report so the peer learns of us (and we get a round-trip time) early, times a
+/// random factor in [0.5, 1.5) from `unit` (in [0, 1)) against synchronised senders, divided by
+/// e − 3/2 to compensate for the timer reconsideration the RFC assumes.
+pub fn rtcp_interval(initial: bool, unit: f64) -> Duration {
+    let deterministic = if initial {
+        RTCP_MIN_INTERVAL_S / 2.0
+    } else {
+        RTCP_MIN_INTERVAL_S
+    };
+    let factor = 0.5 + unit.clamp(0.0, 1.0);
+    Duration::from_secs_f64(deterministic * factor / (std::f64::consts::E - 1.5))
+}
+
 /// An RTCP packet could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -585,6 +603,20 @@ fn convert(p: &dyn Packet, packet_type: u8, out: &mut Vec<RtcpInfo>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rtcp_interval_is_randomised_and_shorter_at_first() {
+        let ms = |initial, unit| rtcp_interval(initial, unit).as_millis();
+        // 2.5 s × [0.5, 1.5] / 1.21828 and 5 s × [0.5, 1.5] / 1.21828
+        assert_eq!((ms(true, 0.0), ms(true, 1.0)), (1026, 3078));
+        assert_eq!((ms(false, 0.0), ms(false, 1.0)), (2052, 6156));
+        assert!(ms(true, 0.5) < ms(false, 0.5));
+        assert_eq!(
+            ms(true, -3.0),
+            ms(true, 0.0),
+            "out-of-range input is clamped"
+        );
+    }
+
     use super::*;
 
     const F: u64 = 20_000;
