@@ -252,8 +252,8 @@ impl NativeEndpoint {
         duration_ms: u32,
     ) -> Result<()> {
         let method = match method.as_str() {
-            "rfc4733" => sipua::call_media::DtmfMethod::Rfc4733,
-            "info" => sipua::call_media::DtmfMethod::Info,
+            "rfc4733" => sipua::DtmfMethod::Rfc4733,
+            "info" => sipua::DtmfMethod::Info,
             other => {
                 return Err(Error::new(
                     Status::InvalidArg,

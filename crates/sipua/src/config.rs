@@ -309,19 +309,6 @@ impl EndpointConfig {
     pub fn t1x64(&self) -> std::time::Duration {
         std::time::Duration::from_millis(64 * self.timer_t1_ms)
     }
-
-    /// The account whose extension, user name or AOR (`sip:user@domain`) is `key`.
-    pub fn find_account(&self, key: &str) -> Option<usize> {
-        let key = key.trim();
-        let user = key
-            .strip_prefix("sip:")
-            .or_else(|| key.strip_prefix("sips:"))
-            .map(|rest| rest.split(['@', ';', '>']).next().unwrap_or(rest))
-            .unwrap_or(key);
-        self.accounts
-            .iter()
-            .position(|a| a.extension == user || a.username.as_deref() == Some(user))
-    }
 }
 
 fn field<'a>(row: &'a Value, name: &str) -> Option<&'a Value> {
@@ -413,9 +400,6 @@ mod tests {
             c.accounts[0].display_name.as_deref(),
             Some("Оператор call-центра")
         );
-        assert_eq!(c.find_account("7779"), Some(0));
-        assert_eq!(c.find_account("sip:7779@it005.ru"), Some(0));
-        assert_eq!(c.find_account("1000"), None);
     }
 
     #[test]

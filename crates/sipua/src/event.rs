@@ -36,6 +36,21 @@ pub enum CallState {
     Disconnected,
 }
 
+impl CallState {
+    /// The state's name as events and errors spell it (`confirmed`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Calling => "calling",
+            Self::Incoming => "incoming",
+            Self::Ringing => "ringing",
+            Self::Early => "early",
+            Self::Connecting => "connecting",
+            Self::Confirmed => "confirmed",
+            Self::Disconnected => "disconnected",
+        }
+    }
+}
+
 /// Direction of a call, seen from this endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -62,6 +77,8 @@ pub enum Event {
     },
     IncomingCall {
         call_id: String,
+        /// The SIP Call-ID of the INVITE.
+        sip_call_id: String,
         account: String,
         /// Caller's URI, e.g. `sip:1000@pbx`.
         from: String,

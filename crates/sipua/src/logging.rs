@@ -43,9 +43,9 @@ pub fn mask_line(line: &str) -> String {
     const ESCAPED: &str = "\\r\\n";
     if line.contains(ESCAPED) {
         let unescaped = line.replace(ESCAPED, "\r\n");
-        crate::mask::mask_sip_message(&unescaped).replace("\r\n", ESCAPED)
+        crate::sip::mask::mask_sip_message(&unescaped).replace("\r\n", ESCAPED)
     } else {
-        crate::mask::mask_sip_message(line).into_owned()
+        crate::sip::mask::mask_sip_message(line).into_owned()
     }
 }
 

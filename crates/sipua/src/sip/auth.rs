@@ -1,10 +1,11 @@
-//! Answers 401/407 challenges with our own digest code ([`crate::digest`]), for REGISTER and
+//! Answers 401/407 challenges with our own digest code ([`super::digest`]), for REGISTER and
 //! INVITE alike. Keeps the last challenge to authenticate the next request pre-emptively
 //! (nonce count + 1, as pjsua does, saving a round trip per registration refresh), and refuses
 //! to answer the same nonce twice within one request unless the server marked it stale, so a
 //! wrong password ends in a failure instead of a loop.
 
-use crate::digest::{self, Challenge, Credentials};
+use super::digest::{self, Challenge, Credentials};
+use super::message::{header_values, reason_of};
 use rsipstack::sip::headers::{Authorization, ProxyAuthorization};
 use rsipstack::sip::{Header, Response, StatusCode};
 
@@ -55,7 +56,7 @@ impl Authenticator {
         } else {
             "WWW-Authenticate"
         };
-        let Some(challenge) = header_values(resp, name)
+        let Some(challenge) = header_values(&resp.headers, name)
             .into_iter()
             .find_map(|v| Challenge::parse(&v).ok())
         else {
@@ -106,16 +107,68 @@ impl Authenticator {
     }
 }
 
-/// Values of every header named `name` (case-insensitive), in order.
-pub(crate) fn header_values(resp: &Response, name: &str) -> Vec<String> {
-    resp.headers
-        .iter()
-        .filter_map(|h| {
-            let text = h.to_string();
-            let (n, v) = text.split_once(':')?;
-            n.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_string())
-        })
-        .collect()
+/// How many times one request goes out in all: the first try and up to two answered
+/// challenges (a second one only when the first answer's nonce went stale).
+const MAX_SENDS: usize = 3;
+
+/// A challenge we could not answer: the status and reason to report.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Refused {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// The one 401/407 policy of REGISTER and INVITE: each challenge of a request is answered
+/// (a repeated nonce is refused: wrong credentials), at most [`MAX_SENDS`] tries in all, and
+/// without credentials a challenge is refused at once. The caller loops: send, and on a 401/407
+/// send again with [`ChallengeLoop::answer`]'s header.
+pub(crate) struct ChallengeLoop<'a> {
+    auth: Option<&'a mut Authenticator>,
+    method: &'a str,
+    uri: &'a str,
+    sent: usize,
+}
+
+impl<'a> ChallengeLoop<'a> {
+    /// Starts a request (its first send is counted here).
+    pub fn new(auth: Option<&'a mut Authenticator>, method: &'a str, uri: &'a str) -> Self {
+        Self {
+            auth,
+            method,
+            uri,
+            sent: 1,
+        }
+    }
+
+    /// The credentials to send the request again with after the challenge `resp`, or why not.
+    pub fn answer(&mut self, resp: &Response) -> Result<Header, Refused> {
+        if self.sent >= MAX_SENDS {
+            return Err(Refused {
+                code: 401,
+                reason: "challenged again after authenticating".into(),
+            });
+        }
+        let header = self
+            .auth
+            .as_deref_mut()
+            .and_then(|a| a.answer(resp, self.method, self.uri).ok().flatten());
+        match header {
+            Some(h) => {
+                self.sent += 1;
+                Ok(h)
+            }
+            None => Err(Refused {
+                code: resp.status_code.code(),
+                reason: reason_of(resp),
+            }),
+        }
+    }
+}
+
+/// Whether `resp` is a digest challenge (401 from a UAS or registrar, 407 from a proxy).
+pub(crate) fn is_challenge(resp: &Response) -> bool {
+    matches!(
+        resp.status_code,
+        StatusCode::Unauthorized | StatusCode::ProxyAuthenticationRequired
+    )
 }

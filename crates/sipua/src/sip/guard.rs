@@ -1,107 +1,21 @@
-//! The SIP UDP socket, wrapped so that bad datagrams are dealt with before the SIP stack sees
-//! them: oversized or unparseable datagrams are counted, answered with `400 Bad Request` when
-//! they look enough like a request to route a response, and dropped. rsipstack alone would drop
-//! them silently (after logging the raw bytes at debug level).
+//! The guard in front of the SIP parser: oversized, unparseable or incomplete messages are
+//! counted, answered with `400 Bad Request` when they look enough like a request to route a
+//! response, and dropped. Pure functions over bytes; the transports call them.
 
 use rsipstack::sip::SipMessage;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use tokio::sync::Mutex;
 
 /// Largest datagram we accept; rsipstack reads into an 8 KiB buffer and would truncate more.
-pub const MAX_DATAGRAM: usize = 8192;
+pub(crate) const MAX_DATAGRAM: usize = 8192;
 
-/// Counters of what the guard dropped.
-#[derive(Debug, Default)]
-pub struct TransportCounters {
-    pub malformed: AtomicU64,
-    pub bad_request_sent: AtomicU64,
-}
-
-/// A tokio UDP socket that filters what rsipstack's receive loop gets.
-pub struct GuardedUdpSocket {
-    /// Taken out by [`GuardedUdpSocket::close`]: rsipstack keeps its transport alive as long as
-    /// the endpoint object lives, but the port must be free as soon as `stop()` returns.
-    socket: std::sync::RwLock<Option<Arc<tokio::net::UdpSocket>>>,
-    /// Receive buffer larger than any datagram, so truncation is detected rather than parsed.
-    scratch: Mutex<Vec<u8>>,
-    counters: Arc<TransportCounters>,
-}
-
-impl GuardedUdpSocket {
-    pub fn new(socket: tokio::net::UdpSocket, counters: Arc<TransportCounters>) -> Self {
-        Self {
-            socket: std::sync::RwLock::new(Some(Arc::new(socket))),
-            scratch: Mutex::new(vec![0u8; 65536]),
-            counters,
-        }
-    }
-
-    fn socket(&self) -> std::io::Result<Arc<tokio::net::UdpSocket>> {
-        self.socket
-            .read()
-            .ok()
-            .and_then(|s| s.clone())
-            .ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::NotConnected, "SIP socket closed")
-            })
-    }
-
-    /// Drops our handle on the socket; it closes once the receive loop (cancelled by the
-    /// endpoint's shutdown) lets go of its clone.
-    pub fn close(&self) {
-        if let Ok(mut s) = self.socket.write() {
-            s.take();
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
-    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
-        let socket = self.socket()?;
-        let mut scratch = self.scratch.lock().await;
-        loop {
-            let (len, from) = socket.recv_from(&mut scratch).await?;
-            let packet = &scratch[..len];
-            match classify(packet, buf.len().min(MAX_DATAGRAM)) {
-                Verdict::Pass => {
-                    buf[..len].copy_from_slice(packet);
-                    return Ok((len, from));
-                }
-                Verdict::Drop(why) => {
-                    self.counters.malformed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(src = %from, len, reason = why, "dropped malformed SIP datagram");
-                    if let Some(resp) = bad_request_for(packet, why) {
-                        if socket.send_to(resp.as_bytes(), from).await.is_ok() {
-                            self.counters
-                                .bad_request_sent
-                                .fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
-        Ok(self.socket()?.send_to(buf, addr).await?)
-    }
-
-    fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
-        Ok(self.socket()?.local_addr()?)
-    }
-}
-
+/// What the guard decided for one message.
 #[derive(Debug, PartialEq)]
-enum Verdict {
+pub(crate) enum Verdict {
     Pass,
     Drop(&'static str),
 }
 
 /// Decides whether a datagram goes to the stack. Keep-alives (CRLF) pass: the stack answers them.
-fn classify(packet: &[u8], max: usize) -> Verdict {
+pub(crate) fn classify(packet: &[u8], max: usize) -> Verdict {
     if packet.len() > max {
         return Verdict::Drop("oversized");
     }
@@ -130,7 +44,7 @@ fn classify(packet: &[u8], max: usize) -> Verdict {
 /// Builds a `400 Bad Request` for a datagram whose start line is a request and which carries the
 /// headers a response needs (Via, From, To, Call-ID, CSeq), copied verbatim. `None` otherwise:
 /// a response cannot be routed, so the datagram is only dropped.
-fn bad_request_for(packet: &[u8], why: &str) -> Option<String> {
+pub(crate) fn bad_request_for(packet: &[u8], why: &str) -> Option<String> {
     let text = std::str::from_utf8(packet).ok()?;
     let mut lines = text.split("\r\n");
     let start = lines.next()?;

@@ -2,11 +2,13 @@
 //! after failure, un-REGISTER on stop. Timing decisions are pure functions, tested without
 //! sockets; the loop itself runs on the endpoint's SIP stack.
 
-use crate::auth::Authenticator;
-use crate::endpoint::Shared;
+use super::Account;
+use crate::context::UaContext;
 use crate::event::{Event, RegistrationState};
+use crate::sip::auth::{is_challenge, Authenticator, ChallengeLoop};
+use crate::sip::message::reason_of;
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
-use rsipstack::sip::{self, Header, SipMessage, StatusCode};
+use rsipstack::sip::{self, Header, SipMessage};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::transaction::Transaction;
 use std::sync::Arc;
@@ -32,31 +34,31 @@ pub fn retry_after(failures: u32) -> Duration {
 
 /// Outcome of one REGISTER exchange (including its auth round trips).
 #[derive(Debug)]
-pub(crate) struct RegisterOutcome {
+struct RegisterOutcome {
     pub code: u16,
     pub reason: String,
     /// Seconds granted (from Contact `expires` or `Expires`), when 2xx.
     pub granted: u32,
 }
 
-/// The state of one account's registration, owned by its task.
-pub(crate) struct Registrar {
-    shared: Arc<Shared>,
-    account: usize,
-    call_id: String,
+/// The REGISTER client of one account (RFC 3261 §10.2), owned by its task.
+pub(crate) struct Registration {
+    ctx: Arc<UaContext>,
+    account: Arc<Account>,
+    /// The Call-ID of all this account's REGISTERs (RFC 3261 §10.2.4: the same for refreshes).
+    register_call_id: String,
     from_tag: String,
     cseq: u32,
     auth: Authenticator,
 }
 
-impl Registrar {
-    pub fn new(shared: Arc<Shared>, account: usize) -> Self {
-        let cfg = &shared.config.accounts[account];
-        let auth = Authenticator::new(cfg.auth_username(), &cfg.password);
+impl Registration {
+    pub fn new(ctx: Arc<UaContext>, account: Arc<Account>) -> Self {
+        let auth = Authenticator::new(account.config.auth_username(), &account.config.password);
         Self {
-            call_id: format!("reg-{}-{}", account, crate::ids::random_token(16)),
+            register_call_id: format!("reg-{}", crate::ids::random_token(16)),
             from_tag: crate::ids::random_token(10),
-            shared,
+            ctx,
             account,
             cseq: 0,
             auth,
@@ -64,8 +66,8 @@ impl Registrar {
     }
 
     fn emit(&self, state: RegistrationState, code: u16, reason: &str, expires: u32) {
-        self.shared.emit(Event::Registration {
-            account: self.shared.config.accounts[self.account].extension.clone(),
+        self.ctx.emit(Event::Registration {
+            account: self.account.config.extension.clone(),
             state,
             code,
             reason: reason.to_string(),
@@ -75,7 +77,7 @@ impl Registrar {
 
     /// Runs until `stop` is cancelled, then unregisters if registered.
     pub async fn run(mut self, stop: CancellationToken) {
-        let expires = self.shared.config.register_expires;
+        let expires = self.ctx.config.register_expires;
         let mut failures = 0u32;
         let mut registered = false;
         loop {
@@ -108,7 +110,7 @@ impl Registrar {
         if registered {
             self.emit(RegistrationState::Unregistering, 0, "", 0);
             // Bounded by stop()'s grace: it must not hang on a registrar that went away.
-            let grace = Duration::from_millis(self.shared.config.stop_grace_ms);
+            let grace = Duration::from_millis(self.ctx.config.stop_grace_ms);
             let outcome = tokio::time::timeout(grace, self.register(0)).await;
             let (code, reason) = match outcome {
                 Ok(o) => (o.code, o.reason),
@@ -135,59 +137,76 @@ impl Registrar {
 
     async fn try_register(&mut self, expires: u32) -> crate::Result<RegisterOutcome> {
         self.auth.new_request();
-        let uri = self.shared.registrar_uri(self.account);
-        let mut authorization: Option<Header> = self.auth.preemptive("REGISTER", &uri);
-        for _round in 0..3 {
-            let request = self.build(expires, authorization.take())?;
-            let key = TransactionKey::from_request(&request, TransactionRole::Client)?;
-            let mut tx = Transaction::new_client(key, request, self.shared.sip.clone(), None);
-            tx.destination = Some(self.shared.server_addr()?);
-            tx.send().await?;
-            let mut last = None;
-            while let Some(msg) = tx.receive().await {
-                if let SipMessage::Response(resp) = msg {
-                    if resp.status_code.kind() != sip::StatusCodeKind::Provisional {
-                        last = Some(resp);
-                        break;
-                    }
-                }
+        let uri = self.account.registrar_uri.clone();
+        let destination = self.ctx.server_addr()?;
+        let mut credentials = self.auth.preemptive("REGISTER", &uri);
+        let mut auth = std::mem::replace(&mut self.auth, Authenticator::new("", ""));
+        let mut challenges = ChallengeLoop::new(Some(&mut auth), "REGISTER", &uri);
+        let result = loop {
+            let resp = match self
+                .exchange(expires, credentials.take(), &destination)
+                .await
+            {
+                Ok(Some(resp)) if is_challenge(&resp) => resp,
+                other => break Ok(other),
+            };
+            match challenges.answer(&resp) {
+                Ok(header) => credentials = Some(header),
+                Err(refused) => break Err(refused),
             }
-            let Some(resp) = last else {
+        };
+        self.auth = auth;
+        let resp = match result {
+            Ok(Ok(Some(resp))) => resp,
+            Ok(Ok(None)) => {
                 return Ok(RegisterOutcome {
                     code: 408,
                     reason: "Request Timeout".into(),
                     granted: 0,
-                });
-            };
-            let code = resp.status_code.code();
-            if matches!(
-                resp.status_code,
-                StatusCode::Unauthorized | StatusCode::ProxyAuthenticationRequired
-            ) {
-                if let Some(h) =
-                    self.auth
-                        .answer(&resp, "REGISTER", &self.shared.registrar_uri(self.account))?
-                {
-                    authorization = Some(h);
-                    continue;
+                })
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(refused) => {
+                return Ok(RegisterOutcome {
+                    code: refused.code,
+                    reason: refused.reason,
+                    granted: 0,
+                })
+            }
+        };
+        let code = resp.status_code.code();
+        let granted = if (200..300).contains(&code) {
+            granted_expires(&resp, expires)
+        } else {
+            0
+        };
+        Ok(RegisterOutcome {
+            code,
+            reason: reason_of(&resp),
+            granted,
+        })
+    }
+
+    /// One REGISTER transaction: its final response, `None` when it timed out (Timer F).
+    async fn exchange(
+        &mut self,
+        expires: u32,
+        authorization: Option<Header>,
+        destination: &rsipstack::transport::SipAddr,
+    ) -> crate::Result<Option<sip::Response>> {
+        let request = self.build(expires, authorization)?;
+        let key = TransactionKey::from_request(&request, TransactionRole::Client)?;
+        let mut tx = Transaction::new_client(key, request, self.ctx.sip.clone(), None);
+        tx.destination = Some(destination.clone());
+        tx.send().await?;
+        while let Some(msg) = tx.receive().await {
+            if let SipMessage::Response(resp) = msg {
+                if resp.status_code.kind() != sip::StatusCodeKind::Provisional {
+                    return Ok(Some(resp));
                 }
             }
-            let granted = if (200..300).contains(&code) {
-                granted_expires(&resp, expires)
-            } else {
-                0
-            };
-            return Ok(RegisterOutcome {
-                code,
-                reason: crate::endpoint::reason_of(&resp),
-                granted,
-            });
         }
-        Ok(RegisterOutcome {
-            code: 401,
-            reason: "challenged again after authenticating".into(),
-            granted: 0,
-        })
+        Ok(None)
     }
 
     fn build(
@@ -196,11 +215,10 @@ impl Registrar {
         authorization: Option<Header>,
     ) -> crate::Result<sip::Request> {
         self.cseq += 1;
-        let shared = &self.shared;
-        let acc = &shared.config.accounts[self.account];
-        let registrar: sip::Uri = shared.registrar_uri(self.account).as_str().try_into()?;
-        let aor = shared.aor(self.account);
-        let aor_uri: sip::Uri = aor.as_str().try_into()?;
+        let ctx = &self.ctx;
+        let acc = &self.account.config;
+        let registrar: sip::Uri = self.account.registrar_uri.as_str().try_into()?;
+        let aor_uri: sip::Uri = self.account.aor.as_str().try_into()?;
         let from = sip::typed::From {
             display_name: acc.display_name.clone(),
             uri: aor_uri.clone(),
@@ -211,18 +229,19 @@ impl Registrar {
             uri: aor_uri,
             params: vec![],
         };
-        let via = shared.sip.get_via(None, None)?;
-        let mut req = shared.sip.make_request(
+        let via = ctx.sip.get_via(None, None)?;
+        let mut req = ctx.sip.make_request(
             sip::Method::Register,
             registrar,
             via,
             from,
             to,
             self.cseq,
-            Some(self.call_id.clone().into()),
+            Some(self.register_call_id.clone().into()),
         );
-        req.headers
-            .unique_push(Header::Contact(shared.contact_for(&acc.extension).into()));
+        req.headers.unique_push(Header::Contact(
+            ctx.addressing.contact_for(&acc.extension).into(),
+        ));
         req.headers.unique_push(Header::Expires(expires.into()));
         if let Some(h) = authorization {
             req.headers.push(h);

@@ -1,106 +1,29 @@
-//! The media side of calls: the RTP session starts when the call is answered (our 200 OK, or
-//! the peer's 2xx), follows re-INVITEs, and ends with the call. The operations the API offers
-//! (play, tone, record, DTMF, bridge, PCM streams, stats) are here, between the call table and
-//! the media session.
+//! The media operations of the API (play, tone, record, DTMF, bridge, PCM streams, stats),
+//! between the call table and the calls' RTP sessions.
 
-use crate::call::Call;
-use crate::endpoint::{Endpoint, Shared};
+use super::Endpoint;
 use crate::error::{Error, Result};
-use crate::event::Event;
 use crate::media::recorder::{Recorder, RecordingInfo};
-use crate::media::session::{MediaParams, MediaSession, SessionStats};
+use crate::media::session::{MediaSession, SessionStats};
 use crate::media::tone::{Amplitude, ToneGenerator};
-use crate::sdp;
-use rsipstack::sip::Header;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// DTMF signalling choice of [`Endpoint::send_dtmf`].
+/// How [`Endpoint::send_dtmf`] signals digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DtmfMethod {
+    /// RFC 4733 telephone-event packets in the RTP stream.
     Rfc4733,
+    /// SIP INFO with an `application/dtmf-relay` body.
     Info,
-}
-
-/// Starts the call's RTP session with what offer/answer settled. Idempotent.
-pub(crate) fn start_media(shared: &Shared, call: &Call, negotiated: &sdp::Negotiated) {
-    if call.media().is_some() {
-        return;
-    }
-    let Some(ports) = call.take_sockets() else {
-        return;
-    };
-    let params = MediaParams::from_negotiated(negotiated);
-    match MediaSession::new(
-        call.id.clone(),
-        ports.0,
-        ports.1,
-        params,
-        shared.event_sender(),
-    ) {
-        Ok(session) => {
-            call.set_media(session.clone());
-            shared.media.add(session.clone());
-            tokio::spawn(session.receive_loop());
-        }
-        Err(e) => shared.emit(Event::Error {
-            message: format!("call {}: cannot start RTP: {e}", call.id),
-        }),
-    }
-}
-
-/// Ends the call's RTP session; keeps a recording's summary for a late `stopRecording`.
-pub(crate) fn stop_media(shared: &Shared, call: &Call) {
-    if let Some(session) = call.take_media() {
-        shared.media.remove(&call.id);
-        if let Some(info) = session.close() {
-            shared.keep_recording(&call.id, info);
-        }
-        // A partner bridged to this call falls back to silence.
-        for other in shared.all_calls() {
-            if let Some(m) = other.media() {
-                if m.bridged_to().is_some_and(|p| Arc::ptr_eq(&p, &session)) {
-                    m.unbridge();
-                }
-            }
-        }
-    }
-}
-
-/// Answers a re-INVITE/UPDATE offer: the session follows the new address, codec or direction.
-/// Returns the SDP answer, or `None` when no codec is acceptable (488).
-pub(crate) fn answer_reoffer(shared: &Shared, call: &Call, offer: &[u8]) -> Option<String> {
-    let session = call.media()?;
-    let negotiated = sdp::parse(&String::from_utf8_lossy(offer))
-        .and_then(|s| sdp::negotiate_answer(&s))
-        .ok()?;
-    session.update(MediaParams::from_negotiated(&negotiated));
-    Some(sdp::build_answer(
-        crate::call::session_id(),
-        call.next_sdp_version(),
-        shared.advertised,
-        session.local_port,
-        &negotiated,
-    ))
-}
-
-/// Follows the SDP answer to our re-INVITE (hold, resume): the session takes the new
-/// direction, address or codec. Leaves the media as it was when the answer is unusable.
-pub(crate) fn follow_answer(call: &Call, answer: &[u8]) -> std::result::Result<(), sdp::SdpError> {
-    let negotiated = sdp::parse(&String::from_utf8_lossy(answer))
-        .and_then(|a| sdp::negotiate_from_answer(&a))?;
-    if let Some(session) = call.media() {
-        session.update(MediaParams::from_negotiated(&negotiated));
-    }
-    Ok(())
 }
 
 impl Endpoint {
     fn session(&self, call_id: &str) -> Result<Arc<MediaSession>> {
-        let call = self.shared().call(call_id)?;
-        call.media().ok_or_else(|| Error::InvalidState {
+        let call = self.calls.get(call_id)?;
+        call.media_session().ok_or_else(|| Error::InvalidState {
             call_id: call_id.to_string(),
-            state: format!("{:?}", call.state()).to_lowercase(),
+            state: call.state().as_str().to_string(),
             operation: "use media before the call is answered".into(),
         })
     }
@@ -180,7 +103,7 @@ impl Endpoint {
 
     /// Stops the recording (also after the call ended) and tells what was written.
     pub async fn stop_recording(&self, call_id: &str) -> Result<RecordingInfo> {
-        if let Some(info) = self.shared().take_recording(call_id) {
+        if let Some(info) = self.ctx.take_recording(call_id) {
             return Ok(info);
         }
         let session = self.session(call_id)?;
@@ -224,7 +147,7 @@ impl Endpoint {
                 Ok(())
             }
             DtmfMethod::Info => {
-                let call = self.shared().call(call_id)?;
+                let call = self.calls.get(call_id)?;
                 for digit in digits.chars() {
                     let body = crate::media::dtmf::format_dtmf_relay(
                         digit.to_ascii_uppercase(),
@@ -322,20 +245,6 @@ impl Endpoint {
 
     /// Send-interval quantiles of the pacing clock (p50, p99), ms.
     pub fn media_clock(&self) -> (f64, f64) {
-        self.shared().media.tick_intervals()
+        self.ctx.media.tick_intervals()
     }
-}
-
-/// SIP INFO bodies carrying DTMF (`application/dtmf-relay`, `application/dtmf`).
-pub(crate) fn dtmf_from_info(content_type: Option<&str>, body: &[u8]) -> Option<(char, u32)> {
-    let ct = content_type?.to_ascii_lowercase();
-    if !ct.starts_with("application/dtmf") {
-        return None;
-    }
-    crate::media::dtmf::parse_dtmf_relay(&String::from_utf8_lossy(body))
-}
-
-/// The Content-Type header of an INFO we send.
-pub(crate) fn content_type(value: &str) -> Header {
-    Header::ContentType(value.into())
 }

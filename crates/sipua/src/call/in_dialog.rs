@@ -1,0 +1,148 @@
+//! A confirmed call until it ends: the ACK (with a late answer), the peer's BYE, and one
+//! handler per in-dialog request the dialog hands us (re-INVITE/UPDATE, INFO, the ones we only
+//! acknowledge, the ones we do not implement), plus the `rtpTimeoutMs` watch.
+
+use super::media::dtmf_from_info;
+use super::state::{termination_code, Input};
+use super::{send_bye, Call};
+use crate::event::{CallState, Event};
+use crate::sdp;
+use crate::sip::message::sdp_content_type;
+use rsipstack::dialog::dialog::{
+    DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
+};
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Request, StatusCode};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Follows a confirmed call until it ends; answers in-dialog requests the dialog hands us.
+pub(super) async fn watch_confirmed(call: &Arc<Call>, mut state_rx: DialogStateReceiver) {
+    let rtp_timeout = Duration::from_millis(call.ctx.config.rtp_timeout_ms);
+    // Checked a few times per timeout period, so the call ends within 1.25 × rtpTimeoutMs.
+    let mut rtp_check = tokio::time::interval((rtp_timeout / 4).max(Duration::from_millis(50)));
+    rtp_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let st = tokio::select! {
+            st = state_rx.recv() => match st {
+                Some(st) => st,
+                None => break,
+            },
+            _ = rtp_check.tick(), if !rtp_timeout.is_zero() => {
+                if peer_went_silent(call, rtp_timeout) {
+                    return end_for_rtp_timeout(call).await;
+                }
+                continue;
+            }
+            _ = call.teardown.cancelled() => return,
+        };
+        match st {
+            DialogState::Confirmed(..) => on_ack(call),
+            DialogState::Terminated(_, reason) => return on_terminated(call, &reason),
+            DialogState::Updated(_, req, handle) => on_reoffer(call, &req, handle).await,
+            DialogState::Info(_, req, handle) => on_info(call, &req, handle).await,
+            DialogState::Options(_, _, handle)
+            | DialogState::Notify(_, _, handle)
+            | DialogState::Message(_, _, handle) => {
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            DialogState::Refer(_, _, handle) | DialogState::Publish(_, _, handle) => {
+                let _ = handle.reply(StatusCode::NotImplemented).await;
+            }
+            _ => {}
+        }
+    }
+    call.end(500, "dialog ended without a reason");
+}
+
+/// The ACK for our 200. With a late offer (we offered in our 200) the answer is in the ACK.
+fn on_ack(call: &Call) {
+    if !call.apply(Input::Ack, 200, "OK") || call.media.session().is_some() {
+        return;
+    }
+    let ack_sdp = call
+        .dialog()
+        .and_then(|d| d.last_remote_ack())
+        .map(|ack| String::from_utf8_lossy(&ack.body).into_owned());
+    if let Some(Ok(n)) =
+        ack_sdp.map(|b| sdp::parse(&b).and_then(|a| sdp::negotiate_from_answer(&a)))
+    {
+        call.media.start(&call.ctx, &call.id, &n);
+    }
+}
+
+/// The dialog ended: a BYE (ours or the peer's), a timeout, or a final answer we chose.
+fn on_terminated(call: &Call, reason: &TerminatedReason) {
+    let (code, text) = termination_code(reason);
+    let known = call.final_code.load(Ordering::SeqCst);
+    let by_bye = matches!(reason, TerminatedReason::UacBye | TerminatedReason::UasBye);
+    let code = if known != 0 && !by_bye { known } else { code };
+    let text = match (code, call.hangup_requested.load(Ordering::SeqCst)) {
+        (200, true) => "local hangup",
+        (200, false) => "remote hangup",
+        _ => text,
+    };
+    call.end(code, text);
+}
+
+/// A re-INVITE or UPDATE: follow a new offer (hold, new address or codec), or 488.
+async fn on_reoffer(call: &Call, req: &Request, handle: TransactionHandle) {
+    if req.body.is_empty() {
+        let _ = handle.reply(StatusCode::OK).await;
+        return;
+    }
+    match call.media.answer_reoffer(&call.ctx, &req.body) {
+        Some(answer) => {
+            let _ = handle
+                .respond(
+                    StatusCode::OK,
+                    Some(vec![sdp_content_type()]),
+                    Some(answer.into_bytes()),
+                )
+                .await;
+        }
+        None => {
+            let _ = handle.reply(StatusCode::NotAcceptableHere).await;
+        }
+    }
+}
+
+/// An INFO: DTMF (`application/dtmf-relay`) becomes a `dtmf` event; other bodies get 415.
+async fn on_info(call: &Call, req: &Request, handle: TransactionHandle) {
+    let content_type = req.header_value("Content-Type");
+    match dtmf_from_info(content_type.as_deref(), &req.body) {
+        Some((digit, duration_ms)) => {
+            call.ctx.emit(Event::Dtmf {
+                call_id: call.id.clone(),
+                digit: digit.to_string(),
+                method: "info".into(),
+                duration_ms,
+            });
+            let _ = handle.reply(StatusCode::OK).await;
+        }
+        None => {
+            let _ = handle.reply(StatusCode::UnsupportedMediaType).await;
+        }
+    }
+}
+
+/// Whether a confirmed call's peer has sent no RTP or RTCP for `timeout` while it should.
+fn peer_went_silent(call: &Call, timeout: Duration) -> bool {
+    let silent = call
+        .media
+        .session()
+        .and_then(|m| m.silent_for(std::time::Instant::now()));
+    silent.is_some_and(|d| d >= timeout) && call.state() == CallState::Confirmed
+}
+
+/// Ends the call of a vanished peer: `disconnected` with reason "RTP timeout", and a BYE
+/// saying so (RFC 3326 Reason).
+async fn end_for_rtp_timeout(call: &Call) {
+    let dialog = call.dialog();
+    call.end(408, "RTP timeout");
+    if let Some(d) = dialog {
+        let reason = "SIP;cause=408;text=\"RTP timeout\"".to_string();
+        send_bye(d, Some(reason), call.id.clone()).await;
+    }
+}

@@ -1,0 +1,207 @@
+//! Incoming calls: a new INVITE gets 100 Trying at once, is matched to an account, its offer
+//! checked and ports reserved (or it is refused: 404, 488, 480, 503), then it rings as an
+//! `incoming_call` until the application answers or rejects it, the caller cancels, or
+//! `incomingCallTimeoutMs` passes (480).
+
+use super::in_dialog::watch_confirmed;
+use super::state::termination_code;
+use super::Call;
+use crate::account::AccountTable;
+use crate::context::UaContext;
+use crate::error::Result;
+use crate::event::{CallState, Direction, Event};
+use crate::sdp;
+use crate::sip::mask::masked_headers;
+use crate::sip::message::header_pairs;
+use crate::sip::uri::strip_uri;
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver};
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
+use rsipstack::sip::{self, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An accepted INVITE: its call (for the endpoint's table) and what [`IncomingCall::run`]
+/// needs to offer and follow it.
+pub(crate) struct IncomingCall {
+    pub call: Arc<Call>,
+    dialog: InviteDialog,
+    state_rx: DialogStateReceiver,
+    event: Event,
+}
+
+/// A new INVITE: 100 Trying, then the checks. `None` when it was refused (the response is
+/// sent); else the call, not offered to the application yet.
+pub(crate) async fn accept(
+    ctx: &Arc<UaContext>,
+    accounts: &AccountTable,
+    tx: &mut Transaction,
+) -> Result<Option<IncomingCall>> {
+    // 100 Trying first, before any work (RFC 3261 §17.2.1): it stops the peer's retransmissions.
+    tx.send_trying().await?;
+    let req = tx.original.clone();
+    let user = req
+        .uri
+        .auth
+        .as_ref()
+        .map(|a| a.user.clone())
+        .unwrap_or_default();
+    let account = if accounts.is_empty() {
+        None
+    } else {
+        match accounts.find(&user) {
+            Some(a) => Some(a.clone()),
+            None => {
+                tx.reply(StatusCode::NotFound).await?;
+                return Ok(None);
+            }
+        }
+    };
+    let offer = match offer_of(&req) {
+        Ok(offer) => offer,
+        Err(e) => {
+            tracing::info!(error = %e, "rejecting INVITE: unusable SDP offer");
+            tx.reply(StatusCode::NotAcceptableHere).await?;
+            return Ok(None);
+        }
+    };
+    if !ctx.has_incoming_handler() {
+        // Nobody to ring: refuse at once rather than let the caller wait for a timeout.
+        tx.reply_with(
+            StatusCode::TemporarilyUnavailable,
+            vec![sip::Header::Other(
+                "Reason".into(),
+                "SIP;cause=480;text=\"no handler\"".into(),
+            )],
+            None,
+        )
+        .await?;
+        return Ok(None);
+    }
+    let ports = match ctx.ports.allocate() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "rejecting INVITE");
+            tx.reply(StatusCode::ServiceUnavailable).await?;
+            return Ok(None);
+        }
+    };
+    let from = req.from_header()?.typed()?;
+    let to = req.to_header()?.typed()?;
+    let sip_call_id = req.call_id_header()?.value().to_string();
+    let extension = account
+        .as_ref()
+        .map(|a| a.config.extension.clone())
+        .unwrap_or(user);
+    let (state_tx, state_rx) = ctx.dialogs.new_dialog_state_channel();
+    let contact: sip::Uri = ctx.addressing.contact_uri(&extension).as_str().try_into()?;
+    let dialog = ctx
+        .dialogs
+        .get_or_create_server_invite(tx, state_tx, None, Some(contact))?;
+    let from_uri = strip_uri(&from.uri.to_string());
+    let call = Call::new(
+        ctx,
+        Direction::Incoming,
+        sip_call_id.clone(),
+        from_uri.clone(),
+        strip_uri(&to.uri.to_string()),
+        ports,
+    );
+    call.set_dialog(&dialog);
+    if let Ok(mut o) = call.remote_offer.lock() {
+        *o = offer;
+    }
+    let event = Event::IncomingCall {
+        call_id: call.id.clone(),
+        sip_call_id,
+        account: extension,
+        from: from_uri,
+        to: call.to.clone(),
+        display_name: from
+            .display_name
+            .clone()
+            .map(|d| d.trim_matches('"').to_string())
+            .filter(|d| !d.is_empty()),
+        from_user: from
+            .uri
+            .auth
+            .as_ref()
+            .map(|a| a.user.clone())
+            .unwrap_or_default(),
+        headers: masked_headers(header_pairs(&req.headers).into_iter()),
+    };
+    Ok(Some(IncomingCall {
+        call,
+        dialog,
+        state_rx,
+        event,
+    }))
+}
+
+/// The SDP offer of an INVITE, `None` without a body (we offer in our 200 then).
+fn offer_of(req: &sip::Request) -> std::result::Result<Option<sdp::Negotiated>, sdp::SdpError> {
+    if req.body.is_empty() {
+        return Ok(None);
+    }
+    sdp::parse(&String::from_utf8_lossy(&req.body))
+        .and_then(|s| sdp::negotiate_answer(&s))
+        .map(Some)
+}
+
+impl IncomingCall {
+    /// Offers the call (`incoming_call`, 180 Ringing) and follows it to its end, driving the
+    /// INVITE server transaction (retransmissions, ACK, CANCEL). The endpoint has put the
+    /// call in its table before, so the application can answer it from the event.
+    pub async fn run(self, tx: &mut Transaction) {
+        let IncomingCall {
+            call,
+            dialog,
+            state_rx,
+            event,
+        } = self;
+        call.ctx.emit(event);
+        let _ = dialog.ringing(None, None);
+        let watcher = tokio::spawn(watch_incoming(call, state_rx));
+        let mut d = dialog.clone();
+        if let Err(e) = d.handle(tx).await {
+            tracing::debug!(error = %e, "INVITE transaction ended with an error");
+        }
+        let _ = watcher.await;
+    }
+}
+
+/// Follows an incoming call: rings until answered, rejected, cancelled or timed out, then as
+/// [`watch_confirmed`].
+async fn watch_incoming(call: Arc<Call>, mut state_rx: DialogStateReceiver) {
+    let ring_deadline = tokio::time::Instant::now()
+        + Duration::from_millis(call.ctx.config.incoming_call_timeout_ms);
+    let mut state = call.state.subscribe();
+    let mut rang_out = false;
+    loop {
+        if *state.borrow_and_update() != CallState::Incoming {
+            // Answered (or ended): the rest is the confirmed-call watcher's job.
+            return watch_confirmed(&call, state_rx).await;
+        }
+        tokio::select! {
+            st = state_rx.recv() => match st {
+                Some(DialogState::Terminated(_, reason)) => {
+                    let (code, text) = termination_code(&reason);
+                    let known = call.final_code.load(Ordering::SeqCst);
+                    let code = if known != 0 { known } else { code };
+                    return call.end(code, if known != 0 { "rejected" } else { text });
+                }
+                Some(_) => {}
+                None => return call.end(500, "dialog ended without a reason"),
+            },
+            _ = tokio::time::sleep_until(ring_deadline), if !rang_out => {
+                rang_out = true;
+                let _ = call.reject(480, Some("no answer".into()));
+            }
+            // answer() changed the state: the loop's check hands over.
+            _ = state.changed() => {}
+            _ = call.teardown.cancelled() => return,
+        }
+    }
+}

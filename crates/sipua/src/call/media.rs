@@ -1,0 +1,158 @@
+//! A call's media: the RTP ports reserved for it, then the RTP session that starts when the
+//! call is answered (our 200 OK, or the peer's 2xx), follows re-INVITEs and ends with the call;
+//! and the SDP we send. It takes the [`UaContext`] and knows nothing of the call around it.
+
+use crate::context::UaContext;
+use crate::event::Event;
+use crate::media::session::{MediaParams, MediaSession};
+use crate::rtp_ports::{PortLease, RtpPortPair};
+use crate::sdp;
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The RTP side of one call.
+pub(crate) struct CallMedia {
+    /// Our even RTP port, held for the call's life.
+    rtp_port: u16,
+    lease: Mutex<Option<PortLease>>,
+    /// The RTP and RTCP sockets until the media session takes them.
+    sockets: Mutex<Option<(UdpSocket, UdpSocket)>>,
+    session: Mutex<Option<Arc<MediaSession>>>,
+    /// The `o=` session id of every SDP of this call (RFC 4566: constant for the session).
+    sdp_session: u64,
+    /// The `o=` version, bumped for each new offer or answer.
+    sdp_version: AtomicU64,
+}
+
+impl CallMedia {
+    pub fn new(ports: RtpPortPair) -> Self {
+        Self {
+            rtp_port: ports.rtp_port,
+            lease: Mutex::new(Some(ports.lease)),
+            sockets: Mutex::new(Some((ports.rtp, ports.rtcp))),
+            session: Mutex::new(None),
+            sdp_session: sdp_session_id(),
+            sdp_version: AtomicU64::new(0),
+        }
+    }
+
+    /// The running RTP session, once the call is answered.
+    pub fn session(&self) -> Option<Arc<MediaSession>> {
+        self.session.lock().ok().and_then(|m| m.clone())
+    }
+
+    fn next_sdp_version(&self) -> u64 {
+        self.sdp_version.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Our SDP offer (initial INVITE, re-INVITE for hold/resume, or a 200 to an INVITE without
+    /// an offer) with `direction`.
+    pub fn offer(&self, ctx: &UaContext, direction: sdp::Direction) -> String {
+        sdp::build_offer_with(
+            self.sdp_session,
+            self.next_sdp_version(),
+            ctx.addressing.advertised,
+            self.rtp_port,
+            direction,
+        )
+    }
+
+    /// Our SDP answer to `offer`.
+    pub fn answer(&self, ctx: &UaContext, offer: &sdp::Negotiated) -> String {
+        sdp::build_answer(
+            self.sdp_session,
+            self.next_sdp_version(),
+            ctx.addressing.advertised,
+            self.rtp_port,
+            offer,
+        )
+    }
+
+    /// Starts the RTP session with what offer/answer settled. Idempotent.
+    pub fn start(&self, ctx: &UaContext, call_id: &str, negotiated: &sdp::Negotiated) {
+        if self.session().is_some() {
+            return;
+        }
+        let Some((rtp, rtcp)) = self.sockets.lock().ok().and_then(|mut s| s.take()) else {
+            return;
+        };
+        let params = MediaParams::from_negotiated(negotiated);
+        match MediaSession::new(call_id.to_string(), rtp, rtcp, params, ctx.event_sender()) {
+            Ok(session) => {
+                if let Ok(mut m) = self.session.lock() {
+                    *m = Some(session.clone());
+                }
+                ctx.media.add(session.clone());
+                tokio::spawn(session.receive_loop());
+            }
+            Err(e) => ctx.emit(Event::Error {
+                message: format!("call {call_id}: cannot start RTP: {e}"),
+            }),
+        }
+    }
+
+    /// Ends the RTP session and gives the ports back; keeps a recording's summary for a late
+    /// `stopRecording`. A partner bridged to this call falls back to silence.
+    pub fn stop(&self, ctx: &UaContext, call_id: &str) {
+        if let Some(session) = self.session.lock().ok().and_then(|mut m| m.take()) {
+            ctx.media.remove(call_id);
+            if let Some(partner) = session.bridged_to() {
+                if partner
+                    .bridged_to()
+                    .is_some_and(|p| Arc::ptr_eq(&p, &session))
+                {
+                    partner.unbridge();
+                }
+            }
+            if let Some(info) = session.close() {
+                ctx.keep_recording(call_id, info);
+            }
+        }
+        if let Ok(mut s) = self.sockets.lock() {
+            s.take();
+        }
+        if let Ok(mut l) = self.lease.lock() {
+            l.take();
+        }
+    }
+
+    /// Answers a re-INVITE/UPDATE offer: the session follows the new address, codec or
+    /// direction. `None` when no codec is acceptable (488).
+    pub fn answer_reoffer(&self, ctx: &UaContext, offer: &[u8]) -> Option<String> {
+        let session = self.session()?;
+        let negotiated = sdp::parse(&String::from_utf8_lossy(offer))
+            .and_then(|s| sdp::negotiate_answer(&s))
+            .ok()?;
+        session.update(MediaParams::from_negotiated(&negotiated));
+        Some(self.answer(ctx, &negotiated))
+    }
+
+    /// Follows the SDP answer to our re-INVITE (hold, resume). Leaves the media as it was when
+    /// the answer is unusable.
+    pub fn follow_answer(&self, answer: &[u8]) -> Result<(), sdp::SdpError> {
+        let negotiated = sdp::parse(&String::from_utf8_lossy(answer))
+            .and_then(|a| sdp::negotiate_from_answer(&a))?;
+        if let Some(session) = self.session() {
+            session.update(MediaParams::from_negotiated(&negotiated));
+        }
+        Ok(())
+    }
+}
+
+/// An `o=` session id: NTP-like seconds, unique enough per call and constant for its life.
+fn sdp_session_id() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// SIP INFO bodies carrying DTMF (`application/dtmf-relay`, `application/dtmf`).
+pub(crate) fn dtmf_from_info(content_type: Option<&str>, body: &[u8]) -> Option<(char, u32)> {
+    let ct = content_type?.to_ascii_lowercase();
+    if !ct.starts_with("application/dtmf") {
+        return None;
+    }
+    crate::media::dtmf::parse_dtmf_relay(&String::from_utf8_lossy(body))
+}

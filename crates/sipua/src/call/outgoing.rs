@@ -1,0 +1,347 @@
+//! Outgoing calls: checking what the user dialled, the INVITE with our offer, the digest
+//! challenge loop, provisional responses, CANCEL (by `hangup()` or `inviteTimeoutMs`) and
+//! giving up on a peer that answers nothing (RFC 3261 §9.1), then the confirmed call.
+
+use super::in_dialog::watch_confirmed;
+use super::state::Input;
+use super::{send_bye, Call};
+use crate::account::AccountTable;
+use crate::context::UaContext;
+use crate::error::{Error, Result};
+use crate::event::{CallState, Direction, Event};
+use crate::sdp;
+use crate::sip::auth::{is_challenge, Authenticator, ChallengeLoop};
+use crate::sip::message::reason_of;
+use crate::sip::uri::{dialled_target, host_port_unless_default, names_server, user_part};
+use rsipstack::dialog::dialog::DialogState;
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::Header;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Who places the call: the account's identity, or a bare user name without accounts.
+struct Caller {
+    user: String,
+    display_name: Option<String>,
+    aor: String,
+    auth: Option<Authenticator>,
+}
+
+fn caller(ctx: &UaContext, accounts: &AccountTable, from: &str) -> Result<Caller> {
+    if let Some(acc) = accounts.find(from) {
+        return Ok(Caller {
+            user: acc.config.extension.clone(),
+            display_name: acc.config.display_name.clone(),
+            aor: acc.aor.clone(),
+            auth: Some(Authenticator::new(
+                acc.config.auth_username(),
+                &acc.config.password,
+            )),
+        });
+    }
+    if ctx.config.server.is_none() && !from.trim().is_empty() && !from.contains(char::is_whitespace)
+    {
+        // Peer-to-peer use without accounts: `from` is just our user name.
+        let user = user_part(from).to_string();
+        let host = host_port_unless_default(&ctx.addressing.advertised.to_string(), 5060);
+        return Ok(Caller {
+            aor: format!("sip:{user}@{host}"),
+            user,
+            display_name: None,
+            auth: None,
+        });
+    }
+    Err(Error::InvalidArgument(format!(
+        "from: no account with extension, username or URI {from:?}"
+    )))
+}
+
+fn check_header_names(headers: &[(String, String)]) -> Result<()> {
+    for (name, _) in headers {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(Error::InvalidArgument(format!(
+                "headers: not a header name: {name:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Prepares an outgoing call from the account `from` to `to`: the call, and the task that
+/// sends the INVITE and follows the call to its end (the caller spawns it).
+pub(crate) fn place(
+    ctx: &Arc<UaContext>,
+    accounts: &AccountTable,
+    from: &str,
+    to: &str,
+    headers: Vec<(String, String)>,
+) -> Result<(Arc<Call>, impl Future<Output = ()> + Send + 'static)> {
+    let target =
+        dialled_target(to, ctx.server_hostport().as_deref()).map_err(Error::InvalidArgument)?;
+    let caller = caller(ctx, accounts, from)?;
+    check_header_names(&headers)?;
+    let ports = ctx.ports.allocate()?;
+    let sip_call_id = format!("{}@sip-native", crate::ids::random_token(20));
+    let call = Call::new(
+        ctx,
+        Direction::Outgoing,
+        sip_call_id.clone(),
+        caller.aor.clone(),
+        target.clone(),
+        ports,
+    );
+    let offer = call.media.offer(ctx, sdp::Direction::SendRecv);
+    // Numbers and URIs of the PBX's own domain go to the PBX; a SIP URI naming another host
+    // goes where it says (as pjsua does without a proxy).
+    let via_server = ctx
+        .config
+        .server
+        .as_deref()
+        .is_some_and(|server| names_server(&target, server, ctx.config.server_port));
+    let option = InviteOption {
+        caller_display_name: caller.display_name,
+        caller: caller
+            .aor
+            .as_str()
+            .try_into()
+            .map_err(|e| Error::InvalidArgument(format!("from: {e}")))?,
+        callee: target
+            .as_str()
+            .try_into()
+            .map_err(|e| Error::InvalidArgument(format!("to: {e}")))?,
+        destination: if via_server {
+            Some(ctx.server_addr()?)
+        } else {
+            None
+        },
+        content_type: Some("application/sdp".into()),
+        offer: Some(offer.into_bytes()),
+        contact: ctx
+            .addressing
+            .contact_uri(&caller.user)
+            .as_str()
+            .try_into()
+            .map_err(|e| Error::Sip(format!("contact: {e}")))?,
+        credential: None,
+        headers: Some(
+            headers
+                .into_iter()
+                .map(|(n, v)| Header::Other(n, v))
+                .collect(),
+        ),
+        call_id: Some(sip_call_id),
+        ..Default::default()
+    };
+    ctx.emit(Event::CallState {
+        call_id: call.id.clone(),
+        state: CallState::Calling,
+        direction: Direction::Outgoing,
+        code: 0,
+        reason: String::new(),
+    });
+    let task = {
+        let call = call.clone();
+        async move {
+            run(call.clone(), option, caller.auth).await;
+            // Only now: a BYE sent after the call ended still needs the peer's Contact.
+            call.ctx.remote_targets.forget(&call.sip_call_id);
+        }
+    };
+    Ok((call, task))
+}
+
+/// How one INVITE try ended.
+enum Tried {
+    /// The call was answered; follow it (the dialog's state channel comes along).
+    Answered(rsipstack::dialog::dialog::DialogStateReceiver),
+    /// A 401/407 to answer with credentials.
+    Challenged(rsipstack::sip::Response),
+    /// The call is over (ended here).
+    Over,
+}
+
+async fn run(call: Arc<Call>, option: InviteOption, mut auth: Option<Authenticator>) {
+    let deadline = Instant::now() + Duration::from_millis(call.ctx.config.invite_timeout_ms);
+    let base_headers = option.headers.clone().unwrap_or_default();
+    let uri = option.callee.to_string();
+    let mut challenges = ChallengeLoop::new(auth.as_mut(), "INVITE", &uri);
+    let mut timed_out = false;
+    let mut option = option;
+    loop {
+        let resp = match try_invite(&call, option.clone(), deadline, &mut timed_out).await {
+            Tried::Answered(state_rx) => return watch_confirmed(&call, state_rx).await,
+            Tried::Over => return,
+            Tried::Challenged(resp) => resp,
+        };
+        match challenges.answer(&resp) {
+            Ok(header) => {
+                let mut headers = base_headers.clone();
+                headers.push(header);
+                option.headers = Some(headers);
+            }
+            Err(refused) => return call.end(refused.code, &refused.reason),
+        }
+    }
+}
+
+/// One INVITE (a new dialog: a retry after a challenge gets its own). Sends the CANCEL when
+/// asked to or at `deadline`, and gives the INVITE up 64·T1 after it.
+async fn try_invite(
+    call: &Arc<Call>,
+    option: InviteOption,
+    deadline: Instant,
+    timed_out: &mut bool,
+) -> Tried {
+    let (state_tx, mut state_rx) = call.ctx.dialogs.new_dialog_state_channel();
+    let (dialog, mut handle) = match call.ctx.dialogs.do_invite_async(option, state_tx) {
+        Ok(v) => v,
+        Err(e) => {
+            call.end(500, &format!("cannot send INVITE: {e}"));
+            return Tried::Over;
+        }
+    };
+    call.set_dialog(&dialog);
+    // Set once we sent a CANCEL: the INVITE is given up 64·T1 later if no final response came.
+    let mut give_up: Option<Instant> = None;
+    let result = loop {
+        tokio::select! {
+            r = &mut handle => break Some(r),
+            Some(st) = state_rx.recv() => {
+                if let DialogState::Early(_, resp) = st {
+                    let code = resp.status_code.code();
+                    call.apply(Input::Provisional(code), code, &reason_of(&resp));
+                }
+            }
+            _ = call.cancel_requested.notified(), if give_up.is_none() => {
+                give_up = Some(send_cancel(&dialog, call));
+            }
+            _ = tokio::time::sleep_until(deadline), if give_up.is_none() && !*timed_out => {
+                *timed_out = true;
+                give_up = Some(send_cancel(&dialog, call));
+            }
+            _ = sleep_until_some(give_up) => break None,
+            _ = call.teardown.cancelled() => break None,
+        }
+    };
+    let Some(result) = result else {
+        // Dropping the INVITE task ends its transaction and the early dialog.
+        handle.abort();
+        call.end(
+            if *timed_out { 408 } else { 487 },
+            if *timed_out {
+                "Request Timeout (no answer, and no final response after CANCEL)"
+            } else {
+                "Request Terminated (no final response after CANCEL)"
+            },
+        );
+        return Tried::Over;
+    };
+    let cancelled = give_up.is_some();
+    let resp = match result {
+        Ok(Ok((_, Some(resp)))) => resp,
+        Ok(Ok((_, None))) if cancelled && !*timed_out => {
+            call.end(487, "Request Terminated (no response to the INVITE)");
+            return Tried::Over;
+        }
+        Ok(Ok((_, None))) => {
+            call.end(408, "Request Timeout");
+            return Tried::Over;
+        }
+        Ok(Err(e)) => {
+            let text = e.to_string();
+            let code = if text.to_ascii_lowercase().contains("timeout") {
+                408
+            } else {
+                500
+            };
+            call.end(code, &text);
+            return Tried::Over;
+        }
+        Err(e) => {
+            call.end(500, &format!("INVITE task failed: {e}"));
+            return Tried::Over;
+        }
+    };
+    let code = resp.status_code.code();
+    if (200..300).contains(&code) {
+        return answered(call, &dialog, &resp, cancelled, *timed_out, state_rx).await;
+    }
+    if is_challenge(&resp) && !cancelled && !call.hangup_requested.load(Ordering::SeqCst) {
+        return Tried::Challenged(resp);
+    }
+    if *timed_out && code == 487 {
+        call.end(408, "Request Timeout (no answer)");
+    } else {
+        call.end(code, &reason_of(&resp));
+    }
+    Tried::Over
+}
+
+/// A 2xx to our INVITE: the call is confirmed with its media, unless we had cancelled (the
+/// stack ACKs a 2xx that crossed our CANCEL and sends BYE, RFC 3261 §9.1) or the answer has
+/// no usable SDP (488, and BYE).
+async fn answered(
+    call: &Arc<Call>,
+    dialog: &InviteDialog,
+    resp: &rsipstack::sip::Response,
+    cancelled: bool,
+    timed_out: bool,
+    state_rx: rsipstack::dialog::dialog::DialogStateReceiver,
+) -> Tried {
+    if cancelled {
+        if timed_out {
+            call.end(408, "Request Timeout (no answer; the late 2xx got a BYE)");
+        } else {
+            call.end(
+                487,
+                "Request Terminated (the 2xx that crossed our CANCEL got a BYE)",
+            );
+        }
+        return Tried::Over;
+    }
+    match sdp::parse(&String::from_utf8_lossy(&resp.body))
+        .and_then(|a| sdp::negotiate_from_answer(&a))
+    {
+        Ok(negotiated) => call.media.start(&call.ctx, &call.id, &negotiated),
+        Err(e) => {
+            call.end(
+                488,
+                &format!("Not Acceptable Here: unusable SDP answer ({e})"),
+            );
+            send_bye(dialog.clone(), None, call.id.clone()).await;
+            return Tried::Over;
+        }
+    }
+    let code = resp.status_code.code();
+    call.apply(Input::Answered, code, &reason_of(resp));
+    Tried::Answered(state_rx)
+}
+
+/// Sends our CANCEL in the background (its own transaction may time out: RFC 3261 §9.1 ends
+/// the call by the INVITE's side) and returns when to give up on the INVITE: 64·T1 from now.
+fn send_cancel(dialog: &InviteDialog, call: &Call) -> Instant {
+    let d = dialog.clone();
+    let call_id = call.id.clone();
+    tokio::spawn(async move {
+        if let Err(e) = d.cancel().await {
+            tracing::info!(call = %call_id, error = %e, "CANCEL failed or not answered");
+        }
+    });
+    Instant::now() + call.ctx.config.t1x64()
+}
+
+/// Sleeps until `at`, or forever when it is `None` (a disabled `select!` timer).
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

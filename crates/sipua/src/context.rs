@@ -1,0 +1,126 @@
+//! What every task of a running user agent shares: the configuration, the SIP stack and its
+//! dialog layer, the RTP ports, our addressing, the media engine and the event sink. It holds
+//! no calls and no accounts: those tables belong to the endpoint and the account module, so a
+//! call or a registration never reaches into the endpoint.
+
+use crate::config::EndpointConfig;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::media::engine::MediaEngine;
+use crate::media::recorder::RecordingInfo;
+use crate::rtp_ports::PortPool;
+use crate::sip::remote_target::RemoteTargets;
+use crate::sip::uri::{host_port, host_port_unless_default};
+use crate::transport::{Addressing, TransportCounters};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::sip;
+use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rsipstack::transport::SipAddr;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Recordings kept at most once their call ended, until `stopRecording` asks for them.
+const KEPT_RECORDINGS: usize = 1000;
+
+/// The shared state of one running user agent.
+pub(crate) struct UaContext {
+    pub config: EndpointConfig,
+    pub sip: EndpointInnerRef,
+    pub dialogs: Arc<DialogLayer>,
+    pub ports: PortPool,
+    pub addressing: Addressing,
+    pub counters: Arc<TransportCounters>,
+    /// The pacing clock and RTP sessions of the calls.
+    pub media: Arc<MediaEngine>,
+    /// The peers' Contact URIs as sent, restored into our in-dialog requests.
+    pub remote_targets: RemoteTargets,
+    /// Recordings that ended with their call, until `stopRecording` asks for them.
+    finished_recordings: Mutex<HashMap<String, RecordingInfo>>,
+    /// Whether the application listens for incoming calls (else they get 480 at once).
+    incoming_handler: AtomicBool,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+/// The parts a context is made of, gathered by `Endpoint::start`.
+pub(crate) struct ContextParts {
+    pub config: EndpointConfig,
+    pub sip: EndpointInnerRef,
+    pub dialogs: Arc<DialogLayer>,
+    pub ports: PortPool,
+    pub addressing: Addressing,
+    pub counters: Arc<TransportCounters>,
+    pub remote_targets: RemoteTargets,
+    pub events: mpsc::UnboundedSender<Event>,
+}
+
+impl UaContext {
+    pub fn new(parts: ContextParts) -> Arc<Self> {
+        Arc::new(Self {
+            config: parts.config,
+            sip: parts.sip,
+            dialogs: parts.dialogs,
+            ports: parts.ports,
+            addressing: parts.addressing,
+            counters: parts.counters,
+            media: MediaEngine::new(),
+            remote_targets: parts.remote_targets,
+            finished_recordings: Mutex::new(HashMap::new()),
+            incoming_handler: AtomicBool::new(true),
+            events: parts.events,
+        })
+    }
+
+    pub fn emit(&self, event: Event) {
+        // The receiver is gone only after stop(); late events are of no use then.
+        let _ = self.events.send(event);
+    }
+
+    pub fn event_sender(&self) -> mpsc::UnboundedSender<Event> {
+        self.events.clone()
+    }
+
+    pub fn set_incoming_handler(&self, listening: bool) {
+        self.incoming_handler.store(listening, Ordering::Relaxed);
+    }
+
+    pub fn has_incoming_handler(&self) -> bool {
+        self.incoming_handler.load(Ordering::Relaxed)
+    }
+
+    pub fn keep_recording(&self, call_id: &str, info: RecordingInfo) {
+        if let Ok(mut r) = self.finished_recordings.lock() {
+            // Bounded: a service that never asks must not grow this without limit.
+            if r.len() >= KEPT_RECORDINGS {
+                r.clear();
+            }
+            r.insert(call_id.to_string(), info);
+        }
+    }
+
+    pub fn take_recording(&self, call_id: &str) -> Option<RecordingInfo> {
+        self.finished_recordings
+            .lock()
+            .ok()
+            .and_then(|mut r| r.remove(call_id))
+    }
+
+    /// The PBX host and port as a transport target.
+    pub fn server_addr(&self) -> Result<SipAddr> {
+        let host = self
+            .config
+            .server
+            .as_deref()
+            .ok_or_else(|| Error::Config("server: not configured".into()))?;
+        let hp = sip::HostWithPort::try_from(host_port(host, self.config.server_port).as_str())
+            .map_err(|e| Error::Config(format!("server: {e}")))?;
+        Ok(SipAddr::new(sip::Transport::Udp, hp))
+    }
+
+    /// `host` or `host:port` of the PBX, as written into URIs.
+    pub fn server_hostport(&self) -> Option<String> {
+        let host = self.config.server.as_deref()?;
+        Some(host_port_unless_default(host, self.config.server_port))
+    }
+}

@@ -1,0 +1,76 @@
+//! Requests that start a server transaction: a new INVITE becomes a call in the table, an
+//! in-dialog request goes to its dialog, the rest is answered here.
+
+use super::calls::CallTable;
+use crate::account::AccountTable;
+use crate::call;
+use crate::context::UaContext;
+use crate::error::Result;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Method, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transaction::TransactionReceiver;
+use std::sync::Arc;
+
+/// What the dispatcher needs: the context, the accounts and the call table.
+#[derive(Clone)]
+pub(super) struct Dispatcher {
+    pub ctx: Arc<UaContext>,
+    pub accounts: Arc<AccountTable>,
+    pub calls: CallTable,
+}
+
+impl Dispatcher {
+    /// Serves the stack's new server transactions until the stack stops.
+    pub async fn serve(self, mut incoming: TransactionReceiver) {
+        while let Some(mut tx) = incoming.recv().await {
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = this.dispatch(&mut tx).await {
+                    tracing::warn!(method = %tx.original.method, error = %e, "request handling failed");
+                }
+            });
+        }
+    }
+
+    async fn dispatch(&self, tx: &mut Transaction) -> Result<()> {
+        let in_dialog = tx
+            .original
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().ok().flatten())
+            .is_some();
+        match tx.original.method {
+            Method::Invite if !in_dialog => {
+                let result = self.new_call(tx).await;
+                // The call's tasks are over (or none started): its Contact is of no more use.
+                if let Ok(id) = tx.original.call_id_header() {
+                    self.ctx.remote_targets.forget(id.value());
+                }
+                result
+            }
+            Method::Ack => Ok(()),
+            _ if in_dialog => match self.ctx.dialogs.match_dialog(tx) {
+                Some(rsipstack::dialog::dialog::Dialog::Invite(mut d)) => Ok(d.handle(tx).await?),
+                _ => Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?),
+            },
+            Method::Options => Ok(tx.reply(StatusCode::OK).await?),
+            Method::Bye | Method::Cancel => {
+                Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?)
+            }
+            _ => Ok(tx.reply(StatusCode::MethodNotAllowed).await?),
+        }
+    }
+
+    /// A new INVITE: accepted calls are in the table while they last.
+    async fn new_call(&self, tx: &mut Transaction) -> Result<()> {
+        let Some(incoming) = call::accept(&self.ctx, &self.accounts, tx).await? else {
+            return Ok(());
+        };
+        let id = incoming.call.id.clone();
+        self.calls.insert(incoming.call.clone());
+        incoming.run(tx).await;
+        self.calls.remove(&id);
+        Ok(())
+    }
+}

@@ -1,0 +1,303 @@
+//! One user agent: the UDP transport, the SIP stack (rsipstack's transaction and dialog layers),
+//! the registration tasks of its accounts and the table of its calls. The top of the engine:
+//! public entry points validate their arguments and return [`crate::Error`]; nothing here
+//! panics on network input.
+
+mod calls;
+mod dispatch;
+mod media_api;
+
+pub use media_api::DtmfMethod;
+
+use crate::account::{AccountTable, Registration};
+use crate::call::{self, CallInfo};
+use crate::config::EndpointConfig;
+use crate::context::{ContextParts, UaContext};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::rtp_ports::PortPool;
+use crate::sip::remote_target::RemoteTargets;
+use crate::transport::{Addressing, GuardedUdpSocket, TransportCounters};
+use calls::CallTable;
+use dispatch::Dispatcher;
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::transaction::endpoint::EndpointOption;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::TransportLayer;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Where the endpoint listens, as reported to the user.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LocalAddress {
+    /// The bound IP address.
+    pub address: String,
+    /// The bound port.
+    pub port: u16,
+    /// `udp` (the only transport of this release).
+    pub transport: &'static str,
+}
+
+/// Live counts, for leak checks and monitoring.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counters {
+    /// Calls not yet disconnected.
+    pub live_calls: usize,
+    /// SIP transactions the stack is running.
+    pub live_transactions: usize,
+    /// Datagrams the guard dropped.
+    pub malformed_messages: u64,
+}
+
+/// A running user agent.
+pub struct Endpoint {
+    ctx: Arc<UaContext>,
+    accounts: Arc<AccountTable>,
+    calls: CallTable,
+    stack: rsipstack::transaction::endpoint::Endpoint,
+    registrations: CancellationToken,
+    /// The SIP stack's serve loop and our request dispatcher: aborted after the stack shuts down.
+    stack_tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// One per registered account: they end by themselves (bounded un-REGISTER) on cancel.
+    registration_tasks: Mutex<Vec<JoinHandle<()>>>,
+    socket: Arc<GuardedUdpSocket>,
+}
+
+/// Binds the SIP socket from the config.
+async fn bind_udp(config: &EndpointConfig) -> Result<(tokio::net::UdpSocket, IpAddr)> {
+    let bind_ip: IpAddr = config.bind_address.parse().map_err(|_| {
+        Error::Config(format!(
+            "bindAddress: not an IP address: {:?}",
+            config.bind_address
+        ))
+    })?;
+    let bind = SocketAddr::new(bind_ip, config.local_port);
+    let socket = tokio::net::UdpSocket::bind(bind)
+        .await
+        .map_err(|e| Error::Transport(format!("cannot bind UDP {bind}: {e}")))?;
+    Ok((socket, bind_ip))
+}
+
+/// The stack's timers from T1 (RFC 3261 §17): 64·T1 for B, F, H; T2 at least T1.
+fn stack_timers(config: &EndpointConfig) -> EndpointOption {
+    let t1 = Duration::from_millis(config.timer_t1_ms);
+    EndpointOption {
+        t1,
+        t2: EndpointOption::default().t2.max(t1),
+        t1x64: config.t1x64(),
+        ..EndpointOption::default()
+    }
+}
+
+impl Endpoint {
+    /// Binds the transport, starts the SIP stack and the registrations. Events go to `events`;
+    /// the sender is dropped by [`Endpoint::stop`], which ends the receiver's stream.
+    pub async fn start(
+        config: EndpointConfig,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let (socket, bind_ip) = bind_udp(&config).await?;
+        let addressing = Addressing::new(&config, socket.local_addr()?);
+        let counters = Arc::new(TransportCounters::default());
+        let cancel = CancellationToken::new();
+        let guarded = Arc::new(GuardedUdpSocket::new(socket, counters.clone()));
+        let udp = UdpConnection::from_socket(
+            guarded.clone(),
+            Some(SocketAddr::new(
+                addressing.advertised,
+                addressing.local.port(),
+            )),
+            Some(cancel.child_token()),
+        )
+        .await?;
+        let transport_layer = TransportLayer::new(cancel.clone());
+        transport_layer.add_transport(udp.into());
+        let remote_targets = RemoteTargets::default();
+        let stack = rsipstack::EndpointBuilder::new()
+            .with_option(stack_timers(&config))
+            .with_inspector(Box::new(remote_targets.clone()))
+            .with_transport_layer(transport_layer)
+            .with_cancel_token(cancel)
+            .with_user_agent(&config.user_agent)
+            .build();
+        let incoming = stack.incoming_transactions()?;
+        let accounts = Arc::new(AccountTable::new(&config, addressing.advertised));
+        let ctx = UaContext::new(ContextParts {
+            sip: stack.inner.clone(),
+            dialogs: Arc::new(DialogLayer::new(stack.inner.clone())),
+            ports: PortPool::new(config.rtp_port_min, config.rtp_port_max, bind_ip),
+            addressing,
+            counters,
+            remote_targets,
+            events,
+            config,
+        });
+        let calls = CallTable::default();
+        let sip = stack.inner.clone();
+        let dispatcher = Dispatcher {
+            ctx: ctx.clone(),
+            accounts: accounts.clone(),
+            calls: calls.clone(),
+        };
+        let stack_tasks = vec![
+            tokio::spawn(async move {
+                if let Err(e) = sip.serve().await {
+                    tracing::error!(error = %e, "SIP stack stopped");
+                }
+            }),
+            tokio::spawn(dispatcher.serve(incoming)),
+        ];
+        let endpoint = Self {
+            ctx,
+            accounts,
+            calls,
+            stack,
+            registrations: CancellationToken::new(),
+            stack_tasks: Mutex::new(stack_tasks),
+            registration_tasks: Mutex::new(Vec::new()),
+            socket: guarded,
+        };
+        endpoint.start_registrations();
+        Ok(endpoint)
+    }
+
+    /// One registration task per account that registers (when a server is configured).
+    fn start_registrations(&self) {
+        if self.ctx.config.server.is_none() {
+            return;
+        }
+        let tasks = self
+            .accounts
+            .iter()
+            .filter(|acc| acc.config.register.unwrap_or(true))
+            .map(|acc| {
+                let registration = Registration::new(self.ctx.clone(), acc.clone());
+                tokio::spawn(registration.run(self.registrations.child_token()))
+            });
+        if let Ok(mut t) = self.registration_tasks.lock() {
+            t.extend(tasks);
+        }
+    }
+
+    /// The bound SIP socket.
+    pub fn local_address(&self) -> LocalAddress {
+        let local = self.ctx.addressing.local;
+        LocalAddress {
+            address: local.ip().to_string(),
+            port: local.port(),
+            transport: "udp",
+        }
+    }
+
+    /// Live calls, transactions and dropped messages.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            live_calls: self.calls.live().len(),
+            live_transactions: self.ctx.sip.get_stats().running_transactions,
+            malformed_messages: self.ctx.counters.malformed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Snapshots of the calls not yet disconnected.
+    pub fn calls(&self) -> Vec<CallInfo> {
+        self.calls.live().iter().map(|c| c.info()).collect()
+    }
+
+    /// A snapshot of one call (also of a disconnected one whose task is still finishing).
+    pub fn call(&self, call_id: &str) -> Result<CallInfo> {
+        Ok(self.calls.get(call_id)?.info())
+    }
+
+    /// Whether the application listens for incoming calls; without a listener an incoming
+    /// call is refused at once with 480 instead of ringing until `incomingCallTimeoutMs`.
+    pub fn set_incoming_handler(&self, listening: bool) {
+        self.ctx.set_incoming_handler(listening);
+    }
+
+    /// Places a call; resolves once the INVITE is on its way.
+    pub async fn make_call(
+        &self,
+        from: &str,
+        to: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<CallInfo> {
+        let (call, task) = call::place(&self.ctx, &self.accounts, from, to, headers)?;
+        let info = call.info();
+        self.calls.spawn(call, task);
+        Ok(info)
+    }
+
+    /// Answers an incoming call with 200 OK and our SDP answer.
+    pub async fn answer(&self, call_id: &str) -> Result<()> {
+        self.calls.get(call_id)?.answer().await
+    }
+
+    /// Rejects an incoming call with a 3xx-6xx final response.
+    pub async fn reject(&self, call_id: &str, code: u16, reason: Option<String>) -> Result<()> {
+        if !(300..700).contains(&code) {
+            return Err(Error::InvalidArgument(format!(
+                "code: a rejection needs a 3xx-6xx status, got {code}"
+            )));
+        }
+        self.calls.get(call_id)?.reject(code, reason)
+    }
+
+    /// Ends a call whatever its state; resolves once it is disconnected.
+    pub async fn hangup(&self, call_id: &str) -> Result<()> {
+        self.calls.get(call_id)?.hangup().await
+    }
+
+    /// Puts a confirmed call on hold (`true`, re-INVITE with `sendonly`) or resumes it.
+    pub async fn set_hold(&self, call_id: &str, hold: bool) -> Result<()> {
+        self.calls.get(call_id)?.set_hold(hold).await
+    }
+
+    /// Ends every call, unregisters, closes the socket; bounded whatever the peers do. The
+    /// CANCELs, BYEs and un-REGISTERs go out together, their answers are awaited for
+    /// `stopGraceMs`, then whatever is left is torn down. Idempotent.
+    pub async fn stop(&self) {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.ctx.config.stop_grace_ms);
+        for c in &self.calls.live() {
+            c.request_hangup();
+        }
+        self.registrations.cancel();
+        while tokio::time::Instant::now() < deadline && !self.calls.live().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let take = |tasks: &Mutex<Vec<JoinHandle<()>>>| -> Vec<JoinHandle<()>> {
+            tasks
+                .lock()
+                .map(|mut t| t.drain(..).collect())
+                .unwrap_or_default()
+        };
+        for mut t in take(&self.registration_tasks) {
+            // Each un-REGISTER times out by itself after the grace; the margin lets its last
+            // event out before the task would be cut.
+            let margin = Duration::from_millis(500);
+            if tokio::time::timeout_at(deadline + margin, &mut t)
+                .await
+                .is_err()
+            {
+                t.abort();
+            }
+        }
+        for c in &self.calls.live() {
+            c.tear_down();
+        }
+        self.ctx.media.shutdown();
+        self.stack.shutdown();
+        for t in take(&self.stack_tasks) {
+            t.abort();
+            let _ = t.await;
+        }
+        self.socket.close();
+    }
+}

@@ -1,0 +1,66 @@
+//! Reading SIP messages: header values by name, reason phrases, and the header values we build.
+
+use rsipstack::sip::{self, Header};
+
+/// Every header of `headers` as `(name, value)`, in order, names as written on the wire.
+pub(crate) fn header_pairs(headers: &sip::Headers) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|h| {
+            let text = h.to_string();
+            let (n, v) = text.split_once(':')?;
+            Some((n.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Values of every header named `name` (case-insensitive), in order.
+pub(crate) fn header_values(headers: &sip::Headers, name: &str) -> Vec<String> {
+    header_pairs(headers)
+        .into_iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// The reason phrase of a response: the one on the wire, else the standard text.
+pub(crate) fn reason_of(resp: &sip::Response) -> String {
+    resp.reason_phrase().map(str::to_string).unwrap_or_else(|| {
+        resp.status_code
+            .to_string()
+            .trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ')
+            .to_string()
+    })
+}
+
+/// A `Content-Type` header with `value`.
+pub(crate) fn content_type(value: &str) -> Header {
+    Header::ContentType(value.into())
+}
+
+/// The SDP content type, on every offer and answer we send.
+pub(crate) fn sdp_content_type() -> Header {
+    content_type("application/sdp")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_by_name_ignore_case_and_keep_order() {
+        let msg = sip::SipMessage::try_from(
+            "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:a@h>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\nWWW-Authenticate: Digest realm=\"a\"\r\nwww-authenticate: Digest realm=\"b\"\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let sip::SipMessage::Response(resp) = msg else {
+            panic!("a response")
+        };
+        assert_eq!(
+            header_values(&resp.headers, "WWW-Authenticate"),
+            ["Digest realm=\"a\"", "Digest realm=\"b\""]
+        );
+        assert!(header_pairs(&resp.headers).contains(&("Call-ID".into(), "c".into())));
+        assert_eq!(reason_of(&resp), "Unauthorized");
+    }
+}

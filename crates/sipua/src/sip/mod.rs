@@ -1,0 +1,11 @@
+//! SIP helpers below the call and account logic: messages, URIs, digest authentication with
+//! its one challenge loop, log masking, the guard in front of the parser, and the remote-target
+//! fix-up. Nothing here knows calls, accounts or the endpoint.
+
+pub(crate) mod auth;
+pub mod digest;
+pub(crate) mod guard;
+pub mod mask;
+pub(crate) mod message;
+pub(crate) mod remote_target;
+pub(crate) mod uri;

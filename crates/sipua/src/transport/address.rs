@@ -1,0 +1,99 @@
+//! Where this user agent can be reached: the bound SIP socket and the address written into
+//! Contact, Via and SDP (the configured public address, the bound one, or for a wildcard bind
+//! the local address that routes to the PBX). NAT learning (rport, STUN) will update it here.
+
+use crate::config::EndpointConfig;
+use crate::sip::uri::host_port;
+use rsipstack::sip;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// The local SIP address and the advertised one.
+pub(crate) struct Addressing {
+    /// The bound SIP socket.
+    pub local: SocketAddr,
+    /// The address written into Contact, Via and SDP.
+    pub advertised: IpAddr,
+}
+
+impl Addressing {
+    pub fn new(config: &EndpointConfig, local: SocketAddr) -> Self {
+        Self {
+            local,
+            advertised: advertised_ip(config, local.ip()),
+        }
+    }
+
+    /// Our Contact URI for `user`.
+    pub fn contact_uri(&self, user: &str) -> String {
+        format!(
+            "sip:{user}@{}",
+            host_port(&self.advertised.to_string(), self.local.port())
+        )
+    }
+
+    /// Our Contact header value for `user`.
+    pub fn contact_for(&self, user: &str) -> sip::typed::Contact {
+        sip::typed::Contact {
+            display_name: None,
+            uri: self
+                .contact_uri(user)
+                .as_str()
+                .try_into()
+                .unwrap_or_default(),
+            params: vec![],
+        }
+    }
+}
+
+fn advertised_ip(config: &EndpointConfig, bind_ip: IpAddr) -> IpAddr {
+    if let Some(ip) = config
+        .public_address
+        .as_deref()
+        .and_then(|a| a.parse().ok())
+    {
+        return ip;
+    }
+    if !bind_ip.is_unspecified() {
+        return bind_ip;
+    }
+    // The source address the kernel would pick towards the PBX, of the bind's family.
+    let probe = |target: &str| -> Option<IpAddr> {
+        let any = match bind_ip {
+            IpAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            IpAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+        };
+        let s = std::net::UdpSocket::bind(any).ok()?;
+        s.connect(target).ok()?;
+        Some(s.local_addr().ok()?.ip())
+    };
+    let loopback = match bind_ip {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+    };
+    config
+        .server
+        .as_deref()
+        .and_then(|host| probe(&host_port(host, config.server_port)))
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(loopback)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contact_brackets_ipv6_and_prefers_the_public_address() {
+        let config = EndpointConfig::default();
+        let v6 = Addressing::new(&config, "[::1]:5062".parse().unwrap());
+        assert_eq!(v6.contact_uri("7779"), "sip:7779@[::1]:5062");
+        let public = EndpointConfig {
+            public_address: Some("203.0.113.7".into()),
+            ..EndpointConfig::default()
+        };
+        let natted = Addressing::new(&public, "10.0.0.2:5060".parse().unwrap());
+        assert_eq!(natted.contact_uri("7779"), "sip:7779@203.0.113.7:5060");
+        let wildcard = Addressing::new(&config, "0.0.0.0:5060".parse().unwrap());
+        assert_eq!(wildcard.advertised, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+}
