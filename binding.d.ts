@@ -12,13 +12,20 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** A running SIP endpoint. */
 export declare class NativeEndpoint {
   /** `{ address, port, transport }` of the bound SIP socket. */
-  localAddress(): { address: string; port: number; transport: 'udp' | 'tcp' | 'tls' }
+  localAddress(): LocalAddress
   /** Live calls, live transactions and dropped malformed messages. */
-  counters(): { liveCalls: number; liveTransactions: number; malformedMessages: number }
+  counters(): Counters
   /** Snapshots of the calls not yet disconnected. */
-  calls(): Array<{ id: string; sipCallId: string; direction: string; from: string; to: string; state: string }>
+  calls(): Array<CallSnapshot>
+  /** A snapshot of one call, `null` when it is unknown (or long over). */
+  call(callId: string): CallSnapshot | null
+  /**
+   * Whether the application listens for `incoming_call`; without a listener an incoming call
+   * is refused at once with 480.
+   */
+  setIncomingHandler(listening: boolean): void
   /** Places a call; resolves with its snapshot once the INVITE is sent. */
-  makeCall(from: string, to: string, headers?: Array<[string, string]>): Promise<{ id: string; sipCallId: string; direction: string; from: string; to: string; state: string }>
+  makeCall(from: string, to: string, headers?: Array<[string, string]>): Promise<CallSnapshot>
   answer(callId: string): Promise<void>
   reject(callId: string, code: number, reason?: string | undefined | null): Promise<void>
   hangup(callId: string): Promise<void>
@@ -32,11 +39,11 @@ export declare class NativeEndpoint {
   playTone(callId: string, frequencies: Array<number>, durationMs: number, level: number): Promise<void>
   stopPlayback(callId: string): void
   record(callId: string, path: string, channels: number): Promise<void>
-  stopRecording(callId: string): Promise<{ path: string; durationMs: number; droppedFrames: number }>
+  stopRecording(callId: string): Promise<RecordingInfo>
   sendDtmf(callId: string, digits: string, method: 'rfc4733' | 'info', durationMs: number): Promise<void>
   bridge(callA: string, callB: string): void
   unbridge(callId: string): void
-  callStats(callId: string): import('./index').CallStats
+  callStats(callId: string): CallStats
   /** Starts capturing received PCM for `call.audio.readable`; returns the sample rate. */
   pcmOpen(callId: string): number
   /** Received PCM since the last read (waits for a frame); `null` when the media ended. */
@@ -44,7 +51,7 @@ export declare class NativeEndpoint {
   /** Queues PCM to send; resolves when it fits in the 200 ms queue (back-pressure). */
   pcmWrite(callId: string, data: Buffer): Promise<void>
   /** `{ p50, p99 }` of the interval between media clock ticks, ms. */
-  mediaClock(): { p50: number; p99: number }
+  mediaClock(): MediaClock
   /**
    * Ends calls, unregisters, closes the socket, delivers the last events, then releases the
    * event callback so Node can exit.
@@ -52,11 +59,163 @@ export declare class NativeEndpoint {
   stop(): Promise<void>
 }
 
+/** An account of the typed config. */
+export interface AccountInput {
+  extension: string
+  username?: string
+  password?: string
+  displayName?: string
+  domain?: string
+  register?: boolean
+}
+
+/** Who placed a call. */
+export declare const enum CallDirection {
+  Outgoing = 'outgoing',
+  Incoming = 'incoming',
+}
+
+/** A snapshot of one call. */
+export interface CallSnapshot {
+  id: string
+  sipCallId: string
+  direction: CallDirection
+  from: string
+  to: string
+  state: CallState
+}
+
+/** A call's state, as pjsua2 names them. */
+export declare const enum CallState {
+  Calling = 'calling',
+  Incoming = 'incoming',
+  Ringing = 'ringing',
+  Early = 'early',
+  Connecting = 'connecting',
+  Confirmed = 'confirmed',
+  Disconnected = 'disconnected',
+}
+
+/** RTP statistics of a call (RFC 3550 figures; `null` until RTCP told us). */
+export interface CallStats {
+  codec: string
+  payloadType: number
+  direction: string
+  localPort: number
+  remoteAddress: string
+  packetsSent: number
+  bytesSent: number
+  packetsReceived: number
+  bytesReceived: number
+  packetsLost: number
+  jitterMs: number
+  rttMs: number | null
+  remotePacketsLost: number | null
+  remoteJitterMs: number | null
+  packetsDropped: number
+  framesDropped: number
+}
+
+/** The typed camelCase config (ranges are checked by the engine, which names the field). */
+export interface ConfigInput {
+  server?: string
+  serverPort?: number
+  transport?: string
+  bindAddress?: string
+  localPort?: number
+  publicAddress?: string
+  rtpPortMin?: number
+  rtpPortMax?: number
+  registerExpires?: number
+  incomingCallTimeoutMs?: number
+  inviteTimeoutMs?: number
+  timerT1Ms?: number
+  rtpTimeoutMs?: number
+  stopGraceMs?: number
+  userAgent?: string
+  useWebsocket?: boolean
+  websocketUrl?: string
+  accounts?: Array<AccountInput>
+}
+
+/** Live counts, for leak checks and monitoring. */
+export interface Counters {
+  liveCalls: number
+  liveTransactions: number
+  malformedMessages: number
+}
+
+/** An engine event, `{ type, ... }` as the service's `handleEvent` expects. */
+export type EngineEvent =
+  | { type: 'registration'; account: string; state: RegistrationState; code: number; reason: string; expires: number }
+  | { type: 'incoming_call'; callId: string; sipCallId: string; account: string; from: string; to: string; displayName: string | null; fromUser: string; headers: Array<[string, string]> }
+  | { type: 'call_state'; callId: string; state: CallState; direction: CallDirection; code: number; reason: string }
+  | { type: 'dtmf'; callId: string; digit: string; method: 'rfc4733' | 'info'; durationMs: number }
+  | { type: 'hold'; callId: string; by: 'local' | 'remote'; held: boolean }
+  | { type: 'request_failed'; callId: string; method: string; purpose: string; code: number; reason: string }
+  | { type: 'error'; message: string }
+
 /** Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace. */
 export declare function initLogging(level: string): void
 
+/** Where the endpoint listens. */
+export interface LocalAddress {
+  address: string
+  port: number
+  transport: 'udp' | 'tcp' | 'tls'
+}
+
+/** Send-interval quantiles of the pacing clock, ms (20 = perfect pacing). */
+export interface MediaClock {
+  p50: number
+  p99: number
+}
+
+/** The service's per-operator settings row. */
+export interface OperatorRow {
+  pbx_extension?: NumberOrString
+  pbx_username?: NumberOrString
+  pbx_password?: string
+  pbx_display_name?: string
+}
+
+/** The service's PBX settings row (`pbx_*` names kept). */
+export interface PbxRow {
+  pbx_server?: string
+  pbx_port?: NumberOrString
+  pbx_transport?: string
+  pbx_rtp_port_min?: NumberOrString
+  pbx_rtp_port_max?: NumberOrString
+  pbx_use_websocket?: boolean | number | string
+  pbx_websocket_url?: string
+}
+
+/** What a finished recording holds. */
+export interface RecordingInfo {
+  path: string
+  durationMs: number
+  droppedFrames: number
+}
+
+/** An account's registration state. */
+export declare const enum RegistrationState {
+  Registering = 'registering',
+  Registered = 'registered',
+  Unregistering = 'unregistering',
+  Unregistered = 'unregistered',
+  Failed = 'failed',
+}
+
 /** Starts an endpoint: binds the transport and begins registering. `onEvent` gets every event. */
-export declare function startEndpoint(options: { config?: object; pbx?: object; operators?: object[]; overrides?: object }, onEvent: (event: any) => void): Promise<NativeEndpoint>
+export declare function startEndpoint(options: StartOptions, onEvent: EventCallback): Promise<NativeEndpoint>
+
+/** How the endpoint is configured: the typed config, or the settings rows plus overrides. */
+export interface StartOptions {
+  config?: ConfigInput
+  pbx?: PbxRow
+  operators?: Array<OperatorRow>
+  overrides?: ConfigInput
+}
 
 /** Checks a configuration without starting anything; throws with the offending field's name. */
-export declare function validateConfig(options: { config?: object; pbx?: object; operators?: object[]; overrides?: object }): void
+export declare function validateConfig(options: StartOptions): void

@@ -836,6 +836,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeEndpoint = nativeBinding.NativeEndpoint
+module.exports.CallDirection = nativeBinding.CallDirection
+module.exports.CallState = nativeBinding.CallState
 module.exports.initLogging = nativeBinding.initLogging
+module.exports.RegistrationState = nativeBinding.RegistrationState
 module.exports.startEndpoint = nativeBinding.startEndpoint
 module.exports.validateConfig = nativeBinding.validateConfig

@@ -106,6 +106,8 @@ export interface RegistrationEvent {
 export interface IncomingCallEvent {
   type: 'incoming_call'
   callId: string
+  /** The SIP Call-ID header of the INVITE. */
+  sipCallId: string
   /** The account (extension) that was called. */
   account: string
   /** Caller URI, e.g. `sip:1000@pbx`. */

@@ -117,7 +117,13 @@ class Call {
     this.direction = info.direction
     this.from = info.from
     this.to = info.to
-    this.state = info.state
+  }
+
+  /** The call's state now, as the engine has it ('disconnected' once it is over). */
+  get state() {
+    const endpoint = this._service._endpoint
+    const info = endpoint && endpoint.call(this.id)
+    return info ? info.state : 'disconnected'
   }
 
   hangup() {
@@ -214,7 +220,16 @@ class SipService extends EventEmitter {
     }
     this._endpoint = null
     this._starting = null
-    this._calls = new Map()
+    // The engine refuses incoming calls with 480 while nobody listens for them.
+    const listening = (event) => {
+      if (event === 'incoming_call') process.nextTick(() => this._tellIncomingHandler())
+    }
+    this.on('newListener', listening)
+    this.on('removeListener', listening)
+  }
+
+  _tellIncomingHandler() {
+    if (this._endpoint) this._endpoint.setIncomingHandler(this.listenerCount('incoming_call') > 0)
   }
 
   get isRunning() {
@@ -228,6 +243,7 @@ class SipService extends EventEmitter {
         .startEndpoint(this._options, (event) => this._onEvent(event))
         .then((endpoint) => {
           this._endpoint = endpoint
+          this._tellIncomingHandler()
         })
         .catch(rethrow)
         .finally(() => {
@@ -238,11 +254,12 @@ class SipService extends EventEmitter {
   }
 
   async stop() {
+    // A stop() while start() is in flight waits for the start, then stops what it started.
+    if (this._starting) await this._starting.catch(() => {})
     const endpoint = this._endpoint
     if (!endpoint) return
     await endpoint.stop()
-    this._endpoint = null
-    this._calls.clear()
+    if (this._endpoint === endpoint) this._endpoint = null
   }
 
   _native() {
@@ -275,7 +292,7 @@ class SipService extends EventEmitter {
       })
     }
     const info = await this._native().makeCall(from, to, headers).catch(rethrow)
-    return this._track(info)
+    return new Call(this, info)
   }
 
   async answer(callId) {
@@ -447,42 +464,19 @@ class SipService extends EventEmitter {
     return { sampleRate, readable, writable }
   }
 
+  /** The calls not yet disconnected, as the engine lists them. */
   calls() {
-    return [...this._calls.values()]
+    return this._endpoint ? this._endpoint.calls().map((info) => new Call(this, info)) : []
   }
 
+  /** The call with this id, or undefined when the engine does not know it (any more). */
   getCall(callId) {
-    return this._calls.get(callId)
-  }
-
-  _track(info) {
-    let call = this._calls.get(info.id)
-    if (!call) {
-      call = new Call(this, info)
-      if (call.state !== 'disconnected') this._calls.set(call.id, call)
-    }
-    return call
+    const info = this._endpoint && this._endpoint.call(callId)
+    return info ? new Call(this, info) : undefined
   }
 
   _onEvent(event) {
     switch (event.type) {
-      case 'incoming_call': {
-        this._track({ id: event.callId, direction: 'incoming', from: event.from, to: event.to, state: 'incoming' })
-        if (this.listenerCount('incoming_call') === 0) {
-          // Nobody to ring: refuse at once rather than let the caller wait for a timeout.
-          this.reject(event.callId, 480, 'no handler').catch(() => {})
-          return
-        }
-        break
-      }
-      case 'call_state': {
-        const call = this._calls.get(event.callId)
-        if (call) {
-          call.state = event.state
-          if (event.state === 'disconnected') this._calls.delete(event.callId)
-        }
-        break
-      }
       case 'error':
         // An unhandled 'error' event would throw inside the native callback; report instead.
         if (this.listenerCount('error') === 0) {

@@ -22,6 +22,9 @@ test('answered incoming call: incoming_call, answer, sipp ACKs and BYEs -> disco
   assert.match(inc.to, /^sip:7779@127\.0\.0\.1/)
   assert.equal(inc.fromUser, '1000')
   assert.ok(Array.isArray(inc.headers) && inc.headers.some(([n]) => /^call-id$/i.test(n)), 'headers carry Call-ID')
+  const callIdHeader = inc.headers.find(([n]) => /^call-id$/i.test(n))[1]
+  assert.equal(inc.sipCallId, callIdHeader, 'the event carries the SIP Call-ID')
+  assert.equal(sip.getCall(inc.callId).sipCallId, callIdHeader, 'and so does the Call object')
   await sip.answer(inc.callId)
   await waitFor(sip, events, 'call_state', (e) => e.callId === inc.callId && e.state === 'confirmed')
   const d = await disconnected(sip, events, inc.callId)

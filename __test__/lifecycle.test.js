@@ -143,6 +143,21 @@ test('stop() releases the UDP port at once', async (t) => {
   await again.stop()
 })
 
+test('stop() while start() is in flight waits for the start, then stops: the port is free afterwards', async (t) => {
+  const port = await freePort()
+  const sip = new SipService({ bindAddress: '127.0.0.1', localPort: port })
+  t.after(() => (sip.isRunning ? sip.stop() : undefined))
+  const starting = sip.start()
+  await sip.stop()
+  await starting
+  assert.equal(sip.isRunning, false, 'the endpoint the start() brought up was stopped')
+  const again = new SipService({ bindAddress: '127.0.0.1', localPort: port })
+  t.after(() => (again.isRunning ? again.stop() : undefined))
+  await again.start()
+  assert.equal(again.localAddress().port, port, 'the port was free again')
+  await again.stop()
+})
+
 test('binding a port already in use rejects start() with an Error naming the address', async (t) => {
   const port = await freePort()
   const first = new SipService({ bindAddress: '127.0.0.1', localPort: port })

@@ -3,16 +3,21 @@
 //! decision lives in the `sipua` engine crate.
 #![deny(clippy::all)]
 
+mod types;
+
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use serde_json::Value;
 use sipua::{Endpoint, EndpointConfig};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
+use types::{
+    CallSnapshot, CallStats, Counters, EngineEvent, LocalAddress, MediaClock, RecordingInfo,
+    StartOptions,
+};
 
 /// Event callback: receives each engine event as a plain object (`{ type, ... }`).
-type EventCallback = ThreadsafeFunction<Value, (), Value, Status, false>;
+type EventCallback = ThreadsafeFunction<EngineEvent, (), EngineEvent, Status, false>;
 
 fn to_napi(e: sipua::Error) -> Error {
     let status = match e {
@@ -22,17 +27,10 @@ fn to_napi(e: sipua::Error) -> Error {
     Error::new(status, e.to_string())
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<Value> {
-    serde_json::to_value(v).map_err(|e| Error::from_reason(e.to_string()))
-}
-
 /// Checks a configuration without starting anything; throws with the offending field's name.
-#[napi(
-    catch_unwind,
-    ts_args_type = "options: { config?: object; pbx?: object; operators?: object[]; overrides?: object }"
-)]
-pub fn validate_config(options: Value) -> Result<()> {
-    EndpointConfig::from_options(&options)
+#[napi(catch_unwind)]
+pub fn validate_config(options: StartOptions) -> Result<()> {
+    EndpointConfig::from_options(&options.into_value())
         .map(|_| ())
         .map_err(to_napi)
 }
@@ -53,11 +51,12 @@ pub struct NativeEndpoint {
 }
 
 /// Starts an endpoint: binds the transport and begins registering. `onEvent` gets every event.
-#[napi(
-    ts_args_type = "options: { config?: object; pbx?: object; operators?: object[]; overrides?: object }, onEvent: (event: any) => void"
-)]
-pub async fn start_endpoint(options: Value, on_event: EventCallback) -> Result<NativeEndpoint> {
-    let config = EndpointConfig::from_options(&options).map_err(to_napi)?;
+#[napi]
+pub async fn start_endpoint(
+    options: StartOptions,
+    on_event: EventCallback,
+) -> Result<NativeEndpoint> {
+    let config = EndpointConfig::from_options(&options.into_value()).map_err(to_napi)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let engine = Endpoint::start(config, tx).await.map_err(to_napi)?;
     let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
@@ -67,12 +66,12 @@ pub async fn start_endpoint(options: Value, on_event: EventCallback) -> Result<N
         loop {
             tokio::select! {
                 ev = rx.recv() => match ev {
-                    Some(ev) => forward(&on_event, &ev),
+                    Some(ev) => forward(&on_event, ev),
                     None => break,
                 },
                 _ = &mut stop_rx => {
                     while let Ok(ev) = rx.try_recv() {
-                        forward(&on_event, &ev);
+                        forward(&on_event, ev);
                     }
                     break;
                 }
@@ -86,52 +85,51 @@ pub async fn start_endpoint(options: Value, on_event: EventCallback) -> Result<N
     })
 }
 
-fn forward(cb: &EventCallback, ev: &sipua::Event) {
-    if let Ok(v) = serde_json::to_value(ev) {
-        cb.call(v, ThreadsafeFunctionCallMode::NonBlocking);
-    }
+fn forward(cb: &EventCallback, ev: sipua::Event) {
+    cb.call(ev.into(), ThreadsafeFunctionCallMode::NonBlocking);
 }
 
 #[napi]
 impl NativeEndpoint {
     /// `{ address, port, transport }` of the bound SIP socket.
-    #[napi(
-        catch_unwind,
-        ts_return_type = "{ address: string; port: number; transport: 'udp' | 'tcp' | 'tls' }"
-    )]
-    pub fn local_address(&self) -> Result<Value> {
-        json(&self.engine.local_address())
+    #[napi(catch_unwind)]
+    pub fn local_address(&self) -> LocalAddress {
+        self.engine.local_address().into()
     }
 
     /// Live calls, live transactions and dropped malformed messages.
-    #[napi(
-        catch_unwind,
-        ts_return_type = "{ liveCalls: number; liveTransactions: number; malformedMessages: number }"
-    )]
-    pub fn counters(&self) -> Result<Value> {
-        json(&self.engine.counters())
+    #[napi(catch_unwind)]
+    pub fn counters(&self) -> Counters {
+        self.engine.counters().into()
     }
 
     /// Snapshots of the calls not yet disconnected.
-    #[napi(
-        catch_unwind,
-        ts_return_type = "Array<{ id: string; sipCallId: string; direction: string; from: string; to: string; state: string }>"
-    )]
-    pub fn calls(&self) -> Result<Value> {
-        json(&self.engine.calls())
+    #[napi(catch_unwind)]
+    pub fn calls(&self) -> Vec<CallSnapshot> {
+        self.engine.calls().into_iter().map(Into::into).collect()
+    }
+
+    /// A snapshot of one call, `null` when it is unknown (or long over).
+    #[napi(catch_unwind)]
+    pub fn call(&self, call_id: String) -> Option<CallSnapshot> {
+        self.engine.call(&call_id).ok().map(Into::into)
+    }
+
+    /// Whether the application listens for `incoming_call`; without a listener an incoming call
+    /// is refused at once with 480.
+    #[napi(catch_unwind)]
+    pub fn set_incoming_handler(&self, listening: bool) {
+        self.engine.set_incoming_handler(listening);
     }
 
     /// Places a call; resolves with its snapshot once the INVITE is sent.
-    #[napi(
-        ts_args_type = "from: string, to: string, headers?: Array<[string, string]>",
-        ts_return_type = "Promise<{ id: string; sipCallId: string; direction: string; from: string; to: string; state: string }>"
-    )]
+    #[napi(ts_args_type = "from: string, to: string, headers?: Array<[string, string]>")]
     pub async fn make_call(
         &self,
         from: String,
         to: String,
         headers: Option<Vec<Vec<String>>>,
-    ) -> Result<Value> {
+    ) -> Result<CallSnapshot> {
         let mut pairs = Vec::new();
         for h in headers.unwrap_or_default() {
             match <[String; 2]>::try_from(h) {
@@ -149,7 +147,7 @@ impl NativeEndpoint {
             .make_call(&from, &to, pairs)
             .await
             .map_err(to_napi)?;
-        json(&info)
+        Ok(info.into())
     }
 
     #[napi]
@@ -231,14 +229,14 @@ impl NativeEndpoint {
             .map_err(to_napi)
     }
 
-    #[napi(ts_return_type = "Promise<{ path: string; durationMs: number; droppedFrames: number }>")]
-    pub async fn stop_recording(&self, call_id: String) -> Result<Value> {
+    #[napi]
+    pub async fn stop_recording(&self, call_id: String) -> Result<RecordingInfo> {
         let info = self
             .engine
             .stop_recording(&call_id)
             .await
             .map_err(to_napi)?;
-        json(&info)
+        Ok(info.into())
     }
 
     #[napi(
@@ -277,9 +275,9 @@ impl NativeEndpoint {
         self.engine.unbridge(&call_id).map_err(to_napi)
     }
 
-    #[napi(catch_unwind, ts_return_type = "import('./index').CallStats")]
-    pub fn call_stats(&self, call_id: String) -> Result<Value> {
-        json(&self.engine.call_stats(&call_id).map_err(to_napi)?)
+    #[napi(catch_unwind)]
+    pub fn call_stats(&self, call_id: String) -> Result<CallStats> {
+        Ok(self.engine.call_stats(&call_id).map_err(to_napi)?.into())
     }
 
     /// Starts capturing received PCM for `call.audio.readable`; returns the sample rate.
@@ -306,10 +304,10 @@ impl NativeEndpoint {
     }
 
     /// `{ p50, p99 }` of the interval between media clock ticks, ms.
-    #[napi(catch_unwind, ts_return_type = "{ p50: number; p99: number }")]
-    pub fn media_clock(&self) -> Result<Value> {
+    #[napi(catch_unwind)]
+    pub fn media_clock(&self) -> MediaClock {
         let (p50, p99) = self.engine.media_clock();
-        Ok(serde_json::json!({ "p50": p50, "p99": p99 }))
+        MediaClock { p50, p99 }
     }
 
     /// Ends calls, unregisters, closes the socket, delivers the last events, then releases the

@@ -12,9 +12,12 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum TransportKind {
+    /// SIP over UDP (RFC 3261 §18).
     #[default]
     Udp,
+    /// SIP over TCP.
     Tcp,
+    /// SIP over TLS.
     Tls,
 }
 
@@ -29,6 +32,7 @@ impl TransportKind {
         }
     }
 
+    /// The lowercase name, as in `;transport=` and the config.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Udp => "udp",
@@ -83,8 +87,9 @@ pub struct EndpointConfig {
     pub local_port: u16,
     /// Address written into Contact/Via/SDP when it differs from the bound one (NAT, 0.0.0.0).
     pub public_address: Option<String>,
-    /// RTP port range (inclusive); RTP takes even ports, RTCP the next odd one.
+    /// Lowest port of the RTP range (inclusive); RTP takes even ports, RTCP the next odd one.
     pub rtp_port_min: u16,
+    /// Highest port of the RTP range (inclusive).
     pub rtp_port_max: u16,
     /// Registration lifetime asked of the registrar, in seconds.
     pub register_expires: u32,
@@ -106,7 +111,9 @@ pub struct EndpointConfig {
     /// The service's `pbx_use_websocket` / `pbx_websocket_url`: kept for compatibility, not a
     /// transport of this release (native SIP is the point of the package).
     pub use_websocket: bool,
+    /// The service's `pbx_websocket_url`.
     pub websocket_url: Option<String>,
+    /// The accounts (operators) of this user agent.
     pub accounts: Vec<AccountConfig>,
 }
 

@@ -56,7 +56,7 @@ pub(crate) struct ContextParts {
 }
 
 impl UaContext {
-    pub fn new(parts: ContextParts) -> Arc<Self> {
+    pub(crate) fn new(parts: ContextParts) -> Arc<Self> {
         Arc::new(Self {
             config: parts.config,
             sip: parts.sip,
@@ -72,24 +72,24 @@ impl UaContext {
         })
     }
 
-    pub fn emit(&self, event: Event) {
+    pub(crate) fn emit(&self, event: Event) {
         // The receiver is gone only after stop(); late events are of no use then.
         let _ = self.events.send(event);
     }
 
-    pub fn event_sender(&self) -> mpsc::UnboundedSender<Event> {
+    pub(crate) fn event_sender(&self) -> mpsc::UnboundedSender<Event> {
         self.events.clone()
     }
 
-    pub fn set_incoming_handler(&self, listening: bool) {
+    pub(crate) fn set_incoming_handler(&self, listening: bool) {
         self.incoming_handler.store(listening, Ordering::Relaxed);
     }
 
-    pub fn has_incoming_handler(&self) -> bool {
+    pub(crate) fn has_incoming_handler(&self) -> bool {
         self.incoming_handler.load(Ordering::Relaxed)
     }
 
-    pub fn keep_recording(&self, call_id: &str, info: RecordingInfo) {
+    pub(crate) fn keep_recording(&self, call_id: &str, info: RecordingInfo) {
         if let Ok(mut r) = self.finished_recordings.lock() {
             // Bounded: a service that never asks must not grow this without limit.
             if r.len() >= KEPT_RECORDINGS {
@@ -99,7 +99,7 @@ impl UaContext {
         }
     }
 
-    pub fn take_recording(&self, call_id: &str) -> Option<RecordingInfo> {
+    pub(crate) fn take_recording(&self, call_id: &str) -> Option<RecordingInfo> {
         self.finished_recordings
             .lock()
             .ok()
@@ -107,7 +107,7 @@ impl UaContext {
     }
 
     /// The PBX host and port as a transport target.
-    pub fn server_addr(&self) -> Result<SipAddr> {
+    pub(crate) fn server_addr(&self) -> Result<SipAddr> {
         let host = self
             .config
             .server
@@ -119,7 +119,7 @@ impl UaContext {
     }
 
     /// `host` or `host:port` of the PBX, as written into URIs.
-    pub fn server_hostport(&self) -> Option<String> {
+    pub(crate) fn server_hostport(&self) -> Option<String> {
         let host = self.config.server.as_deref()?;
         Some(host_port_unless_default(host, self.config.server_port))
     }

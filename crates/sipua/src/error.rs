@@ -16,13 +16,21 @@ pub enum Error {
     /// The call exists but is in a state where the operation makes no sense.
     #[error("call {call_id} is {state}: cannot {operation}")]
     InvalidState {
+        /// Our id of the call.
         call_id: String,
+        /// Its state (`ringing`, `confirmed`, ...).
         state: String,
+        /// What was asked of it.
         operation: String,
     },
     /// The RTP port range has no free pair left.
     #[error("RTP port range {min}-{max} exhausted")]
-    PortsExhausted { min: u16, max: u16 },
+    PortsExhausted {
+        /// Lowest port of the range.
+        min: u16,
+        /// Highest port of the range.
+        max: u16,
+    },
     /// A media operation failed: an unreadable WAV (the message has the path and reason), an
     /// unwritable recording, DTMF the peer cannot receive.
     #[error("{0}")]

@@ -9,10 +9,15 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RegistrationState {
+    /// A REGISTER is on its way.
     Registering,
+    /// The registrar accepted the binding.
     Registered,
+    /// The un-REGISTER (`Expires: 0`) of `stop()` is on its way.
     Unregistering,
+    /// No binding any more (or never was).
     Unregistered,
+    /// The registrar refused, or never answered; a retry follows after the back-off.
     Failed,
 }
 
@@ -55,7 +60,9 @@ impl CallState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
+    /// We placed it (`makeCall`).
     Outgoing,
+    /// The peer placed it (`incoming_call`).
     Incoming,
 }
 
@@ -67,18 +74,26 @@ pub enum Direction {
     rename_all_fields = "camelCase"
 )]
 pub enum Event {
+    /// An account's registration changed state.
     Registration {
+        /// The account's extension.
         account: String,
+        /// Where the registration is now.
         state: RegistrationState,
+        /// The registrar's status code (0 when none).
         code: u16,
+        /// Its reason phrase, or why there is none.
         reason: String,
         /// Seconds the registrar granted (0 when not registered).
         expires: u32,
     },
+    /// A call arrived and rings; answer or reject it.
     IncomingCall {
+        /// Our id of the call.
         call_id: String,
         /// The SIP Call-ID of the INVITE.
         sip_call_id: String,
+        /// The extension of the account called.
         account: String,
         /// Caller's URI, e.g. `sip:1000@pbx`.
         from: String,
@@ -91,30 +106,42 @@ pub enum Event {
         /// The request headers, masked, in order.
         headers: Vec<(String, String)>,
     },
+    /// A call changed state.
     CallState {
+        /// Our id of the call.
         call_id: String,
+        /// The new state.
         state: CallState,
+        /// Who placed the call.
         direction: Direction,
         /// Last SIP status code seen for the call (0 if none).
         code: u16,
+        /// What happened, e.g. "local hangup", "RTP timeout".
         reason: String,
     },
     /// A DTMF digit received (RFC 4733 in RTP, or SIP INFO).
     Dtmf {
+        /// Our id of the call.
         call_id: String,
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
         digit: String,
         /// `rfc4733` or `info`.
         method: String,
+        /// How long the digit lasted, as far as known when reported.
         duration_ms: u32,
     },
     /// The hold state of a call changed (`by` is `local`: our re-INVITE was answered).
     Hold {
+        /// Our id of the call.
         call_id: String,
+        /// `local` (our hold/unhold) or `remote`.
         by: String,
+        /// Whether the call is on hold now.
         held: bool,
     },
     /// A request inside a call got no answer or an error answer; the call goes on.
     RequestFailed {
+        /// Our id of the call.
         call_id: String,
         /// The SIP method, e.g. `INVITE` for a re-INVITE.
         method: String,
@@ -122,8 +149,12 @@ pub enum Event {
         purpose: String,
         /// The final status, 408 when the peer stayed silent for 64·T1.
         code: u16,
+        /// The reason phrase, or what went wrong.
         reason: String,
     },
     /// A problem that did not fail an API call (a supervised task failing, a dropped message).
-    Error { message: String },
+    Error {
+        /// What went wrong.
+        message: String,
+    },
 }

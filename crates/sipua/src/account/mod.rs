@@ -29,7 +29,7 @@ pub(crate) struct AccountTable {
 
 impl AccountTable {
     /// `advertised` is the domain of accounts when neither they nor the config name one.
-    pub fn new(config: &EndpointConfig, advertised: IpAddr) -> Self {
+    pub(crate) fn new(config: &EndpointConfig, advertised: IpAddr) -> Self {
         let server = config
             .server
             .as_deref()
@@ -65,17 +65,17 @@ impl AccountTable {
     }
 
     /// The account whose extension, user name or AOR (`sip:user@domain`) is `key`.
-    pub fn find(&self, key: &str) -> Option<&Arc<Account>> {
+    pub(crate) fn find(&self, key: &str) -> Option<&Arc<Account>> {
         self.by_key
             .get(user_part(key))
             .and_then(|&i| self.accounts.get(i))
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.accounts.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Account>> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Account>> {
         self.accounts.iter()
     }
 }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 /// When to refresh a registration the registrar granted for `granted` seconds: well before
 /// expiry (like pjsua's 5 s margin, but proportional for long grants), never below 1 s.
-pub fn refresh_after(granted: u32) -> Duration {
+pub(super) fn refresh_after(granted: u32) -> Duration {
     let secs = if granted > 60 {
         granted - (granted / 10).clamp(5, 60)
     } else {
@@ -27,7 +27,7 @@ pub fn refresh_after(granted: u32) -> Duration {
 }
 
 /// Back-off before retry number `failures` (1-based): 2, 4, 8, ... seconds, at most 5 minutes.
-pub fn retry_after(failures: u32) -> Duration {
+pub(super) fn retry_after(failures: u32) -> Duration {
     let exp = failures.saturating_sub(1).min(16);
     Duration::from_secs((2u64 << exp).min(300))
 }
@@ -53,7 +53,7 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    pub fn new(ctx: Arc<UaContext>, account: Arc<Account>) -> Self {
+    pub(crate) fn new(ctx: Arc<UaContext>, account: Arc<Account>) -> Self {
         let auth = Authenticator::new(account.config.auth_username(), &account.config.password);
         Self {
             register_call_id: format!("reg-{}", crate::ids::random_token(16)),
@@ -76,7 +76,7 @@ impl Registration {
     }
 
     /// Runs until `stop` is cancelled, then unregisters if registered.
-    pub async fn run(mut self, stop: CancellationToken) {
+    pub(crate) async fn run(mut self, stop: CancellationToken) {
         let expires = self.ctx.config.register_expires;
         let mut failures = 0u32;
         let mut registered = false;

@@ -154,15 +154,16 @@ impl IncomingCall {
     /// Offers the call (`incoming_call`, 180 Ringing) and follows it to its end, driving the
     /// INVITE server transaction (retransmissions, ACK, CANCEL). The endpoint has put the
     /// call in its table before, so the application can answer it from the event.
-    pub async fn run(self, tx: &mut Transaction) {
+    pub(crate) async fn run(self, tx: &mut Transaction) {
         let IncomingCall {
             call,
             dialog,
             state_rx,
             event,
         } = self;
-        call.ctx.emit(event);
+        // 180 before the event: an application that answers at once must not overtake it.
         let _ = dialog.ringing(None, None);
+        call.ctx.emit(event);
         let watcher = tokio::spawn(watch_incoming(call, state_rx));
         let mut d = dialog.clone();
         if let Err(e) = d.handle(tx).await {

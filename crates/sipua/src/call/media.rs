@@ -26,7 +26,7 @@ pub(crate) struct CallMedia {
 }
 
 impl CallMedia {
-    pub fn new(ports: RtpPortPair) -> Self {
+    pub(super) fn new(ports: RtpPortPair) -> Self {
         Self {
             rtp_port: ports.rtp_port,
             lease: Mutex::new(Some(ports.lease)),
@@ -38,7 +38,7 @@ impl CallMedia {
     }
 
     /// The running RTP session, once the call is answered.
-    pub fn session(&self) -> Option<Arc<MediaSession>> {
+    pub(super) fn session(&self) -> Option<Arc<MediaSession>> {
         self.session.lock().ok().and_then(|m| m.clone())
     }
 
@@ -48,7 +48,7 @@ impl CallMedia {
 
     /// Our SDP offer (initial INVITE, re-INVITE for hold/resume, or a 200 to an INVITE without
     /// an offer) with `direction`.
-    pub fn offer(&self, ctx: &UaContext, direction: sdp::Direction) -> String {
+    pub(super) fn offer(&self, ctx: &UaContext, direction: sdp::Direction) -> String {
         sdp::build_offer_with(
             self.sdp_session,
             self.next_sdp_version(),
@@ -59,7 +59,7 @@ impl CallMedia {
     }
 
     /// Our SDP answer to `offer`.
-    pub fn answer(&self, ctx: &UaContext, offer: &sdp::Negotiated) -> String {
+    pub(super) fn answer(&self, ctx: &UaContext, offer: &sdp::Negotiated) -> String {
         sdp::build_answer(
             self.sdp_session,
             self.next_sdp_version(),
@@ -70,7 +70,7 @@ impl CallMedia {
     }
 
     /// Starts the RTP session with what offer/answer settled. Idempotent.
-    pub fn start(&self, ctx: &UaContext, call_id: &str, negotiated: &sdp::Negotiated) {
+    pub(super) fn start(&self, ctx: &UaContext, call_id: &str, negotiated: &sdp::Negotiated) {
         if self.session().is_some() {
             return;
         }
@@ -94,7 +94,7 @@ impl CallMedia {
 
     /// Ends the RTP session and gives the ports back; keeps a recording's summary for a late
     /// `stopRecording`. A partner bridged to this call falls back to silence.
-    pub fn stop(&self, ctx: &UaContext, call_id: &str) {
+    pub(super) fn stop(&self, ctx: &UaContext, call_id: &str) {
         if let Some(session) = self.session.lock().ok().and_then(|mut m| m.take()) {
             ctx.media.remove(call_id);
             if let Some(partner) = session.bridged_to() {
@@ -119,7 +119,7 @@ impl CallMedia {
 
     /// Answers a re-INVITE/UPDATE offer: the session follows the new address, codec or
     /// direction. `None` when no codec is acceptable (488).
-    pub fn answer_reoffer(&self, ctx: &UaContext, offer: &[u8]) -> Option<String> {
+    pub(super) fn answer_reoffer(&self, ctx: &UaContext, offer: &[u8]) -> Option<String> {
         let session = self.session()?;
         let negotiated = sdp::parse(&String::from_utf8_lossy(offer))
             .and_then(|s| sdp::negotiate_answer(&s))
@@ -130,7 +130,7 @@ impl CallMedia {
 
     /// Follows the SDP answer to our re-INVITE (hold, resume). Leaves the media as it was when
     /// the answer is unusable.
-    pub fn follow_answer(&self, answer: &[u8]) -> Result<(), sdp::SdpError> {
+    pub(super) fn follow_answer(&self, answer: &[u8]) -> Result<(), sdp::SdpError> {
         let negotiated = sdp::parse(&String::from_utf8_lossy(answer))
             .and_then(|a| sdp::negotiate_from_answer(&a))?;
         if let Some(session) = self.session() {

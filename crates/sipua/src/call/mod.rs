@@ -101,7 +101,7 @@ impl Call {
         })
     }
 
-    pub fn state(&self) -> CallState {
+    pub(crate) fn state(&self) -> CallState {
         *self.state.borrow()
     }
 
@@ -112,7 +112,7 @@ impl Call {
         let _ = rx.wait_for(|s| *s == CallState::Disconnected).await;
     }
 
-    pub fn info(&self) -> CallInfo {
+    pub(crate) fn info(&self) -> CallInfo {
         CallInfo {
             id: self.id.clone(),
             sip_call_id: self.sip_call_id.clone(),
@@ -124,7 +124,7 @@ impl Call {
     }
 
     /// The call's RTP session, once answered.
-    pub fn media_session(&self) -> Option<Arc<MediaSession>> {
+    pub(crate) fn media_session(&self) -> Option<Arc<MediaSession>> {
         self.media.session()
     }
 
@@ -187,7 +187,7 @@ impl Call {
 
     /// Answers an incoming call: 200 OK with the SDP answer (or our offer, when the INVITE had
     /// none: the answer then comes in the ACK).
-    pub async fn answer(&self) -> Result<()> {
+    pub(crate) async fn answer(&self) -> Result<()> {
         self.expect(CallState::Incoming, "answer")?;
         let dialog = self
             .dialog()
@@ -207,7 +207,7 @@ impl Call {
     }
 
     /// Rejects an incoming call that is not answered yet.
-    pub fn reject(&self, code: u16, reason: Option<String>) -> Result<()> {
+    pub(crate) fn reject(&self, code: u16, reason: Option<String>) -> Result<()> {
         self.expect(CallState::Incoming, "reject")?;
         let dialog = self
             .dialog()
@@ -221,7 +221,7 @@ impl Call {
     /// at once after a BYE (which may still be retried in the background) or a 603, after
     /// the 487 to our CANCEL, or at the latest 64·T1 after a CANCEL the peer never answers
     /// (RFC 3261 §9.1). A silent peer never makes it fail.
-    pub async fn hangup(&self) -> Result<()> {
+    pub(crate) async fn hangup(&self) -> Result<()> {
         self.request_hangup();
         self.ended().await;
         Ok(())
@@ -229,7 +229,7 @@ impl Call {
 
     /// Starts ending the call without waiting for the peer: a CANCEL (sent by the INVITE
     /// task), a BYE in the background, or a 603 for an incoming call not answered yet.
-    pub fn request_hangup(&self) {
+    pub(crate) fn request_hangup(&self) {
         self.hangup_requested.store(true, Ordering::SeqCst);
         match (self.direction, self.state()) {
             (_, CallState::Disconnected) => {}
@@ -255,7 +255,7 @@ impl Call {
     }
 
     /// `stop()`'s grace period is over: the call ends now and its tasks stop waiting.
-    pub fn tear_down(&self) {
+    pub(crate) fn tear_down(&self) {
         self.teardown.cancel();
         let code = match self.state() {
             CallState::Confirmed | CallState::Connecting => 200,
@@ -267,7 +267,7 @@ impl Call {
     /// Holds (`sendonly`) or resumes (`sendrecv`) a confirmed call by re-INVITE. A peer that
     /// refuses or never answers (64·T1) leaves the call and its media as they were; that is
     /// a `request_failed` event and the error of this call.
-    pub async fn set_hold(&self, hold: bool) -> Result<()> {
+    pub(crate) async fn set_hold(&self, hold: bool) -> Result<()> {
         let purpose = if hold { "hold" } else { "unhold" };
         self.expect(CallState::Confirmed, purpose)?;
         let dialog = self
@@ -317,7 +317,7 @@ impl Call {
     }
 
     /// Sends an INFO in the call's dialog (DTMF as `application/dtmf-relay`).
-    pub async fn send_info(&self, mime: &str, body: Vec<u8>) -> Result<()> {
+    pub(crate) async fn send_info(&self, mime: &str, body: Vec<u8>) -> Result<()> {
         let dialog = self
             .dialog()
             .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;

@@ -16,7 +16,7 @@ pub(crate) struct CallTable {
 
 impl CallTable {
     /// Inserts `call`, runs `task` on tokio and removes the call when the task ends.
-    pub fn spawn(&self, call: Arc<Call>, task: impl Future<Output = ()> + Send + 'static) {
+    pub(super) fn spawn(&self, call: Arc<Call>, task: impl Future<Output = ()> + Send + 'static) {
         let id = call.id.clone();
         self.insert(call);
         let table = self.clone();
@@ -27,19 +27,19 @@ impl CallTable {
     }
 
     /// Inserts a call whose task the caller runs itself (then calls [`CallTable::remove`]).
-    pub fn insert(&self, call: Arc<Call>) {
+    pub(super) fn insert(&self, call: Arc<Call>) {
         if let Ok(mut calls) = self.calls.lock() {
             calls.insert(call.id.clone(), call);
         }
     }
 
-    pub fn remove(&self, id: &str) {
+    pub(super) fn remove(&self, id: &str) {
         if let Ok(mut calls) = self.calls.lock() {
             calls.remove(id);
         }
     }
 
-    pub fn get(&self, id: &str) -> Result<Arc<Call>> {
+    pub(super) fn get(&self, id: &str) -> Result<Arc<Call>> {
         self.calls
             .lock()
             .map_err(|_| Error::Sip("call table poisoned".into()))?
@@ -50,7 +50,7 @@ impl CallTable {
 
     /// The calls not yet disconnected (a call's task may outlive the call: a BYE the peer
     /// never answers is retried in the background).
-    pub fn live(&self) -> Vec<Arc<Call>> {
+    pub(super) fn live(&self) -> Vec<Arc<Call>> {
         self.calls
             .lock()
             .map(|c| {

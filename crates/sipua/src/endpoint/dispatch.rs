@@ -22,7 +22,7 @@ pub(super) struct Dispatcher {
 
 impl Dispatcher {
     /// Serves the stack's new server transactions until the stack stops.
-    pub async fn serve(self, mut incoming: TransactionReceiver) {
+    pub(super) async fn serve(self, mut incoming: TransactionReceiver) {
         while let Some(mut tx) = incoming.recv().await {
             let this = self.clone();
             tokio::spawn(async move {

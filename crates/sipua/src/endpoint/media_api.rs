@@ -78,6 +78,7 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Stops file or tone playback (their promises resolve).
     pub fn stop_playback(&self, call_id: &str) -> Result<()> {
         self.session(call_id)?.stop_playback();
         Ok(())
@@ -185,6 +186,7 @@ impl Endpoint {
         Ok(())
     }
 
+    /// RTP statistics of a call (RFC 3550 figures and RTCP reports).
     pub fn call_stats(&self, call_id: &str) -> Result<SessionStats> {
         Ok(self.session(call_id)?.stats())
     }

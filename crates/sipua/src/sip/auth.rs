@@ -20,7 +20,7 @@ pub(crate) struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(username: &str, password: &str) -> Self {
+    pub(crate) fn new(username: &str, password: &str) -> Self {
         Self {
             username: username.to_string(),
             password: password.to_string(),
@@ -31,12 +31,12 @@ impl Authenticator {
     }
 
     /// Starts a new request (a new REGISTER exchange).
-    pub fn new_request(&mut self) {
+    pub(crate) fn new_request(&mut self) {
         self.answered = None;
     }
 
     /// Credentials for the next request from the last challenge, if any.
-    pub fn preemptive(&mut self, method: &str, uri: &str) -> Option<Header> {
+    pub(crate) fn preemptive(&mut self, method: &str, uri: &str) -> Option<Header> {
         let (challenge, proxy) = self.challenge.clone()?;
         self.nc += 1;
         self.header(&challenge, proxy, method, uri).ok()
@@ -44,7 +44,7 @@ impl Authenticator {
 
     /// The Authorization (401) or Proxy-Authorization (407) header answering `resp`, or `None`
     /// when the challenge should not be answered (same nonce again, not stale: bad credentials).
-    pub fn answer(
+    pub(crate) fn answer(
         &mut self,
         resp: &Response,
         method: &str,
@@ -131,7 +131,7 @@ pub(crate) struct ChallengeLoop<'a> {
 
 impl<'a> ChallengeLoop<'a> {
     /// Starts a request (its first send is counted here).
-    pub fn new(auth: Option<&'a mut Authenticator>, method: &'a str, uri: &'a str) -> Self {
+    pub(crate) fn new(auth: Option<&'a mut Authenticator>, method: &'a str, uri: &'a str) -> Self {
         Self {
             auth,
             method,
@@ -141,7 +141,7 @@ impl<'a> ChallengeLoop<'a> {
     }
 
     /// The credentials to send the request again with after the challenge `resp`, or why not.
-    pub fn answer(&mut self, resp: &Response) -> Result<Header, Refused> {
+    pub(crate) fn answer(&mut self, resp: &Response) -> Result<Header, Refused> {
         if self.sent >= MAX_SENDS {
             return Err(Refused {
                 code: 401,

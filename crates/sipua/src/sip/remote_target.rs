@@ -27,7 +27,7 @@ pub(crate) struct RemoteTargets {
 
 impl RemoteTargets {
     /// Forgets a call's target once the call is over.
-    pub fn forget(&self, call_id: &str) {
+    pub(crate) fn forget(&self, call_id: &str) {
         if let Ok(mut map) = self.by_call_id.lock() {
             map.remove(call_id);
         }

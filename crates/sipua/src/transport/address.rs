@@ -16,7 +16,7 @@ pub(crate) struct Addressing {
 }
 
 impl Addressing {
-    pub fn new(config: &EndpointConfig, local: SocketAddr) -> Self {
+    pub(crate) fn new(config: &EndpointConfig, local: SocketAddr) -> Self {
         Self {
             local,
             advertised: advertised_ip(config, local.ip()),
@@ -24,7 +24,7 @@ impl Addressing {
     }
 
     /// Our Contact URI for `user`.
-    pub fn contact_uri(&self, user: &str) -> String {
+    pub(crate) fn contact_uri(&self, user: &str) -> String {
         format!(
             "sip:{user}@{}",
             host_port(&self.advertised.to_string(), self.local.port())
@@ -32,7 +32,7 @@ impl Addressing {
     }
 
     /// Our Contact header value for `user`.
-    pub fn contact_for(&self, user: &str) -> sip::typed::Contact {
+    pub(crate) fn contact_for(&self, user: &str) -> sip::typed::Contact {
         sip::typed::Contact {
             display_name: None,
             uri: self

@@ -10,13 +10,13 @@ use tokio::sync::Mutex;
 
 /// Counters of what the guard dropped.
 #[derive(Debug, Default)]
-pub struct TransportCounters {
+pub(crate) struct TransportCounters {
     pub malformed: AtomicU64,
     pub bad_request_sent: AtomicU64,
 }
 
 /// A tokio UDP socket that filters what rsipstack's receive loop gets.
-pub struct GuardedUdpSocket {
+pub(crate) struct GuardedUdpSocket {
     /// Taken out by [`GuardedUdpSocket::close`]: rsipstack keeps its transport alive as long as
     /// the endpoint object lives, but the port must be free as soon as `stop()` returns.
     socket: std::sync::RwLock<Option<Arc<tokio::net::UdpSocket>>>,
@@ -26,7 +26,7 @@ pub struct GuardedUdpSocket {
 }
 
 impl GuardedUdpSocket {
-    pub fn new(socket: tokio::net::UdpSocket, counters: Arc<TransportCounters>) -> Self {
+    pub(crate) fn new(socket: tokio::net::UdpSocket, counters: Arc<TransportCounters>) -> Self {
         Self {
             socket: std::sync::RwLock::new(Some(Arc::new(socket))),
             scratch: Mutex::new(vec![0u8; 65536]),
@@ -46,7 +46,7 @@ impl GuardedUdpSocket {
 
     /// Drops our handle on the socket; it closes once the receive loop (cancelled by the
     /// endpoint's shutdown) lets go of its clone.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         if let Ok(mut s) = self.socket.write() {
             s.take();
         }

@@ -1,0 +1,521 @@
+//! The binding's JS-facing types, declared once so that `binding.d.ts` is generated with real
+//! types: the start options (typed config or the service's settings rows), call snapshots,
+//! counters, statistics and the event union. Each converts from or into the engine's types;
+//! none decides anything.
+
+use napi::bindgen_prelude::{Either, Either3};
+use napi_derive::napi;
+use serde::Serialize;
+use serde_json::Value;
+
+/// An account of the typed config.
+#[napi(object)]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountInput {
+    pub extension: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub register: Option<bool>,
+}
+
+/// The typed camelCase config (ranges are checked by the engine, which names the field).
+#[napi(object)]
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigInput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_port: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_port: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtp_port_min: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtp_port_max: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub register_expires: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incoming_call_timeout_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invite_timeout_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timer_t1_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtp_timeout_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_grace_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_websocket: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub websocket_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<Vec<AccountInput>>,
+}
+
+/// A number or a string, as databases hand settings back.
+pub type NumberOrString = Either<f64, String>;
+
+/// The service's PBX settings row (`pbx_*` names kept).
+#[napi(object)]
+pub struct PbxRow {
+    #[napi(js_name = "pbx_server")]
+    pub pbx_server: Option<String>,
+    #[napi(js_name = "pbx_port")]
+    pub pbx_port: Option<NumberOrString>,
+    #[napi(js_name = "pbx_transport")]
+    pub pbx_transport: Option<String>,
+    #[napi(js_name = "pbx_rtp_port_min")]
+    pub pbx_rtp_port_min: Option<NumberOrString>,
+    #[napi(js_name = "pbx_rtp_port_max")]
+    pub pbx_rtp_port_max: Option<NumberOrString>,
+    #[napi(js_name = "pbx_use_websocket")]
+    pub pbx_use_websocket: Option<Either3<bool, f64, String>>,
+    #[napi(js_name = "pbx_websocket_url")]
+    pub pbx_websocket_url: Option<String>,
+}
+
+/// The service's per-operator settings row.
+#[napi(object)]
+pub struct OperatorRow {
+    #[napi(js_name = "pbx_extension")]
+    pub pbx_extension: Option<NumberOrString>,
+    #[napi(js_name = "pbx_username")]
+    pub pbx_username: Option<NumberOrString>,
+    #[napi(js_name = "pbx_password")]
+    pub pbx_password: Option<String>,
+    #[napi(js_name = "pbx_display_name")]
+    pub pbx_display_name: Option<String>,
+}
+
+/// How the endpoint is configured: the typed config, or the settings rows plus overrides.
+#[napi(object)]
+pub struct StartOptions {
+    pub config: Option<ConfigInput>,
+    pub pbx: Option<PbxRow>,
+    pub operators: Option<Vec<OperatorRow>>,
+    pub overrides: Option<ConfigInput>,
+}
+
+fn number_or_string(v: NumberOrString) -> Value {
+    match v {
+        // JS numbers are doubles: a whole one goes on as an integer (a port, an extension).
+        Either::A(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Value::from(n as i64),
+        Either::A(n) => serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number),
+        Either::B(s) => Value::String(s),
+    }
+}
+
+fn fields(pairs: Vec<(&str, Option<Value>)>) -> Value {
+    Value::Object(
+        pairs
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+            .collect(),
+    )
+}
+
+impl PbxRow {
+    fn into_value(self) -> Value {
+        let flag = |v: Either3<bool, f64, String>| match v {
+            Either3::A(b) => Value::Bool(b),
+            Either3::B(n) => number_or_string(Either::A(n)),
+            Either3::C(s) => Value::String(s),
+        };
+        fields(vec![
+            ("pbx_server", self.pbx_server.map(Value::String)),
+            ("pbx_port", self.pbx_port.map(number_or_string)),
+            ("pbx_transport", self.pbx_transport.map(Value::String)),
+            (
+                "pbx_rtp_port_min",
+                self.pbx_rtp_port_min.map(number_or_string),
+            ),
+            (
+                "pbx_rtp_port_max",
+                self.pbx_rtp_port_max.map(number_or_string),
+            ),
+            ("pbx_use_websocket", self.pbx_use_websocket.map(flag)),
+            (
+                "pbx_websocket_url",
+                self.pbx_websocket_url.map(Value::String),
+            ),
+        ])
+    }
+}
+
+impl OperatorRow {
+    fn into_value(self) -> Value {
+        fields(vec![
+            ("pbx_extension", self.pbx_extension.map(number_or_string)),
+            ("pbx_username", self.pbx_username.map(number_or_string)),
+            ("pbx_password", self.pbx_password.map(Value::String)),
+            ("pbx_display_name", self.pbx_display_name.map(Value::String)),
+        ])
+    }
+}
+
+impl StartOptions {
+    /// The engine's options object (`EndpointConfig::from_options` reads and validates it).
+    pub fn into_value(self) -> Value {
+        let config = |c: Option<ConfigInput>| {
+            serde_json::to_value(c.unwrap_or_default()).unwrap_or(Value::Null)
+        };
+        match self.pbx {
+            Some(pbx) => serde_json::json!({
+                "pbx": pbx.into_value(),
+                "operators": self
+                    .operators
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(OperatorRow::into_value)
+                    .collect::<Vec<_>>(),
+                "overrides": config(self.overrides),
+            }),
+            None => serde_json::json!({ "config": config(self.config) }),
+        }
+    }
+}
+
+/// A call's state, as pjsua2 names them.
+#[napi(string_enum = "snake_case")]
+pub enum CallState {
+    Calling,
+    Incoming,
+    Ringing,
+    Early,
+    Connecting,
+    Confirmed,
+    Disconnected,
+}
+
+impl From<sipua::event::CallState> for CallState {
+    fn from(s: sipua::event::CallState) -> Self {
+        use sipua::event::CallState as S;
+        match s {
+            S::Calling => Self::Calling,
+            S::Incoming => Self::Incoming,
+            S::Ringing => Self::Ringing,
+            S::Early => Self::Early,
+            S::Connecting => Self::Connecting,
+            S::Confirmed => Self::Confirmed,
+            S::Disconnected => Self::Disconnected,
+        }
+    }
+}
+
+/// Who placed a call.
+#[napi(string_enum = "snake_case")]
+pub enum CallDirection {
+    Outgoing,
+    Incoming,
+}
+
+impl From<sipua::event::Direction> for CallDirection {
+    fn from(d: sipua::event::Direction) -> Self {
+        match d {
+            sipua::event::Direction::Outgoing => Self::Outgoing,
+            sipua::event::Direction::Incoming => Self::Incoming,
+        }
+    }
+}
+
+/// An account's registration state.
+#[napi(string_enum = "snake_case")]
+pub enum RegistrationState {
+    Registering,
+    Registered,
+    Unregistering,
+    Unregistered,
+    Failed,
+}
+
+impl From<sipua::event::RegistrationState> for RegistrationState {
+    fn from(s: sipua::event::RegistrationState) -> Self {
+        use sipua::event::RegistrationState as S;
+        match s {
+            S::Registering => Self::Registering,
+            S::Registered => Self::Registered,
+            S::Unregistering => Self::Unregistering,
+            S::Unregistered => Self::Unregistered,
+            S::Failed => Self::Failed,
+        }
+    }
+}
+
+/// A snapshot of one call.
+#[napi(object)]
+pub struct CallSnapshot {
+    pub id: String,
+    pub sip_call_id: String,
+    pub direction: CallDirection,
+    pub from: String,
+    pub to: String,
+    pub state: CallState,
+}
+
+impl From<sipua::CallInfo> for CallSnapshot {
+    fn from(c: sipua::CallInfo) -> Self {
+        Self {
+            id: c.id,
+            sip_call_id: c.sip_call_id,
+            direction: c.direction.into(),
+            from: c.from,
+            to: c.to,
+            state: c.state.into(),
+        }
+    }
+}
+
+/// Where the endpoint listens.
+#[napi(object)]
+pub struct LocalAddress {
+    pub address: String,
+    pub port: u32,
+    #[napi(ts_type = "'udp' | 'tcp' | 'tls'")]
+    pub transport: String,
+}
+
+impl From<sipua::LocalAddress> for LocalAddress {
+    fn from(a: sipua::LocalAddress) -> Self {
+        Self {
+            address: a.address,
+            port: u32::from(a.port),
+            transport: a.transport.to_string(),
+        }
+    }
+}
+
+/// Live counts, for leak checks and monitoring.
+#[napi(object)]
+pub struct Counters {
+    pub live_calls: u32,
+    pub live_transactions: u32,
+    pub malformed_messages: f64,
+}
+
+impl From<sipua::Counters> for Counters {
+    fn from(c: sipua::Counters) -> Self {
+        Self {
+            live_calls: u32::try_from(c.live_calls).unwrap_or(u32::MAX),
+            live_transactions: u32::try_from(c.live_transactions).unwrap_or(u32::MAX),
+            malformed_messages: c.malformed_messages as f64,
+        }
+    }
+}
+
+/// What a finished recording holds.
+#[napi(object)]
+pub struct RecordingInfo {
+    pub path: String,
+    pub duration_ms: f64,
+    pub dropped_frames: f64,
+}
+
+/// Send-interval quantiles of the pacing clock, ms (20 = perfect pacing).
+#[napi(object)]
+pub struct MediaClock {
+    pub p50: f64,
+    pub p99: f64,
+}
+
+/// RTP statistics of a call (RFC 3550 figures; `null` until RTCP told us).
+#[napi(object, use_nullable = true)]
+pub struct CallStats {
+    pub codec: String,
+    pub payload_type: u32,
+    pub direction: String,
+    pub local_port: u32,
+    pub remote_address: String,
+    pub packets_sent: f64,
+    pub bytes_sent: f64,
+    pub packets_received: f64,
+    pub bytes_received: f64,
+    pub packets_lost: f64,
+    pub jitter_ms: f64,
+    pub rtt_ms: Option<f64>,
+    pub remote_packets_lost: Option<f64>,
+    pub remote_jitter_ms: Option<f64>,
+    pub packets_dropped: f64,
+    pub frames_dropped: f64,
+}
+
+/// An engine event, `{ type, ... }` as the service's `handleEvent` expects.
+#[napi(discriminant_case = "snake_case", object_to_js, use_nullable = true)]
+pub enum EngineEvent {
+    Registration {
+        account: String,
+        state: RegistrationState,
+        code: u32,
+        reason: String,
+        expires: u32,
+    },
+    IncomingCall {
+        call_id: String,
+        sip_call_id: String,
+        account: String,
+        from: String,
+        to: String,
+        display_name: Option<String>,
+        from_user: String,
+        #[napi(ts_type = "Array<[string, string]>")]
+        headers: Vec<Vec<String>>,
+    },
+    CallState {
+        call_id: String,
+        state: CallState,
+        direction: CallDirection,
+        code: u32,
+        reason: String,
+    },
+    Dtmf {
+        call_id: String,
+        digit: String,
+        #[napi(ts_type = "'rfc4733' | 'info'")]
+        method: String,
+        duration_ms: u32,
+    },
+    Hold {
+        call_id: String,
+        #[napi(ts_type = "'local' | 'remote'")]
+        by: String,
+        held: bool,
+    },
+    RequestFailed {
+        call_id: String,
+        method: String,
+        purpose: String,
+        code: u32,
+        reason: String,
+    },
+    Error {
+        message: String,
+    },
+}
+
+impl From<sipua::Event> for EngineEvent {
+    fn from(e: sipua::Event) -> Self {
+        use sipua::Event as E;
+        match e {
+            E::Registration {
+                account,
+                state,
+                code,
+                reason,
+                expires,
+            } => Self::Registration {
+                account,
+                state: state.into(),
+                code: u32::from(code),
+                reason,
+                expires,
+            },
+            E::IncomingCall {
+                call_id,
+                sip_call_id,
+                account,
+                from,
+                to,
+                display_name,
+                from_user,
+                headers,
+            } => Self::IncomingCall {
+                call_id,
+                sip_call_id,
+                account,
+                from,
+                to,
+                display_name,
+                from_user,
+                headers: headers.into_iter().map(|(n, v)| vec![n, v]).collect(),
+            },
+            E::CallState {
+                call_id,
+                state,
+                direction,
+                code,
+                reason,
+            } => Self::CallState {
+                call_id,
+                state: state.into(),
+                direction: direction.into(),
+                code: u32::from(code),
+                reason,
+            },
+            E::Dtmf {
+                call_id,
+                digit,
+                method,
+                duration_ms,
+            } => Self::Dtmf {
+                call_id,
+                digit,
+                method,
+                duration_ms,
+            },
+            E::Hold { call_id, by, held } => Self::Hold { call_id, by, held },
+            E::RequestFailed {
+                call_id,
+                method,
+                purpose,
+                code,
+                reason,
+            } => Self::RequestFailed {
+                call_id,
+                method,
+                purpose,
+                code: u32::from(code),
+                reason,
+            },
+            E::Error { message } => Self::Error { message },
+        }
+    }
+}
+
+impl From<sipua::media::recorder::RecordingInfo> for RecordingInfo {
+    fn from(r: sipua::media::recorder::RecordingInfo) -> Self {
+        Self {
+            path: r.path,
+            duration_ms: r.duration_ms as f64,
+            dropped_frames: r.dropped_frames as f64,
+        }
+    }
+}
+
+impl From<sipua::media::session::SessionStats> for CallStats {
+    fn from(s: sipua::media::session::SessionStats) -> Self {
+        Self {
+            codec: s.codec,
+            payload_type: u32::from(s.payload_type),
+            direction: s.direction,
+            local_port: u32::from(s.local_port),
+            remote_address: s.remote_address,
+            packets_sent: s.packets_sent as f64,
+            bytes_sent: s.bytes_sent as f64,
+            packets_received: s.packets_received as f64,
+            bytes_received: s.bytes_received as f64,
+            packets_lost: s.packets_lost as f64,
+            jitter_ms: s.jitter_ms,
+            rtt_ms: s.rtt_ms,
+            remote_packets_lost: s.remote_packets_lost.map(|n| n as f64),
+            remote_jitter_ms: s.remote_jitter_ms,
+            packets_dropped: s.packets_dropped as f64,
+            frames_dropped: s.frames_dropped as f64,
+        }
+    }
+}
