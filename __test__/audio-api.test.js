@@ -8,10 +8,10 @@ const assert = require('node:assert/strict')
 const dgram = require('node:dgram')
 const fs = require('node:fs')
 const path = require('node:path')
-const { sleep, tmpDir } = require('./helpers/peers')
-const { startService, waitFor } = require('./helpers/sip')
+const { tmpDir } = require('./helpers/process')
+const { sleep, until } = require('./helpers/wait')
+const { startService, waitFor, disconnected } = require('./helpers/sip')
 const A = require('./helpers/audio')
-const { until } = require('./helpers/interop')
 
 /** Two services; `a` calls `b`, `b` answers; both confirmed. */
 async function twoParties(t) {
@@ -64,7 +64,7 @@ test('playFile plays a generated 16 kHz stereo WAV (converted) that the other si
   const rec = path.join(dir, 'b-heard.wav')
   await b.sip.record(bId, rec)
   await a.sip.playFile(aId, prompt)
-  await sleep(300)
+  await sleep(A.PLAYOUT_MS)
   await b.sip.stopRecording(bId)
   A.assertTone(A.toneCheck(rec), { freq: 1000, levelDb: -12, what: 'B recording of A playFile (16 kHz stereo 1000 Hz -12 dBFS)' })
   await a.sip.hangup(aId)
@@ -76,7 +76,7 @@ test('call.audio.readable yields 20 ms PCM frames carrying the tone the other si
   assert.ok(audio.sampleRate >= 8000, `sampleRate ${audio.sampleRate}`)
   const frameBytes = Math.round(audio.sampleRate * 0.02) * 2 // 320 bytes at 8 kHz
   const tone = a.sip.playTone(aId, { frequency: 1000, durationMs: 2500, level: -10 })
-  await sleep(300)
+  await sleep(300) // the read window starts inside the tone, past its onset
   const { frames } = await readFor(audio.readable, 1500)
   await tone
   assert.ok(frames.length >= 50, `about 75 frames in 1.5 s, got ${frames.length}`)
@@ -103,7 +103,7 @@ test('a tone written to call.audio.writable is recorded on the other side', { ti
   }
   const elapsed = Date.now() - started
   assert.ok(elapsed >= 1800, `writes are paced by back-pressure: 2.5 s of audio accepted in ${elapsed} ms`)
-  await sleep(500)
+  await sleep(200 + A.PLAYOUT_MS) // the 200 ms still queued when the last write returns, then its playout
   await b.sip.stopRecording(bId)
   A.assertTone(A.toneCheck(rec), { freq: 440, levelDb: -10, what: 'B recording of PCM written to A call.audio.writable' })
   await a.sip.hangup(aCall.id)
@@ -127,7 +127,8 @@ test('an unread call.audio.readable stays bounded: frames are dropped and counte
 
 test('garbage, truncated and wrong-payload-type datagrams on our RTP port are dropped and counted; audio goes on', { timeout: 40000 }, async (t) => {
   const { a, b, aId, bId } = await twoParties(t)
-  await sleep(300)
+  // symmetric RTP: B's remote address is latched from A's first packets, before the garbage
+  await until(() => b.sip.callStats(bId).packetsReceived > 0, 5000, "B receiving A's RTP")
   const st0 = b.sip.callStats(bId)
   assert.ok(st0.localPort > 0, `callStats().localPort: ${JSON.stringify(st0)}`)
   const sock = dgram.createSocket('udp4')
@@ -168,7 +169,11 @@ test('garbage, truncated and wrong-payload-type datagrams on our RTP port are dr
   for (let i = 0; i < 20; i++) bad.push(rtp(99, 100 + i, 0xdeadbeef)) // payload type not negotiated
   for (let i = 0; i < 5; i++) bad.push(require('node:crypto').randomBytes(20 + i * 37))
   for (const d of bad) await send(d)
-  await sleep(300)
+  await until(
+    () => b.sip.callStats(bId).packetsDropped - st0.packetsDropped >= 20,
+    5000,
+    () => `packetsDropped to grow by 20 (${st0.packetsDropped} -> ${b.sip.callStats(bId).packetsDropped})`,
+  )
 
   const st1 = b.sip.callStats(bId)
   assert.ok(
@@ -182,35 +187,26 @@ test('garbage, truncated and wrong-payload-type datagrams on our RTP port are dr
   const rec = path.join(tmpDir('audio-api'), 'after-garbage.wav')
   await b.sip.record(bId, rec)
   await a.sip.playTone(aId, { frequency: 1000, durationMs: 1500, level: -10 })
-  await sleep(300)
+  await sleep(A.PLAYOUT_MS)
   await b.sip.stopRecording(bId)
   A.assertTone(A.toneCheck(rec, { skipMs: 100 }), { freq: 1000, levelDb: -10, minMs: 400, what: 'B recording after the garbage' })
   const sentBefore = b.sip.callStats(bId).packetsSent
-  await until(() => b.sip.callStats(bId).packetsSent > sentBefore + 20, 2000)
+  await until(() => b.sip.callStats(bId).packetsSent > sentBefore + 20, 2000, 'B sending 20 more RTP packets')
   assert.ok(b.sip.callStats(bId).packetsSent > sentBefore + 20, 'B keeps sending RTP')
   await a.sip.hangup(aId)
 })
 
 test('an exhausted RTP port range: makeCall rejects with a clear error, and ports come back after the call', { timeout: 30000 }, async (t) => {
-  const { SipService } = require('..')
-  const narrow = { bindAddress: '127.0.0.1', localPort: 0, rtpPortMin: 47000, rtpPortMax: 47002 }
-  const a = new SipService({ ...narrow, accounts: [{ extension: '100' }] })
-  const b = new SipService({ bindAddress: '127.0.0.1', localPort: 0, rtpPortMin: 47100, rtpPortMax: 47200, accounts: [{ extension: '200' }] })
-  b.on('incoming_call', (e) => b.answer(e.callId).catch(() => {}))
-  await a.start()
-  await b.start()
-  t.after(async () => {
-    await a.stop()
-    await b.stop()
-  })
-  const target = `sip:200@127.0.0.1:${b.localAddress().port}`
-  const first = await a.makeCall('100', target)
-  await assert.rejects(a.makeCall('100', target), (e) => e instanceof Error && /RTP port range 47000-47002 exhausted/.test(e.message))
-  const ended = new Promise((r) => a.on('call_state', (e) => e.callId === first.id && e.state === 'disconnected' && r()))
-  await sleep(300)
-  await a.hangup(first.id)
-  await ended
-  const again = await a.makeCall('100', target)
+  const a = await startService(t, { rtpPortMin: 47000, rtpPortMax: 47002, accounts: [{ extension: '100' }] })
+  const b = await startService(t, { rtpPortMin: 47100, rtpPortMax: 47200, accounts: [{ extension: '200' }] })
+  b.sip.on('incoming_call', (e) => b.sip.answer(e.callId).catch(() => {}))
+  const target = `sip:200@127.0.0.1:${b.port}`
+  const first = await a.sip.makeCall('100', target)
+  await assert.rejects(a.sip.makeCall('100', target), (e) => e instanceof Error && /RTP port range 47000-47002 exhausted/.test(e.message))
+  await waitFor(a.sip, a.events, 'call_state', (e) => e.callId === first.id && e.state === 'confirmed')
+  await a.sip.hangup(first.id)
+  await disconnected(a.sip, a.events, first.id)
+  const again = await a.sip.makeCall('100', target)
   assert.ok(again.id, 'the released pair serves the next call')
-  await a.hangup(again.id)
+  await a.sip.hangup(again.id)
 })

@@ -5,7 +5,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { tmpDir } = require('./helpers/peers')
+const { tmpDir } = require('./helpers/process')
 const A = require('./helpers/audio')
 
 const dir = tmpDir('audio-helpers')

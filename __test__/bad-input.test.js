@@ -4,8 +4,10 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const dgram = require('node:dgram')
-const { requirePeer, startSipp, describeSipp, sleep } = require('./helpers/peers')
-const { startService, waitFor, disconnected } = require('./helpers/sip')
+const { requirePeer } = require('./helpers/process')
+const { startSipp, describeSipp } = require('./peers/sipp')
+const { until } = require('./helpers/wait')
+const { startService, disconnected } = require('./helpers/sip')
 const { SipService } = require('..')
 
 const ACCOUNT = { extension: '7779' }
@@ -50,7 +52,7 @@ test('garbage, a truncated INVITE and a 70 KB datagram do not break the next cal
   big.write('INVITE sip:7779@127.0.0.1 SIP/2.0\r\nX-Big: ')
   const noLength = Buffer.from('SIP/2.0 200 OK\r\nContent-Length: 99999\r\n\r\nshort')
   await sendRaw(port, [garbage, truncated, big, noLength, Buffer.from('\u0000'.repeat(64))])
-  await sleep(300)
+  await until(() => sip.counters().malformedMessages > before, 5000, () => `malformedMessages above ${before} (${JSON.stringify(sip.counters())})`)
 
   assert.ok(sip.isRunning)
   await goodCall(t, sip, events, addr)

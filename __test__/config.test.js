@@ -3,7 +3,8 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { requirePeer, startSipp, describeSipp } = require('./helpers/peers')
+const { requirePeer } = require('./helpers/process')
+const { startSipp, describeSipp } = require('./peers/sipp')
 const { record, waitFor, disconnected, startService } = require('./helpers/sip')
 const { SipService, PJSIPNativeService } = require('..')
 

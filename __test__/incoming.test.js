@@ -5,7 +5,8 @@ const { SipService } = require('..')
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { requirePeer, startSipp, describeSipp } = require('./helpers/peers')
+const { requirePeer } = require('./helpers/process')
+const { startSipp, describeSipp } = require('./peers/sipp')
 const { startService, waitFor, disconnected } = require('./helpers/sip')
 
 const ACCOUNT = { extension: '7779' }

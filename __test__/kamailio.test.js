@@ -4,7 +4,8 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { requirePeer, startKamailio } = require('./helpers/peers')
+const { requirePeer } = require('./helpers/process')
+const { startKamailio } = require('./peers/kamailio')
 const { startService, waitFor, disconnected } = require('./helpers/sip')
 
 const USERS = [

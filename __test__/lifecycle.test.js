@@ -7,7 +7,8 @@ const assert = require('node:assert/strict')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { SipService } = require('..')
-const { freePort, requirePeer, startSipp } = require('./helpers/peers')
+const { freePort, requirePeer } = require('./helpers/process')
+const { startSipp } = require('./peers/sipp')
 
 
 /**

@@ -8,7 +8,8 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
-const { requirePeer, startSipp, describeSipp } = require('./helpers/peers')
+const { requirePeer } = require('./helpers/process')
+const { startSipp, describeSipp } = require('./peers/sipp')
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'log-register.js')
 

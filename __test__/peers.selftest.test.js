@@ -15,49 +15,39 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
-const { requirePeer, sleep, tmpDir } = require('./helpers/peers')
+// Loads neither the addon nor the helpers that do (./helpers/sip, ./helpers/interop).
+const { requirePeer, tmpDir } = require('./helpers/process')
+const { sleep, until } = require('./helpers/wait')
 const { startPjsua2 } = require('./peers/pjsua2')
-const { startBaresip, missingBaresipModules } = require('./peers/baresip')
+const { startBaresip, AUSINE_DBFS } = require('./peers/baresip')
 const A = require('./helpers/audio')
 
 const DIGITS = '0123456789*#'
-const AUSINE_DBFS = -7.3
-
-function requireBaresipModules(t) {
-  const missing = missingBaresipModules()
-  if (missing.length === 0) return true
-  const msg = `baresip modules missing: ${missing.join(', ')}`
-  if (process.env.CI === 'true') throw new Error(msg)
-  t.skip(msg)
-  return false
-}
 
 test('PJSIP calls baresip: tones both ways arrive with their frequency and level; DTMF both ways in order', { timeout: 60000 }, async (t) => {
-  if (!requirePeer('pjsua2', t) || !requirePeer('baresip', t) || !requireBaresipModules(t)) return
+  if (!requirePeer('pjsua2', t) || !requirePeer('baresip', t)) return
   const dir = tmpDir('selftest-pb')
   const bs = await startBaresip({ t, toneHz: 440, maxSeconds: 50 })
   const pj = await startPjsua2({ t, maxSeconds: 50 })
-  pj.cmd('call', bs.uri)
-  await pj.waitEvent('call_state', (e) => e.state === 'confirmed')
-  await bs.waitEvent('CALL_ESTABLISHED')
-  await pj.waitEvent('media_active')
+  pj.dial(bs.uri)
+  await pj.established()
+  await bs.established()
 
   const pjRec = path.join(dir, 'pjsip-heard.wav')
   await pj.record(pjRec)
   await pj.playTone(1000, 3000, -10)
-  await sleep(3300)
+  await pj.toneDone()
+  await sleep(A.PLAYOUT_MS)
   await pj.stopRecord()
 
   pj.cmd('send_dtmf', DIGITS)
-  const pjDtmfDone = Date.now() + 6000
-  while (bs.dtmfDigits().length < DIGITS.length && Date.now() < pjDtmfDone) await sleep(100)
+  await until(() => bs.dtmfDigits().length >= DIGITS.length, 6000, () => `baresip received ${DIGITS} (got '${bs.dtmfDigits()}')`)
   await bs.sendDtmf(DIGITS)
-  const bsDtmfDone = Date.now() + 3000
-  while (pj.dtmfDigits().length < DIGITS.length && Date.now() < bsDtmfDone) await sleep(100)
+  await until(() => pj.dtmfDigits().length >= DIGITS.length, 3000, () => `PJSIP received ${DIGITS} (got '${pj.dtmfDigits()}')`)
 
   pj.cmd('hangup')
   await bs.waitEvent('CALL_CLOSED')
-  await sleep(300) // sndfile closes its files on call close
+  await bs.recordingsClosed()
 
   // PJSIP heard baresip's ausine
   const heard = A.toneCheck(pjRec, { freq: 440 })
@@ -81,10 +71,9 @@ test('PJSIP calls PJSIP: tones both ways, DTMF, and hold (sendonly) stops the he
   const dir = tmpDir('selftest-pp')
   const a = await startPjsua2({ t, autoAnswer: true, maxSeconds: 50, user: 'a' })
   const b = await startPjsua2({ t, maxSeconds: 50, user: 'b' })
-  b.cmd('call', a.uri)
-  await b.waitEvent('call_state', (e) => e.state === 'confirmed')
-  await a.waitEvent('media_active')
-  await b.waitEvent('media_active')
+  b.dial(a.uri)
+  await b.established()
+  await a.established()
 
   const aRec = path.join(dir, 'a-heard.wav')
   const bRec = path.join(dir, 'b-heard.wav')
@@ -92,7 +81,8 @@ test('PJSIP calls PJSIP: tones both ways, DTMF, and hold (sendonly) stops the he
   await b.record(bRec)
   await b.playTone(1000, 3000, -10)
   await a.playTone(440, 3000, -10)
-  await sleep(3300)
+  await Promise.all([a.toneDone(), b.toneDone()])
+  await sleep(A.PLAYOUT_MS)
   await a.stopRecord()
   await b.stopRecord()
   const ra = A.toneCheck(aRec)
@@ -102,8 +92,7 @@ test('PJSIP calls PJSIP: tones both ways, DTMF, and hold (sendonly) stops the he
   t.diagnostic(`A heard ${A.describeTone(ra)}; B heard ${A.describeTone(rb)}`)
 
   b.cmd('send_dtmf', DIGITS)
-  const end = Date.now() + 6000
-  while (a.dtmfDigits().length < DIGITS.length && Date.now() < end) await sleep(100)
+  await until(() => a.dtmfDigits().length >= DIGITS.length, 6000, () => `A received ${DIGITS} (got '${a.dtmfDigits()}')`)
   assert.equal(a.dtmfDigits(), DIGITS, 'A received the digits B sent, in order')
 
   // B holds: re-INVITE a=sendonly; A answers recvonly and stops sending

@@ -4,7 +4,10 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { requirePeer, startKamailio, startSipp, describeSipp } = require('./helpers/peers')
+const { requirePeer } = require('./helpers/process')
+const { startKamailio } = require('./peers/kamailio')
+const { startSipp, describeSipp } = require('./peers/sipp')
+const { until } = require('./helpers/wait')
 const { startService, waitFor } = require('./helpers/sip')
 
 const USER = { username: '1001', password: 'pw-1001' }
@@ -43,10 +46,10 @@ test('registerExpires 2 at Kamailio: the registration is refreshed (with auth) b
       const unauthenticated = lines.filter((l) => /REGISTER auth failed\/missing/.test(l)).length
       return { seen, unauthenticated, passed: seen - unauthenticated }
     }
-    const deadline = Date.now() + 3000
-    while (authenticated().passed < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    const described = (a) => `Kamailio saw ${a.seen} REGISTERs, ${a.unauthenticated} without valid credentials`
+    await until(() => authenticated().passed >= 2, 3000, () => described(authenticated()))
     const a = authenticated()
-    assert.ok(a.passed >= 2, `Kamailio saw ${a.seen} REGISTERs, ${a.unauthenticated} without valid credentials`)
+    assert.ok(a.passed >= 2, described(a))
     await sip.stop()
     assert.equal(registrations(events).pop().state, 'unregistered')
   } catch (err) {

@@ -3,7 +3,8 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { requirePeer, startSipp, describeSipp } = require('./helpers/peers')
+const { requirePeer } = require('./helpers/process')
+const { startSipp, describeSipp } = require('./peers/sipp')
 const { startService, waitFor } = require('./helpers/sip')
 
 test('REGISTER with digest: registering -> registered (200); stop() unregisters', async (t) => {

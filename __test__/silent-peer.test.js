@@ -6,7 +6,9 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const dgram = require('node:dgram')
-const { requirePeer, startSipp, describeSipp, sleep } = require('./helpers/peers')
+const { requirePeer } = require('./helpers/process')
+const { startSipp, describeSipp } = require('./peers/sipp')
+const { sleep, until } = require('./helpers/wait')
 const { startService, waitFor, disconnected } = require('./helpers/sip')
 
 const ACCOUNT = { extension: '7779' }
@@ -16,17 +18,6 @@ const FAST = { accounts: [ACCOUNT], timerT1Ms: T1 }
 // Slack on top of a timer: the stack's timer wheel ticks every 20 ms, and the box is busy.
 const SLACK = 2000
 
-/** Polls `probe` until it returns a truthy value; throws with `what` after `ms`. */
-async function until(probe, ms, what) {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = probe()
-    if (v) return v
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`)
-    await sleep(50)
-  }
-}
-
 const drained = (sip, ms) =>
   until(
     () => {
@@ -34,7 +25,7 @@ const drained = (sip, ms) =>
       return c.liveCalls === 0 && c.liveTransactions === 0 && c
     },
     ms,
-    `liveCalls and liveTransactions back to 0 (now ${JSON.stringify(sip.counters())})`,
+    () => `liveCalls and liveTransactions back to 0 (now ${JSON.stringify(sip.counters())})`,
   )
 
 /** sipp's messages so far: it is stopped first, so the log is complete. */
@@ -152,7 +143,7 @@ test('re-INVITE never answered: hold() rejects with 408 after 64·T1, a request_
   assert.ok(!events.some((e) => e.name === 'call_state' && e.callId === call.id && e.state === 'disconnected'))
   assert.equal(sip.calls().find((c) => c.id === call.id)?.state, 'confirmed')
   const before = call.stats()
-  await sleep(300)
+  await sleep(300) // the measurement: RTP goes on after the failed re-INVITE
   const after = call.stats()
   assert.equal(after.direction, 'sendrecv')
   assert.ok(after.packetsSent >= before.packetsSent + 10, `RTP still flows: ${before.packetsSent} -> ${after.packetsSent}`)
@@ -221,7 +212,7 @@ test('rtpTimeoutMs is off by default: a silent peer keeps its call', { timeout: 
   const { sip, events } = await startService(t, FAST)
   const call = await sip.makeCall('7779', `sip:1000@127.0.0.1:${uas.port}`)
   await confirmedOf(sip, events, call.id)
-  await sleep(2500)
+  await sleep(2500) // the measurement: no RTP timeout ends the call meanwhile
   assert.equal(sip.calls().find((c) => c.id === call.id)?.state, 'confirmed')
   await sip.hangup(call)
   assert.equal((await uas.done).code, 0)

@@ -5,7 +5,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const { spawnSync } = require('node:child_process')
 const path = require('node:path')
-const { requirePeer } = require('./helpers/peers')
+const { requirePeer } = require('./helpers/process')
 
 const root = path.join(__dirname, '..')
 

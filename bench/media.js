@@ -11,7 +11,8 @@
 //   (also: node bench/run.js --media)
 //
 // Measured for the UA under test, over the steady hold window only (all calls up): CPU % =
-// (utime+stime from /proc/PID/stat) ÷ wall time of the window (100 % = one core); peak RSS =
+// (utime+stime from /proc/PID/stat, readProc in bench/common.js as for the load bench) ÷ wall
+// time of the window (100 % = one core); peak RSS =
 // VmHWM; loss = packets lost ÷ packets expected (by RTP sequence numbers) as seen by the UAC;
 // delivery = packets received ÷ (50 pps × window × calls), which also catches a stream that
 // stops; send-interval p50/p99 = the UA's mediaClock() (pacing clock tick intervals, ms, since
@@ -19,18 +20,18 @@
 // Every run is bounded: the driver kills both processes after a hard deadline.
 'use strict'
 
-const { spawn, spawnSync } = require('node:child_process')
+const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const readline = require('node:readline')
 
 const ROOT = path.join(__dirname, '..')
-const { flag, opt } = require('./common')
+const { flag, opt, onlyUa, sleep, readProc, stopChild, deathNote, fmt, writeReport } = require('./common')
 const list = (s) => s.split(',').map(Number).filter((n) => n > 0)
 
 const QUICK = flag('quick')
-const ONLY = opt('only', null)
+const ONLY = onlyUa()
 const HOLD_S = Number(opt('hold', QUICK ? 10 : 30))
 const CPS = Number(opt('cps', 100))
 const OURS_N = list(opt('n', QUICK ? '50,200' : '4,50,200,500,1000,2000'))
@@ -41,33 +42,14 @@ const PYTHON = opt('python', process.env.PYTHON || 'python3')
 // Run the load driver at a lower CPU priority (nice value), so that on a small box the UA under
 // test gets the CPU it asks for and its own limit shows (default 0: equal shares).
 const DRIVER_NICE = Number(opt('driver-nice', 0))
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
 const PJSIP_REBUILT_PER_CALL = 0.265 // % of a core per call: 200 uac_pcap calls at 53.0 % (anchors.md)
-
-if (ONLY && !['ours', 'pjsua2'].includes(ONLY)) {
-  console.error(`--only must be ours or pjsua2, not ${ONLY}`)
-  process.exit(2)
-}
+// the UA and the driver have this long to stop after SIGTERM (bench/media_uas.js bounds its own stop at 10 s)
+const PROCESS_STOP_MS = 10000
 
 const UAS = [
   { name: 'ours', label: 'sip-native', ns: OURS_N, cmd: (port) => [process.execPath, [path.join(__dirname, 'media_uas.js'), '--port', String(port), '--rtp-min', '20000', '--rtp-max', '27999', '--max-seconds', '900']] },
   { name: 'pjsua2', label: 'pjsua2 wheel', ns: PJ_N, cmd: (port) => [PYTHON, [path.join(__dirname, 'pjsua2_uas.py'), '--port', String(port), '--tone', '440', '--rtp-min', '20000', '--stdin-commands', '--max-seconds', '900']] },
 ].filter((ua) => !ONLY || ua.name === ONLY)
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-function readProc(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    if (f[0] === 'Z') return null
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(status)
-    return { cpuSec: (Number(f[11]) + Number(f[12])) / CLK_TCK, hwmKb: hwm ? Number(hwm[1]) : 0, t: process.hrtime.bigint() }
-  } catch {
-    return null
-  }
-}
 
 /** Spawns `cmd args` with the open-files soft limit raised to the hard limit; lines on stdout. */
 function start(cmd, args, logFile, nice = 0) {
@@ -109,16 +91,6 @@ function waitLine(p, prefix, ms) {
     p.waiters.push(w)
     p.child.once('exit', () => setTimeout(() => finish(null), 50))
   })
-}
-
-async function stop(p, sig = 'SIGTERM') {
-  if (p.exited) return
-  p.child.kill(sig)
-  for (let i = 0; i < 200 && !p.exited; i++) await sleep(50)
-  if (!p.exited) {
-    p.child.kill('SIGKILL')
-    for (let i = 0; i < 40 && !p.exited; i++) await sleep(50)
-  }
 }
 
 const json = (line) => {
@@ -177,12 +149,12 @@ async function oneRun(ua, n, idx) {
     row.uasStats = stats && json(stats)
     row.result = result && json(result)
     if (s0 && s1) {
-      const wall = Number(s1.t - s0.t) / 1e9
+      const wall = Number(s1.at - s0.at) / 1e9
       row.holdWall = wall
       row.cpuPct = ((s1.cpuSec - s0.cpuSec) / wall) * 100
       row.rssMb = s1.hwmKb / 1024
     } else row.notes.push('UA process gone during the hold window')
-    if (c0 && c1) row.uacCpuPct = ((c1.cpuSec - c0.cpuSec) / (Number(c1.t - c0.t) / 1e9)) * 100
+    if (c0 && c1) row.uacCpuPct = ((c1.cpuSec - c0.cpuSec) / (Number(c1.at - c0.at) / 1e9)) * 100
     const r = row.result
     if (r) {
       row.ok = r.ok
@@ -209,21 +181,17 @@ async function oneRun(ua, n, idx) {
     if (uac) {
       const done = await waitLine(uac, 'DONE', 30000)
       if (!done && !uac.exited) row.notes.push('UAC did not finish hanging up in 30 s')
-      await stop(uac)
+      await stopChild(uac.child, PROCESS_STOP_MS)
     }
     const uasDied = uas.exited
-    await stop(uas)
+    await stopChild(uas.child, PROCESS_STOP_MS)
     if (uasDied && row.status !== 'no-start') {
       row.status = 'died'
-      const log = fs.readFileSync(path.join(dir, 'uas.log'), 'utf8')
-      const why = log.split('\n').reverse().find((l) => /Assert|abort|panic|Error|fatal/i.test(l))
-      row.notes.push(`UA died (${uas.signal || `exit ${uas.code}`})${why ? `: ${why.trim().slice(0, 140)}` : ''}`)
+      row.notes.push(deathNote(path.join(dir, 'uas.log'), uas))
     }
   }
   return row
 }
-
-const fmt = (v, d = 1) => (v === undefined || v === null || Number.isNaN(v) ? '–' : v.toFixed(d))
 
 function table(rows) {
   const out = [
@@ -306,11 +274,7 @@ async function main() {
     `Per-run logs: \`${path.relative(ROOT, RUNS_DIR)}/media-<ua>-<N>/\` (uas.log, uac.log). Commands per run are in media-latest.json (\`cmd\`).`,
     '',
   ].join('\n')
-  fs.mkdirSync(path.dirname(OUT), { recursive: true })
-  fs.writeFileSync(OUT, md)
-  fs.writeFileSync(OUT.replace(/\.md$/, '.json'), JSON.stringify(rows, null, 2) + '\n')
-  console.log(md)
-  console.error(`[media] written ${path.relative(process.cwd(), OUT)}`)
+  writeReport(OUT, md, rows, 'media')
 }
 
 main().catch((err) => {

@@ -16,7 +16,7 @@ const path = require('node:path')
 const readline = require('node:readline')
 const { SipService } = require(path.join(__dirname, '..'))
 
-const { arg } = require('./common')
+const { arg, sleep } = require('./common')
 
 const TARGET = arg('target', '127.0.0.1:15170')
 const N = Number(arg('n', 50))
@@ -24,7 +24,6 @@ const CPS = Number(arg('cps', 100))
 const HOLD_S = Number(arg('hold', 30))
 const SETTLE_MS = 1000
 const PPS = 50 // G.711, 20 ms frames
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const out = (line) => console.log(line)
 
 const sip = new SipService({

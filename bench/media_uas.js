@@ -13,11 +13,10 @@ const path = require('node:path')
 const readline = require('node:readline')
 const { SipService } = require(path.join(__dirname, '..'))
 
-const { arg, runUa } = require('./common')
+const { arg, runUa, answerAll } = require('./common')
 
 const port = Number(arg('port', 15170))
 const maxSeconds = Number(arg('max-seconds', 300))
-const counts = { incoming: 0, answered: 0, answerErrors: 0, confirmed: 0, toneErrors: 0, disconnected: 0, errors: 0 }
 const live = new Set()
 
 const sip = new SipService({
@@ -28,29 +27,16 @@ const sip = new SipService({
   incomingCallTimeoutMs: 30000,
 })
 
-sip.on('incoming_call', (e) => {
-  counts.incoming++
-  sip.answer(e.callId).then(
-    () => counts.answered++,
-    (err) => {
-      if (counts.answerErrors++ < 5) console.error(`answer ${e.callId}: ${err && err.message}`)
-    },
-  )
-})
+const counts = Object.assign(answerAll(sip), { toneErrors: 0 }) // answerAll keeps counting into it
 sip.on('call_state', (e) => {
   if (e.state === 'confirmed') {
-    counts.confirmed++
     live.add(e.callId)
     sip.playTone(e.callId, { frequency: 440, durationMs: 0 }).catch((err) => {
       if (counts.toneErrors++ < 5 && live.has(e.callId)) console.error(`playTone ${e.callId}: ${err && err.message}`)
     })
   } else if (e.state === 'disconnected') {
-    counts.disconnected++
     live.delete(e.callId)
   }
-})
-sip.on('error', (e) => {
-  if (counts.errors++ < 5) console.error(`error event: ${e && e.message}`)
 })
 
 function statsSum() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Load bench: sipp (UAC) against an auto-answering UAS, sip-native vs PJSIP (pjsua2 wheel), on
 // loopback. A fresh UA per run; its CPU time (utime+stime from /proc/PID/stat) and peak RSS
-// (VmHWM) are sampled while sipp runs. CPU % = UA CPU time / sipp wall time (100 % = one core).
+// (VmHWM) are sampled while sipp runs (readProc in bench/common.js, as the media bench does).
+// CPU % = UA CPU time / sipp wall time (100 % = one core).
 //
 //   node bench/run.js [--quick] [--only=ours|pjsua2] [--scenarios=rate:200:0,conc:100]
 //                     [--runs-dir=DIR] [--out=FILE] [--sipp=PATH] [--python=PATH]
@@ -21,24 +22,20 @@ const path = require('node:path')
 
 const ROOT = path.join(__dirname, '..')
 const argv = process.argv.slice(2)
-const { flag, opt } = require('./common')
+const { flag, opt, onlyUa, sleep, readProc, stopChild, deathNote, fmt, writeReport } = require('./common')
 
 const QUICK = flag('quick')
 const MEDIA_ONLY = flag('media')
 const WITH_MEDIA = MEDIA_ONLY || !(flag('no-media') || argv.some((a) => a.startsWith('--scenarios=')))
-const ONLY = opt('only', null)
+const ONLY = onlyUa()
 const OUT = path.resolve(opt('out', path.join(__dirname, 'results', 'latest.md')))
 const RUNS_DIR = path.resolve(opt('runs-dir', path.join(__dirname, 'results', 'runs')))
 const SIPP = opt('sipp', process.env.SIPP || 'sipp')
 const PYTHON = opt('python', process.env.PYTHON || 'python3')
 const LOAD_SECONDS = 3
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
-const PAGE_KB = 4
+// a UA has this long to stop() after SIGTERM (bench/uas.js bounds its own stop at 5 s)
+const UA_STOP_MS = 5000
 
-if (ONLY && !['ours', 'pjsua2'].includes(ONLY)) {
-  console.error(`--only must be ours or pjsua2, not ${ONLY}`)
-  process.exit(2)
-}
 if (!MEDIA_ONLY && spawnSync(SIPP, ['-v'], { encoding: 'utf8' }).error) {
   console.error(`sipp not found (${SIPP}); install sip-tester or pass --sipp=PATH`)
   process.exit(2)
@@ -109,32 +106,6 @@ const SCENARIOS = opt('scenarios', null)
     : [rate(50, 0), rate(50), rate(100), rate(200), rate(400), rate(800), conc(100), conc(500), conc(2000)]
 
 // ---------------------------------------------------------------------------------------------
-// /proc sampling
-
-function readProc(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Fields after the parenthesised comm; utime/stime/cutime/cstime are fields 14-17 (1-based).
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(status)
-    const rss = /VmRSS:\s+(\d+) kB/.exec(status)
-    const state = f[0]
-    if (state === 'Z') return null
-    return {
-      cpuSec: ticks / CLK_TCK,
-      hwmKb: hwm ? Number(hwm[1]) : 0,
-      rssKb: rss ? Number(rss[1]) : Number(f[21]) * PAGE_KB,
-    }
-  } catch {
-    return null
-  }
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-// ---------------------------------------------------------------------------------------------
 // One run
 
 let portBase = 15070 + (process.pid % 50) * 20
@@ -165,16 +136,6 @@ async function waitReady(ua, ms) {
     await sleep(50)
   }
   return ua.ready
-}
-
-async function stopUa(ua) {
-  if (ua.exited) return
-  ua.child.kill('SIGTERM')
-  for (let i = 0; i < 100 && !ua.exited; i++) await sleep(50)
-  if (!ua.exited) {
-    ua.child.kill('SIGKILL')
-    for (let i = 0; i < 40 && !ua.exited; i++) await sleep(50)
-  }
 }
 
 function runSipp(scn, uaPort, sippPort, cwd) {
@@ -273,7 +234,7 @@ async function oneRun(ua, scn, runIdx) {
   const maxSeconds = Math.ceil(scn.wallLimit + 30)
   const proc = startUa(ua, uaPort, maxSeconds, path.join(cwd, 'ua.log'))
   if (!(await waitReady(proc, 15000))) {
-    await stopUa(proc)
+    await stopChild(proc.child, UA_STOP_MS)
     row.status = 'no-start'
     row.notes.push(`UA did not start (${proc.exited ? `exit ${proc.code ?? proc.signal}` : 'no READY in 15 s'}); see ${path.relative(ROOT, cwd)}/ua.log`)
     return row
@@ -291,7 +252,7 @@ async function oneRun(ua, scn, runIdx) {
   clearInterval(sampler)
   const end = readProc(pid) || last
   const diedDuringRun = proc.exited
-  if (!diedDuringRun) await stopUa(proc)
+  if (!diedDuringRun) await stopChild(proc.child, UA_STOP_MS)
 
   const stats = parseSippStats(cwd)
   row.ok = stats.ok
@@ -308,9 +269,7 @@ async function oneRun(ua, scn, runIdx) {
 
   if (diedDuringRun) {
     row.status = 'died'
-    const log = fs.readFileSync(path.join(cwd, 'ua.log'), 'utf8')
-    const why = log.split('\n').reverse().find((l) => /Assert|abort|panic|Error|fatal/i.test(l))
-    row.notes.push(`UA died (${proc.signal || `exit ${proc.code}`})${why ? `: ${why.trim().slice(0, 140)}` : ''}`)
+    row.notes.push(deathNote(path.join(cwd, 'ua.log'), proc))
   } else if (row.ok === null) {
     row.status = 'no-stats'
     row.notes.push(`no sipp stats (sipp exit ${sipp.code ?? sipp.signal}${sipp.stderr ? `: ${sipp.stderr.split('\n')[0].slice(0, 120)}` : ''})`)
@@ -330,8 +289,6 @@ async function oneRun(ua, scn, runIdx) {
 
 // ---------------------------------------------------------------------------------------------
 // Report
-
-const fmt = (v, d = 1) => (v === undefined || v === null || Number.isNaN(v) ? '–' : v.toFixed(d))
 
 function table(rows) {
   const out = []
@@ -400,11 +357,7 @@ async function main() {
     `Per-run logs: \`${path.relative(ROOT, RUNS_DIR)}/<ua>-<scenario>/\` (ua.log, sipp.cmd, sipp CSV/screen/error files).`,
     '',
   ].join('\n')
-  fs.mkdirSync(path.dirname(OUT), { recursive: true })
-  fs.writeFileSync(OUT, md)
-  fs.writeFileSync(OUT.replace(/\.md$/, '.json'), JSON.stringify(rows, null, 2) + '\n')
-  console.log(md)
-  console.error(`[bench] written ${path.relative(process.cwd(), OUT)}`)
+  writeReport(OUT, md, rows, 'bench')
   if (WITH_MEDIA) process.exitCode = await runMedia()
 }
 

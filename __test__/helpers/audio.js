@@ -9,6 +9,10 @@
 
 const fs = require('node:fs')
 
+// Audio still in flight when a tone ends: RTP on loopback plus the receiver's jitter buffer. No
+// event marks its playout, so the suites stop a recording this long after the tone is done.
+const PLAYOUT_MS = 300
+
 // ---------------------------------------------------------------------------------------------
 // WAV
 
@@ -321,6 +325,7 @@ function assertTone(r, { freq, levelDb, freqTolPct = 2, levelTolDb = 3, minMs = 
 }
 
 module.exports = {
+  PLAYOUT_MS,
   readWav,
   wavBuffer,
   toneSamples,

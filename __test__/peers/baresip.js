@@ -23,10 +23,13 @@ const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const net = require('node:net')
 const path = require('node:path')
-const { HOST, freePort, tmpDir, track, exited, terminate, killGroup, waitUdpBound, sleep } = require('../helpers/peers')
+const { HOST, freePort, tmpDir, track, exited, terminate, killGroup, hasExited, waitUdpBound } = require('../helpers/process')
+const { sleep, until } = require('../helpers/wait')
 
 const MODULE_DIR = '/usr/lib/baresip/modules'
 const REQUIRED_MODULES = ['g711', 'ausine', 'aubridge', 'sndfile', 'ctrl_tcp', 'account', 'menu']
+// The level ausine sends at, measured by peers.selftest.test.js (its own enc dump and at PJSIP).
+const AUSINE_DBFS = -7.3
 
 /** Names of required baresip modules that are missing ([] when all are there). */
 function missingBaresipModules() {
@@ -174,29 +177,29 @@ async function startBaresip(o = {}) {
     }
   }
 
+  function connectOnce() {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(ctrlPort, HOST)
+      s.once('connect', () => resolve(s))
+      s.once('error', reject)
+    })
+  }
+
   async function connect() {
-    const end = Date.now() + 8000
     let lastErr
-    while (Date.now() < end) {
-      if (child.exitCode !== null || child.signalCode !== null) break
-      try {
-        sock = await new Promise((resolve, reject) => {
-          const s = net.connect(ctrlPort, HOST)
-          s.once('connect', () => resolve(s))
-          s.once('error', reject)
-        })
-        sock.on('data', (d) => {
-          rx = Buffer.concat([rx, d])
-          parseNetstrings()
-        })
-        sock.on('error', () => {})
-        return
-      } catch (e) {
+    const accepted = async () => {
+      if (hasExited(child)) throw new Error(`baresip exited before ctrl_tcp accepted; ${describe()}`)
+      return connectOnce().catch((e) => {
         lastErr = e
-        await sleep(50)
-      }
+        return null
+      })
     }
-    throw new Error(`baresip ctrl_tcp did not accept on ${ctrlPort}: ${lastErr && lastErr.message}; ${describe()}`)
+    sock = await until(accepted, 8000, () => `baresip ctrl_tcp accepting on ${ctrlPort} (${lastErr && lastErr.message}); ${describe()}`)
+    sock.on('data', (d) => {
+      rx = Buffer.concat([rx, d])
+      parseNetstrings()
+    })
+    sock.on('error', () => {})
   }
 
   /**
@@ -249,6 +252,12 @@ async function startBaresip(o = {}) {
     for (const w of [...waiters]) w(null)
   })
 
+  /** Calls `uri` (ctrl_tcp `dial`); resolves once baresip took the command (then `established()`). */
+  const dial = (uri) => command('dial', uri)
+
+  /** Resolves once its call is established (media up). */
+  const established = () => waitEvent('CALL_ESTABLISHED')
+
   /** DTMF digits baresip received, in order (from CALL_DTMF_START events). */
   const dtmfDigits = () =>
     events
@@ -277,6 +286,24 @@ async function startBaresip(o = {}) {
   /** Path of the newest recording of what baresip received (decoded), or null. */
   const receivedWav = () => recordings().filter((r) => r.kind === 'dec').pop()?.path || null
   const sentWav = () => recordings().filter((r) => r.kind === 'enc').pop()?.path || null
+
+  /**
+   * Resolves once sndfile has closed every recording, a little after CALL_CLOSED: it writes a
+   * WAV's final RIFF size on close (until then the header holds a placeholder).
+   */
+  function recordingsClosed(timeoutMs = 5000) {
+    const closed = (file) => {
+      const head = Buffer.alloc(8)
+      const fd = fs.openSync(file, 'r')
+      try {
+        fs.readSync(fd, head, 0, 8, 0)
+        return head.readUInt32LE(4) + 8 === fs.fstatSync(fd).size
+      } finally {
+        fs.closeSync(fd)
+      }
+    }
+    return until(() => recordings().every((r) => closed(r.path)), timeoutMs, () => `sndfile closed its recordings; ${describe()}`)
+  }
 
   async function stop() {
     clearTimeout(hardKill)
@@ -312,10 +339,13 @@ async function startBaresip(o = {}) {
     events,
     command,
     waitEvent,
+    dial,
+    established,
     sendDtmf,
     dtmfDigits,
     dtmfDigitsFromLog,
     recordings,
+    recordingsClosed,
     receivedWav,
     sentWav,
     stop,
@@ -324,4 +354,4 @@ async function startBaresip(o = {}) {
   }
 }
 
-module.exports = { startBaresip, missingBaresipModules, REQUIRED_MODULES }
+module.exports = { startBaresip, missingBaresipModules, REQUIRED_MODULES, AUSINE_DBFS }

@@ -11,7 +11,7 @@
 
 const { spawn } = require('node:child_process')
 const path = require('node:path')
-const { HOST, freePort, track, exited, terminate, killGroup, waitUdpBound } = require('../helpers/peers')
+const { HOST, freePort, track, exited, terminate, killGroup, hasExited, waitUdpBound } = require('../helpers/process')
 
 const SCRIPT = path.join(__dirname, 'pjsua2_peer.py')
 
@@ -98,17 +98,29 @@ async function startPjsua2(o = {}) {
 
   /** Sends a command line; resolves at once (follow its events). */
   function cmd(name, ...a) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`pjsua2 peer has exited; ${describe()}`)
+    if (hasExited(child)) throw new Error(`pjsua2 peer has exited; ${describe()}`)
     child.stdin.write([name, ...a].join(' ') + '\n')
   }
+
+  /** Calls `uri`; resolves at once (then `established()`). */
+  const dial = (uri) => cmd('call', uri)
+
+  /** Resolves once its call is confirmed and its audio media active. */
+  async function established() {
+    await waitEvent('call_state', (e) => e.state === 'confirmed')
+    await waitEvent('media_active')
+  }
+
+  let toneFrom = 0 // events index of the last play_tone
 
   /**
    * Plays a sine on the call with pjsua2's ToneGenerator. `levelDb` (dBFS, sine convention) sets
    * the generator's amplitude (32768 * 10^(levelDb/20)); omitted, pjmedia's default amplitude 12288
-   * (-8.5 dBFS) is used. Resolves once the peer reports it started.
+   * (-8.5 dBFS) is used. Resolves once the peer reports it started (then `toneDone()`).
    */
   async function playTone(freq, ms, levelDb) {
     const from = events.length
+    toneFrom = from
     const amp = levelDb === undefined ? 0 : Math.max(1, Math.min(32767, Math.round(32768 * Math.pow(10, levelDb / 20))))
     cmd('play_tone', freq, ms, amp)
     const e = await Promise.race([
@@ -118,6 +130,9 @@ async function startPjsua2(o = {}) {
     if (e.event === 'error') throw new Error(`pjsua2 ${e.message}`)
     return e
   }
+
+  /** Resolves once the tone of the last `playTone` has played to its end. */
+  const toneDone = (timeoutMs = 10000) => waitEvent('tone_done', () => true, timeoutMs, toneFrom)
 
   /** Starts recording what the call receives to `file` (8 kHz mono WAV); resolves once started. */
   async function record(file) {
@@ -159,7 +174,7 @@ async function startPjsua2(o = {}) {
 
   async function stop() {
     clearTimeout(hardKill)
-    if (child.exitCode === null && child.signalCode === null) {
+    if (!hasExited(child)) {
       try {
         child.stdin.end('quit\n')
       } catch {}
@@ -190,7 +205,10 @@ async function startPjsua2(o = {}) {
     events,
     cmd,
     waitEvent,
+    dial,
+    established,
     playTone,
+    toneDone,
     record,
     stopRecord,
     stats,

@@ -1,0 +1,179 @@
+// The child processes of the node:test suites and what they need from the host: every peer
+// (sipp, Kamailio, baresip, pjsua2; drivers in __test__/peers/) runs as its own process group on
+// 127.0.0.1 with free ports, is killed when its test ends (the drivers take `t`) and, at the
+// latest, when this Node process exits. Also: which peers are installed (requirePeer).
+'use strict'
+
+const { spawnSync } = require('node:child_process')
+const dgram = require('node:dgram')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { sleep, until } = require('./wait')
+
+const HOST = '127.0.0.1'
+
+// ---------------------------------------------------------------------------------------------
+// process bookkeeping
+
+const live = new Set() // ChildProcess objects started by the drivers (each a process group leader)
+
+const hasExited = (child) => child.exitCode !== null || child.signalCode !== null
+
+function killGroup(child, signal) {
+  if (!child || hasExited(child)) return
+  try {
+    process.kill(-child.pid, signal) // the whole group: kamailio forks its workers
+  } catch {
+    try {
+      child.kill(signal)
+    } catch {}
+  }
+}
+
+process.on('exit', () => {
+  for (const child of live) killGroup(child, 'SIGKILL')
+})
+
+/** Registers a child spawned with `detached: true` (its own group) to be killed at exit. */
+function track(child) {
+  live.add(child)
+  child.on('exit', () => live.delete(child))
+  return child
+}
+
+/** Resolves when `child` has exited ({ code, signal }), immediately if it already has. */
+function exited(child) {
+  if (hasExited(child)) return Promise.resolve({ code: child.exitCode, signal: child.signalCode })
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+async function terminate(child, graceMs = 2000) {
+  if (hasExited(child)) return exited(child)
+  killGroup(child, 'SIGTERM')
+  const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs)
+  const r = await exited(child)
+  clearTimeout(timer)
+  killGroup(child, 'SIGKILL') // stray workers of the group, if any
+  return r
+}
+
+// ---------------------------------------------------------------------------------------------
+// files and binaries
+
+function tmpDir(prefix) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `sip-native-${prefix}-`))
+}
+
+/** The file's text, or '' when it does not exist (yet). */
+function readIfExists(file) {
+  try {
+    return fs.readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+function which(bin) {
+  for (const dir of (process.env.PATH || '').split(path.delimiter).concat(['/usr/sbin', '/sbin'])) {
+    if (!dir) continue
+    const p = path.join(dir, bin)
+    try {
+      fs.accessSync(p, fs.constants.X_OK)
+      return p
+    } catch {}
+  }
+  return null
+}
+
+// ---------------------------------------------------------------------------------------------
+// ports
+
+/** A UDP port on 127.0.0.1 that was free a moment ago. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4')
+    s.once('error', reject)
+    s.bind(0, HOST, () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** Whether some process has a UDP socket bound to `port` (Linux /proc). */
+function udpBound(port) {
+  const hex = ':' + port.toString(16).toUpperCase().padStart(4, '0')
+  for (const f of ['/proc/net/udp', '/proc/net/udp6']) {
+    const lines = readIfExists(f).split('\n').slice(1)
+    for (const l of lines) {
+      const local = l.trim().split(/\s+/)[1]
+      if (local && local.endsWith(hex)) return true
+    }
+  }
+  return false
+}
+
+/** Resolves once `port` is bound (or `child` has exited: its caller reports that). */
+async function waitUdpBound(port, child, timeoutMs = 5000) {
+  // without /proc there is nothing to observe: give the peer a moment
+  if (!fs.existsSync('/proc/net/udp')) return sleep(300)
+  await until(() => udpBound(port) || hasExited(child), timeoutMs, `a process bound UDP port ${port}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// which peers are installed
+
+// Each entry says why its peer cannot run here (null when it can). The drivers are required only
+// when asked: they require this module.
+const PEERS = {
+  sipp: () => (which('sipp') ? null : 'install with: apt-get install sip-tester'),
+  kamailio: () =>
+    which('kamailio') && which('sqlite3') && require('../peers/kamailio').kamailioModuleDir()
+      ? null
+      : 'install with: apt-get install kamailio kamailio-sqlite-modules sqlite3',
+  baresip: () => {
+    if (!which('baresip')) return 'install with: apt-get install baresip-core'
+    const missing = require('../peers/baresip').missingBaresipModules()
+    return missing.length ? `baresip modules missing: ${missing.join(', ')}` : null
+  },
+  pjsua2: () =>
+    spawnSync('python3', ['-c', 'import pjsua2'], { stdio: 'ignore', timeout: 20000 }).status === 0
+      ? null
+      : 'install with: pip install pjsua2-python==2.15.1.post1',
+  tsc: () =>
+    fs.existsSync(path.join(__dirname, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'))
+      ? null
+      : 'install with: npm ci (devDependency typescript)',
+}
+
+/**
+ * True when the peer is available. Otherwise: under CI=true throws (the test fails); elsewhere
+ * skips the test with the reason and returns false. Usage: `if (!requirePeer('sipp', t)) return`.
+ */
+function requirePeer(name, t) {
+  const absent = PEERS[name]
+  if (!absent) throw new Error(`requirePeer: unknown peer ${name}`)
+  const why = absent()
+  if (!why) return true
+  const msg = `${name} is not available; ${why}`
+  if (process.env.CI === 'true') throw new Error(msg)
+  if (t && typeof t.skip === 'function') t.skip(msg)
+  return false
+}
+
+module.exports = {
+  HOST,
+  hasExited,
+  killGroup,
+  track,
+  exited,
+  terminate,
+  tmpDir,
+  readIfExists,
+  which,
+  freePort,
+  waitUdpBound,
+  requirePeer,
+}
