@@ -1,5 +1,6 @@
-// npm test: the Rust workspace tests, then the node:test suites in __test__/ (one file at a time:
-// they start real SIP peers on loopback). Exits non-zero if either fails.
+// npm test: cargo fmt --check, clippy -D warnings and the Rust workspace tests, then the
+// node:test suites in __test__/ (one file at a time: they start real SIP peers on loopback).
+// Exits non-zero if any step fails.
 'use strict'
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -19,7 +20,12 @@ function run(cmd, args) {
   if (!ok) failed = true
 }
 
-if (process.env.SIP_NATIVE_SKIP_CARGO_TEST !== '1') run('cargo', ['test', '--workspace'])
+if (process.env.SIP_NATIVE_SKIP_CARGO_TEST !== '1') {
+  // style and lints first: they are as much a part of the suite as the tests
+  run('cargo', ['fmt', '--all', '--', '--check'])
+  run('cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings'])
+  run('cargo', ['test', '--workspace'])
+}
 
 const testDir = path.join(root, '__test__')
 const only = process.argv.slice(2)

@@ -16,10 +16,10 @@ pub mod logging;
 // media/ and sdp are being documented in their own re-layering step.
 #[allow(missing_docs, unreachable_pub)]
 pub mod media;
-pub mod rtp_ports;
+mod rtp_ports;
 #[allow(missing_docs, unreachable_pub)]
 pub mod sdp;
-pub mod sip;
+mod sip;
 
 mod account;
 mod call;

@@ -21,7 +21,7 @@ use crate::error::Error;
 
 /// A thread-safe pool of RTP/RTCP port pairs; clones share the same pool.
 #[derive(Clone)]
-pub struct PortPool {
+pub(crate) struct PortPool {
     inner: Arc<Inner>,
 }
 
@@ -52,7 +52,7 @@ impl PortPool {
     /// one must have its RTCP port `<= max`. An empty or inverted range is accepted here
     /// and reported by [`allocate`](Self::allocate) as [`Error::PortsExhausted`], so a
     /// configuration mistake surfaces with the range in the message.
-    pub fn new(min: u16, max: u16, bind_ip: IpAddr) -> PortPool {
+    pub(crate) fn new(min: u16, max: u16, bind_ip: IpAddr) -> PortPool {
         let lo = u32::from(min.max(1));
         let first = lo + (lo % 2);
         let hi = u32::from(max);
@@ -82,7 +82,7 @@ impl PortPool {
     /// socket, are skipped. Errors: [`Error::PortsExhausted`] when no pair is free,
     /// [`Error::Transport`] when binding fails for another reason than the port being
     /// taken (for example `bind_ip` is not an address of this host).
-    pub fn allocate(&self) -> Result<RtpPortPair, Error> {
+    pub(crate) fn allocate(&self) -> Result<RtpPortPair, Error> {
         let inner = &self.inner;
         let mut state = self.lock();
         for step in 0..inner.pairs {
@@ -117,18 +117,14 @@ impl PortPool {
     }
 
     /// How many pairs are currently leased from this pool.
-    pub fn in_use(&self) -> usize {
+    pub(crate) fn in_use(&self) -> usize {
         self.lock().in_use.len()
     }
 
     /// How many pairs the range holds in total.
-    pub fn capacity(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
         self.inner.pairs as usize
-    }
-
-    /// The address the sockets are bound on.
-    pub fn bind_ip(&self) -> IpAddr {
-        self.inner.bind_ip
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -178,7 +174,7 @@ fn bind(ip: IpAddr, port: u16) -> Result<Option<UdpSocket>, Error> {
 /// The sockets can be moved out (`let RtpPortPair { rtp, rtcp, lease, .. } = pair;`); the
 /// pair stays reserved in the pool for as long as `lease` lives, so keep it with them.
 #[derive(Debug)]
-pub struct RtpPortPair {
+pub(crate) struct RtpPortPair {
     /// The RTP socket, bound on the even port.
     pub rtp: UdpSocket,
     /// The RTCP socket, bound on `rtp_port + 1`.
@@ -191,20 +187,22 @@ pub struct RtpPortPair {
 
 impl RtpPortPair {
     /// The RTCP port, `rtp_port + 1`.
-    pub fn rtcp_port(&self) -> u16 {
+    #[cfg(test)]
+    pub(crate) fn rtcp_port(&self) -> u16 {
         self.rtp_port + 1
     }
 }
 
 /// The pool's record that a pair is leased; dropping it frees the pair for reuse.
-pub struct PortLease {
+pub(crate) struct PortLease {
     pool: Arc<Inner>,
     port: u16,
 }
 
 impl PortLease {
     /// The leased RTP port.
-    pub fn port(&self) -> u16 {
+    #[cfg(test)]
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 }
@@ -430,7 +428,7 @@ mod tests {
             other => panic!("expected a transport error, got {other:?}"),
         }
         assert_eq!(pool.in_use(), 0);
-        assert_eq!(pool.bind_ip(), "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(pool.inner.bind_ip, "192.0.2.1".parse::<IpAddr>().unwrap());
         assert!(format!("{pool:?}").contains("192.0.2.1"));
     }
 }

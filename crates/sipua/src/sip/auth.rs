@@ -172,3 +172,64 @@ pub(crate) fn is_challenge(resp: &Response) -> bool {
         StatusCode::Unauthorized | StatusCode::ProxyAuthenticationRequired
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsipstack::sip::SipMessage;
+
+    fn challenge(code: u16, nonce: &str, stale: bool) -> Response {
+        let (name, reason) = match code {
+            407 => ("Proxy-Authenticate", "Proxy Authentication Required"),
+            _ => ("WWW-Authenticate", "Unauthorized"),
+        };
+        let text = format!(
+            "SIP/2.0 {code} {reason}\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:a@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n{name}: Digest realm=\"r\", nonce=\"{nonce}\", qop=\"auth\"{}\r\nContent-Length: 0\r\n\r\n",
+            if stale { ", stale=true" } else { "" }
+        );
+        match SipMessage::try_from(text.as_str()).unwrap() {
+            SipMessage::Response(r) => r,
+            SipMessage::Request(_) => panic!("a response"),
+        }
+    }
+
+    #[test]
+    fn a_challenge_is_answered_once_per_nonce() {
+        let mut auth = Authenticator::new("7779", "secret");
+        let mut rounds = ChallengeLoop::new(Some(&mut auth), "REGISTER", "sip:h");
+        let header = rounds.answer(&challenge(401, "n1", false)).unwrap();
+        assert!(matches!(header, Header::Authorization(_)));
+        // the same nonce again: the credentials were wrong, report the 401 itself
+        let refused = rounds.answer(&challenge(401, "n1", false)).unwrap_err();
+        assert_eq!(
+            refused,
+            Refused {
+                code: 401,
+                reason: "Unauthorized".into()
+            }
+        );
+    }
+
+    #[test]
+    fn stale_nonces_are_answered_until_the_send_limit() {
+        let mut auth = Authenticator::new("7779", "secret");
+        let mut rounds = ChallengeLoop::new(Some(&mut auth), "INVITE", "sip:1000@h");
+        let first = rounds.answer(&challenge(407, "n1", false)).unwrap();
+        assert!(matches!(first, Header::ProxyAuthorization(_)));
+        assert!(
+            rounds.answer(&challenge(407, "n1", true)).is_ok(),
+            "stale: answered again"
+        );
+        let refused = rounds.answer(&challenge(407, "n2", false)).unwrap_err();
+        assert_eq!(refused.code, 401);
+        assert!(refused.reason.contains("challenged again"), "{refused:?}");
+    }
+
+    #[test]
+    fn without_credentials_a_challenge_is_final() {
+        let mut rounds = ChallengeLoop::new(None, "INVITE", "sip:1000@h");
+        let refused = rounds.answer(&challenge(407, "n1", false)).unwrap_err();
+        assert_eq!(refused.code, 407);
+        assert!(is_challenge(&challenge(401, "n", false)));
+    }
+}

@@ -20,7 +20,7 @@ use sha2::Sha256;
 /// Why a challenge could not be parsed or answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum DigestError {
+pub(crate) enum DigestError {
     /// The header uses another scheme (`Basic`, `Bearer`, ...) or none at all.
     #[error("not a Digest challenge (scheme `{0}`)")]
     NotDigest(String),
@@ -44,7 +44,7 @@ pub enum DigestError {
 /// The `-sess` variants hash the client nonce into A1, so the same password hash is
 /// bound to one client nonce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Algorithm {
+pub(crate) enum Algorithm {
     /// `MD5`, the default when a challenge names no algorithm.
     #[default]
     Md5,
@@ -58,7 +58,7 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Parses an `algorithm` token, case-insensitively as RFC 7616 requires.
-    pub fn parse(token: &str) -> Result<Algorithm, DigestError> {
+    pub(crate) fn parse(token: &str) -> Result<Algorithm, DigestError> {
         let t = token.trim();
         if t.eq_ignore_ascii_case("MD5") {
             Ok(Algorithm::Md5)
@@ -74,7 +74,7 @@ impl Algorithm {
     }
 
     /// The token as written in an `Authorization` header.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Algorithm::Md5 => "MD5",
             Algorithm::Md5Sess => "MD5-sess",
@@ -84,7 +84,7 @@ impl Algorithm {
     }
 
     /// Whether A1 includes the server and client nonces (the `-sess` variants).
-    pub fn is_sess(self) -> bool {
+    pub(crate) fn is_sess(self) -> bool {
         matches!(self, Algorithm::Md5Sess | Algorithm::Sha256Sess)
     }
 
@@ -105,7 +105,7 @@ impl fmt::Display for Algorithm {
 
 /// A parsed `WWW-Authenticate` or `Proxy-Authenticate` Digest challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
+pub(crate) struct Challenge {
     /// The protection space; shown to users and hashed into A1.
     pub realm: String,
     /// The server nonce.
@@ -128,7 +128,7 @@ impl Challenge {
     /// quoted strings, any case for the scheme and parameter names, and free whitespace
     /// around `=` and `,`. Unknown parameters (`domain`, `charset`, `userhash`, ...) are
     /// ignored. Never panics, whatever the input.
-    pub fn parse(header_value: &str) -> Result<Challenge, DigestError> {
+    pub(crate) fn parse(header_value: &str) -> Result<Challenge, DigestError> {
         let s = header_value.trim_start();
         let scheme_end = s
             .find(|c: char| c.is_whitespace() || c == ',')
@@ -176,7 +176,7 @@ impl Challenge {
 
     /// The qop we answer with: `Some("auth")` when offered, `None` for a legacy challenge
     /// without qop, and an error when only options we cannot honour are offered.
-    pub fn chosen_qop(&self) -> Result<Option<&'static str>, DigestError> {
+    pub(crate) fn chosen_qop(&self) -> Result<Option<&'static str>, DigestError> {
         if self.qop.is_empty() {
             Ok(None)
         } else if self.qop.iter().any(|q| q.eq_ignore_ascii_case("auth")) {
@@ -286,7 +286,7 @@ fn parse_params(input: &str) -> Result<Vec<(String, String)>, DigestError> {
 
 /// The user's credentials for one realm. Borrowed so the password is not copied around.
 #[derive(Clone, Copy)]
-pub struct Credentials<'a> {
+pub(crate) struct Credentials<'a> {
     /// The authentication user name (often the extension, e.g. `7779`).
     pub username: &'a str,
     /// The password; never logged (this type does not implement `Debug` on purpose).
@@ -298,7 +298,7 @@ pub struct Credentials<'a> {
 /// `qop` is the chosen quality of protection (`Some("auth")`) or `None` for the RFC 2069
 /// legacy form `H(HA1:nonce:HA2)`. `cnonce` is used for `qop` and for `-sess` algorithms;
 /// `nc` is the nonce count, written as 8 hex digits.
-pub fn compute_response(
+pub(crate) fn compute_response(
     challenge: &Challenge,
     creds: &Credentials<'_>,
     method: &str,
@@ -332,7 +332,7 @@ pub fn compute_response(
 /// it the RFC 2069 legacy form (no `cnonce`, `qop` or `nc`) — except that the `-sess`
 /// algorithms keep `cnonce`, since the server needs it to compute A1. `opaque` is echoed
 /// when the challenge had one.
-pub fn authorization(
+pub(crate) fn authorization(
     challenge: &Challenge,
     creds: &Credentials<'_>,
     method: &str,
@@ -363,7 +363,7 @@ pub fn authorization(
 }
 
 /// A fresh client nonce: 16 random bytes as 32 lowercase hex digits.
-pub fn new_cnonce() -> String {
+pub(crate) fn new_cnonce() -> String {
     use rand::Rng;
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);

@@ -26,7 +26,7 @@ const NEEDLE: &[u8] = b"authorization";
 /// Returns `text` with the values of `Authorization` / `Proxy-Authorization` headers masked,
 /// keeping only the scheme and the `username` parameter, e.g.
 /// `Authorization: Digest username="7779", ***`. Borrows when there is nothing to mask.
-pub fn mask_sip_message(text: &str) -> Cow<'_, str> {
+pub(crate) fn mask_sip_message(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     // Text with real line breaks is a raw message; text without them may be a
     // Debug-escaped one, where a line ends at the two characters `\n`.
@@ -180,7 +180,7 @@ fn is_credential_header(name: &str) -> bool {
 
 /// Returns the headers with the values of credential headers masked as in
 /// [`mask_sip_message`]; other headers are passed through unchanged.
-pub fn masked_headers(headers: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+pub(crate) fn masked_headers(headers: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
     headers
         .map(|(name, value)| {
             if is_credential_header(&name) && !value.trim().is_empty() {

@@ -3,9 +3,9 @@
 //! fix-up. Nothing here knows calls, accounts or the endpoint.
 
 pub(crate) mod auth;
-pub mod digest;
+pub(crate) mod digest;
 pub(crate) mod guard;
-pub mod mask;
+pub(crate) mod mask;
 pub(crate) mod message;
 pub(crate) mod remote_target;
 pub(crate) mod uri;
