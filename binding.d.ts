@@ -98,21 +98,31 @@ export declare const enum CallState {
 
 /** RTP statistics of a call (RFC 3550 figures; `null` until RTCP told us). */
 export interface CallStats {
+  /** 'PCMU' | 'PCMA' | 'G722', or '' before media is negotiated. */
   codec: string
   payloadType: number
+  /** Our media direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive'. */
   direction: string
   localPort: number
+  /** Where we send RTP (learned from the peer's packets: symmetric RTP). */
   remoteAddress: string
   packetsSent: number
   bytesSent: number
   packetsReceived: number
   bytesReceived: number
+  /** Packets lost as seen by us (expected - received). */
   packetsLost: number
+  /** Interarrival jitter of what we receive, ms. */
   jitterMs: number
+  /** Round-trip time from RTCP SR/RR, ms; null until measured. */
   rttMs: number | null
+  /** Loss the peer reported about our stream (RTCP RR); null until received. */
   remotePacketsLost: number | null
+  /** Jitter the peer reported about our stream, ms; null until received. */
   remoteJitterMs: number | null
+  /** Packets dropped: garbage, wrong SSRC or payload type, too late for playout. */
   packetsDropped: number
+  /** Frames dropped because a PCM stream consumer did not keep up. */
   framesDropped: number
 }
 
@@ -140,8 +150,11 @@ export interface ConfigInput {
 
 /** Live counts, for leak checks and monitoring. */
 export interface Counters {
+  /** Calls not yet disconnected. */
   liveCalls: number
+  /** SIP transactions still held by the stack. */
   liveTransactions: number
+  /** Malformed datagrams dropped (or answered 400). */
   malformedMessages: number
 }
 
@@ -173,8 +186,8 @@ export interface MediaClock {
 
 /** The service's per-operator settings row. */
 export interface OperatorRow {
-  pbx_extension?: NumberOrString
-  pbx_username?: NumberOrString
+  pbx_extension?: number | string
+  pbx_username?: number | string
   pbx_password?: string
   pbx_display_name?: string
 }
@@ -182,10 +195,10 @@ export interface OperatorRow {
 /** The service's PBX settings row (`pbx_*` names kept). */
 export interface PbxRow {
   pbx_server?: string
-  pbx_port?: NumberOrString
+  pbx_port?: number | string
   pbx_transport?: string
-  pbx_rtp_port_min?: NumberOrString
-  pbx_rtp_port_max?: NumberOrString
+  pbx_rtp_port_min?: number | string
+  pbx_rtp_port_max?: number | string
   pbx_use_websocket?: boolean | number | string
   pbx_websocket_url?: string
 }
@@ -194,6 +207,7 @@ export interface PbxRow {
 export interface RecordingInfo {
   path: string
   durationMs: number
+  /** Frames lost because the disk did not keep up. */
   droppedFrames: number
 }
 
@@ -207,7 +221,7 @@ export declare const enum RegistrationState {
 }
 
 /** Starts an endpoint: binds the transport and begins registering. `onEvent` gets every event. */
-export declare function startEndpoint(options: StartOptions, onEvent: EventCallback): Promise<NativeEndpoint>
+export declare function startEndpoint(options: StartOptions, onEvent: ((arg: EngineEvent) => void)): Promise<NativeEndpoint>
 
 /** How the endpoint is configured: the typed config, or the settings rows plus overrides. */
 export interface StartOptions {

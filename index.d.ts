@@ -1,6 +1,12 @@
 // sip-native: a SIP user agent for Node.js, in Rust. Hand-written facade over the generated
 // `binding.d.ts`; this file is the public API.
 import { EventEmitter } from 'node:events'
+import type { CallStats, Counters, LocalAddress, MediaClock, RecordingInfo } from './binding'
+
+// Declared once, in the binding (generated from src/types.rs).
+export type { CallStats, LocalAddress, MediaClock, RecordingInfo }
+/** Live counts, for leak checks and monitoring. */
+export type EndpointCounters = Counters
 
 export type Transport = 'udp' | 'tcp' | 'tls' | 'UDP' | 'TCP' | 'TLS'
 
@@ -182,35 +188,6 @@ export interface SipServiceEvents {
   error: [ErrorEvent]
 }
 
-/** RTP statistics of a call (RFC 3550 figures). */
-export interface CallStats {
-  /** 'PCMU' | 'PCMA' | 'G722', or '' before media is negotiated. */
-  codec: string
-  payloadType: number
-  /** Our media direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive'. */
-  direction: string
-  localPort: number
-  /** Where we send RTP (learned from the peer's packets: symmetric RTP). */
-  remoteAddress: string
-  packetsSent: number
-  bytesSent: number
-  packetsReceived: number
-  bytesReceived: number
-  /** Packets lost as seen by us (expected - received). */
-  packetsLost: number
-  /** Interarrival jitter of what we receive, ms. */
-  jitterMs: number
-  /** Round-trip time from RTCP SR/RR, ms; null until measured. */
-  rttMs: number | null
-  /** Loss and jitter the peer reported about our stream (RTCP RR); null until received. */
-  remotePacketsLost: number | null
-  remoteJitterMs: number | null
-  /** Packets dropped: garbage, wrong SSRC or payload type, too late for playout. */
-  packetsDropped: number
-  /** Frames dropped because a PCM stream consumer did not keep up. */
-  framesDropped: number
-}
-
 export interface PlayFileOptions {
   /** Start again at the end until stopPlayback() (default false). */
   loop?: boolean
@@ -230,12 +207,6 @@ export interface RecordOptions {
   channels?: 1 | 2
 }
 
-export interface RecordingInfo {
-  path: string
-  durationMs: number
-  /** Frames lost because the disk did not keep up. */
-  droppedFrames: number
-}
 
 export interface SendDtmfOptions {
   /** 'rfc4733' (default, in the RTP stream) or 'info' (SIP INFO application/dtmf-relay). */
@@ -253,20 +224,7 @@ export interface CallAudio {
   readonly writable: import('node:stream').Writable
 }
 
-export interface LocalAddress {
-  address: string
-  port: number
-  transport: 'udp' | 'tcp' | 'tls'
-}
 
-export interface EndpointCounters {
-  /** Calls not yet disconnected. */
-  liveCalls: number
-  /** SIP transactions still held by the stack. */
-  liveTransactions: number
-  /** Malformed datagrams dropped (or answered 400). */
-  malformedMessages: number
-}
 
 /** A call. Its `id` is the `callId` of every event about it. */
 export interface Call {
@@ -352,7 +310,7 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
   getCall(callId: string): Call | undefined
   counters(): EndpointCounters
   /** The media pacing clock's tick interval quantiles in ms (20 = perfect pacing). */
-  mediaClock(): { p50: number; p99: number }
+  mediaClock(): MediaClock
 }
 
 /** The name the call-center service uses; the same class. */

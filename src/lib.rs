@@ -16,7 +16,8 @@ use types::{
     StartOptions,
 };
 
-/// Event callback: receives each engine event as a plain object (`{ type, ... }`).
+/// Event callback: receives each engine event as a plain object (`{ type, ... }`). Written out
+/// where it is a parameter, because the generated `.d.ts` knows no Rust type aliases.
 type EventCallback = ThreadsafeFunction<EngineEvent, (), EngineEvent, Status, false>;
 
 fn to_napi(e: sipua::Error) -> Error {
@@ -54,7 +55,7 @@ pub struct NativeEndpoint {
 #[napi]
 pub async fn start_endpoint(
     options: StartOptions,
-    on_event: EventCallback,
+    on_event: ThreadsafeFunction<EngineEvent, (), EngineEvent, Status, false>,
 ) -> Result<NativeEndpoint> {
     let config = EndpointConfig::from_options(&options.into_value()).map_err(to_napi)?;
     let (tx, mut rx) = mpsc::unbounded_channel();

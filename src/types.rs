@@ -69,22 +69,19 @@ pub struct ConfigInput {
     pub accounts: Option<Vec<AccountInput>>,
 }
 
-/// A number or a string, as databases hand settings back.
-pub type NumberOrString = Either<f64, String>;
-
 /// The service's PBX settings row (`pbx_*` names kept).
 #[napi(object)]
 pub struct PbxRow {
     #[napi(js_name = "pbx_server")]
     pub pbx_server: Option<String>,
     #[napi(js_name = "pbx_port")]
-    pub pbx_port: Option<NumberOrString>,
+    pub pbx_port: Option<Either<f64, String>>,
     #[napi(js_name = "pbx_transport")]
     pub pbx_transport: Option<String>,
     #[napi(js_name = "pbx_rtp_port_min")]
-    pub pbx_rtp_port_min: Option<NumberOrString>,
+    pub pbx_rtp_port_min: Option<Either<f64, String>>,
     #[napi(js_name = "pbx_rtp_port_max")]
-    pub pbx_rtp_port_max: Option<NumberOrString>,
+    pub pbx_rtp_port_max: Option<Either<f64, String>>,
     #[napi(js_name = "pbx_use_websocket")]
     pub pbx_use_websocket: Option<Either3<bool, f64, String>>,
     #[napi(js_name = "pbx_websocket_url")]
@@ -95,9 +92,9 @@ pub struct PbxRow {
 #[napi(object)]
 pub struct OperatorRow {
     #[napi(js_name = "pbx_extension")]
-    pub pbx_extension: Option<NumberOrString>,
+    pub pbx_extension: Option<Either<f64, String>>,
     #[napi(js_name = "pbx_username")]
-    pub pbx_username: Option<NumberOrString>,
+    pub pbx_username: Option<Either<f64, String>>,
     #[napi(js_name = "pbx_password")]
     pub pbx_password: Option<String>,
     #[napi(js_name = "pbx_display_name")]
@@ -113,7 +110,8 @@ pub struct StartOptions {
     pub overrides: Option<ConfigInput>,
 }
 
-fn number_or_string(v: NumberOrString) -> Value {
+/// A number or a string, as databases hand settings back, as the engine reads it.
+fn number_or_string(v: Either<f64, String>) -> Value {
     match v {
         // JS numbers are doubles: a whole one goes on as an integer (a port, an extension).
         Either::A(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Value::from(n as i64),
@@ -304,8 +302,11 @@ impl From<sipua::LocalAddress> for LocalAddress {
 /// Live counts, for leak checks and monitoring.
 #[napi(object)]
 pub struct Counters {
+    /// Calls not yet disconnected.
     pub live_calls: u32,
+    /// SIP transactions still held by the stack.
     pub live_transactions: u32,
+    /// Malformed datagrams dropped (or answered 400).
     pub malformed_messages: f64,
 }
 
@@ -324,6 +325,7 @@ impl From<sipua::Counters> for Counters {
 pub struct RecordingInfo {
     pub path: String,
     pub duration_ms: f64,
+    /// Frames lost because the disk did not keep up.
     pub dropped_frames: f64,
 }
 
@@ -337,21 +339,31 @@ pub struct MediaClock {
 /// RTP statistics of a call (RFC 3550 figures; `null` until RTCP told us).
 #[napi(object, use_nullable = true)]
 pub struct CallStats {
+    /// 'PCMU' | 'PCMA' | 'G722', or '' before media is negotiated.
     pub codec: String,
     pub payload_type: u32,
+    /// Our media direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive'.
     pub direction: String,
     pub local_port: u32,
+    /// Where we send RTP (learned from the peer's packets: symmetric RTP).
     pub remote_address: String,
     pub packets_sent: f64,
     pub bytes_sent: f64,
     pub packets_received: f64,
     pub bytes_received: f64,
+    /// Packets lost as seen by us (expected - received).
     pub packets_lost: f64,
+    /// Interarrival jitter of what we receive, ms.
     pub jitter_ms: f64,
+    /// Round-trip time from RTCP SR/RR, ms; null until measured.
     pub rtt_ms: Option<f64>,
+    /// Loss the peer reported about our stream (RTCP RR); null until received.
     pub remote_packets_lost: Option<f64>,
+    /// Jitter the peer reported about our stream, ms; null until received.
     pub remote_jitter_ms: Option<f64>,
+    /// Packets dropped: garbage, wrong SSRC or payload type, too late for playout.
     pub packets_dropped: f64,
+    /// Frames dropped because a PCM stream consumer did not keep up.
     pub frames_dropped: f64,
 }
 

@@ -180,7 +180,9 @@ fn is_credential_header(name: &str) -> bool {
 
 /// Returns the headers with the values of credential headers masked as in
 /// [`mask_sip_message`]; other headers are passed through unchanged.
-pub(crate) fn masked_headers(headers: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+pub(crate) fn masked_headers(
+    headers: impl Iterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
     headers
         .map(|(name, value)| {
             if is_credential_header(&name) && !value.trim().is_empty() {
