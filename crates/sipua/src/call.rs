@@ -7,6 +7,7 @@ use crate::endpoint::{reason_of, CallInfo, Shared};
 use crate::error::{Error, Result};
 use crate::event::{CallState, Direction, Event};
 use crate::media::session::MediaSession;
+use crate::media::MediaDirection;
 use crate::rtp_ports::{PortLease, RtpPortPair};
 use crate::sdp;
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
@@ -335,9 +336,9 @@ impl Call {
             .dialog()
             .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;
         let direction = if hold {
-            sdp::Direction::SendOnly
+            MediaDirection::SendOnly
         } else {
-            sdp::Direction::SendRecv
+            MediaDirection::SendRecv
         };
         let offer = sdp::build_offer_with(
             session_id(),
@@ -706,8 +707,7 @@ async fn run_outgoing(
                     )
                 };
             }
-            match sdp::parse(&String::from_utf8_lossy(&resp.body))
-                .and_then(|a| sdp::negotiate_from_answer(&a))
+            match sdp::parse(&String::from_utf8_lossy(&resp.body)).and_then(|a| sdp::negotiate(&a))
             {
                 Ok(negotiated) => call_media::start_media(&shared, &call, &negotiated),
                 Err(e) => {
@@ -794,7 +794,7 @@ async fn watch_confirmed(
                     .and_then(|d| d.last_remote_ack())
                     .map(|ack| String::from_utf8_lossy(&ack.body).into_owned());
                 if let Some(Ok(n)) =
-                    ack_sdp.map(|b| sdp::parse(&b).and_then(|a| sdp::negotiate_from_answer(&a)))
+                    ack_sdp.map(|b| sdp::parse(&b).and_then(|a| sdp::negotiate(&a)))
                 {
                     call_media::start_media(shared, call, &n);
                 }
@@ -898,7 +898,7 @@ pub(crate) async fn on_invite(shared: &Arc<Shared>, tx: &mut Transaction) -> Res
         None
     } else {
         let parsed =
-            sdp::parse(&String::from_utf8_lossy(&req.body)).and_then(|s| sdp::negotiate_answer(&s));
+            sdp::parse(&String::from_utf8_lossy(&req.body)).and_then(|s| sdp::negotiate(&s));
         match parsed {
             Ok(n) => Some(n),
             Err(e) => {

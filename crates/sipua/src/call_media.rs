@@ -8,7 +8,7 @@ use crate::endpoint::{Endpoint, Shared};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::media::recorder::{Recorder, RecordingInfo};
-use crate::media::session::{MediaParams, MediaSession, SessionStats};
+use crate::media::session::{MediaSession, SessionStats};
 use crate::media::tone::{Amplitude, ToneGenerator};
 use crate::sdp;
 use rsipstack::sip::Header;
@@ -30,7 +30,7 @@ pub(crate) fn start_media(shared: &Shared, call: &Call, negotiated: &sdp::Negoti
     let Some(ports) = call.take_sockets() else {
         return;
     };
-    let params = MediaParams::from_negotiated(negotiated);
+    let params = negotiated.media_params();
     match MediaSession::new(
         call.id.clone(),
         ports.0,
@@ -72,9 +72,9 @@ pub(crate) fn stop_media(shared: &Shared, call: &Call) {
 pub(crate) fn answer_reoffer(shared: &Shared, call: &Call, offer: &[u8]) -> Option<String> {
     let session = call.media()?;
     let negotiated = sdp::parse(&String::from_utf8_lossy(offer))
-        .and_then(|s| sdp::negotiate_answer(&s))
+        .and_then(|s| sdp::negotiate(&s))
         .ok()?;
-    session.update(MediaParams::from_negotiated(&negotiated));
+    session.update(negotiated.media_params());
     Some(sdp::build_answer(
         crate::call::session_id(),
         call.next_sdp_version(),
@@ -87,10 +87,10 @@ pub(crate) fn answer_reoffer(shared: &Shared, call: &Call, offer: &[u8]) -> Opti
 /// Follows the SDP answer to our re-INVITE (hold, resume): the session takes the new
 /// direction, address or codec. Leaves the media as it was when the answer is unusable.
 pub(crate) fn follow_answer(call: &Call, answer: &[u8]) -> std::result::Result<(), sdp::SdpError> {
-    let negotiated = sdp::parse(&String::from_utf8_lossy(answer))
-        .and_then(|a| sdp::negotiate_from_answer(&a))?;
+    let negotiated =
+        sdp::parse(&String::from_utf8_lossy(answer)).and_then(|a| sdp::negotiate(&a))?;
     if let Some(session) = call.media() {
-        session.update(MediaParams::from_negotiated(&negotiated));
+        session.update(negotiated.media_params());
     }
     Ok(())
 }

@@ -6,9 +6,12 @@ pub mod codec;
 pub mod dtmf;
 pub mod engine;
 pub mod jitter;
+mod params;
 pub mod recorder;
 pub mod rtp;
 pub mod session;
 pub mod stats;
 pub mod tone;
 pub mod wav;
+
+pub use params::{MediaDirection, MediaParams};

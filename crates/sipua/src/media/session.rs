@@ -6,15 +6,15 @@
 //!
 //! Nothing in the per-packet path allocates: frames live in fixed arrays inside the session.
 
-use super::codec::{AudioCodec, Decoder, Encoder};
+use super::codec::{Decoder, Encoder};
 use super::dtmf::{DtmfReceiver, DtmfSender};
 use super::jitter::{JitterBuffer, Playout};
 use super::recorder::Recorder;
 use super::rtp;
 use super::stats::{ReceiveStats, SendStats};
 use super::tone::ToneGenerator;
+use super::{MediaDirection, MediaParams};
 use crate::event::Event;
-use crate::sdp::{self, Direction};
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -79,43 +79,6 @@ pub struct PcmOut {
     pub closed: bool,
 }
 
-/// Negotiated parameters, replaced by re-INVITEs.
-#[derive(Clone)]
-pub struct MediaParams {
-    pub codec: AudioCodec,
-    pub payload_type: u8,
-    pub telephone_event_pt: Option<u8>,
-    pub remote: SocketAddr,
-    pub direction: Direction,
-    pub rtcp_mux: bool,
-}
-
-impl MediaParams {
-    pub fn from_negotiated(n: &sdp::Negotiated) -> Self {
-        Self {
-            codec: match n.codec {
-                sdp::Codec::Pcma => AudioCodec::Pcma,
-                sdp::Codec::G722 => AudioCodec::G722,
-                _ => AudioCodec::Pcmu,
-            },
-            payload_type: n.codec_pt,
-            telephone_event_pt: n.telephone_event_pt,
-            remote: n.remote,
-            direction: n.direction,
-            rtcp_mux: n.rtcp_mux,
-        }
-    }
-
-    fn sends(&self) -> bool {
-        matches!(self.direction, Direction::SendRecv | Direction::SendOnly)
-            && !self.remote.ip().is_unspecified()
-    }
-
-    fn receives(&self) -> bool {
-        matches!(self.direction, Direction::SendRecv | Direction::RecvOnly)
-    }
-}
-
 /// Counters shown in `stats()`.
 #[derive(Default)]
 pub struct Counters {
@@ -147,7 +110,8 @@ struct State {
     pcm_in_partial: Frame,
     pcm_out: Option<PcmOut>,
     recorder: Option<Recorder>,
-    dtmf_tx: DtmfSender,
+    /// `None` while the peer takes no telephone-event.
+    dtmf_tx: Option<DtmfSender>,
     /// Resolved when the sender has sent everything queued.
     dtmf_done: Vec<oneshot::Sender<()>>,
     dtmf_rx: DtmfReceiver,
@@ -224,7 +188,7 @@ impl MediaSession {
             pcm_in_partial: Frame::silent(0),
             pcm_out: None,
             recorder: None,
-            dtmf_tx: DtmfSender::new(params.telephone_event_pt.unwrap_or(101), 8000, PTIME_MS),
+            dtmf_tx: dtmf_sender(&params),
             dtmf_done: Vec::new(),
             dtmf_rx: DtmfReceiver::new(),
             rx_stats: ReceiveStats::new(params.codec.rtp_clock_rate()),
@@ -287,7 +251,7 @@ impl MediaSession {
     pub fn update(&self, params: MediaParams) {
         let mut st = self.state();
         if params.telephone_event_pt != st.params.telephone_event_pt {
-            st.dtmf_tx = DtmfSender::new(params.telephone_event_pt.unwrap_or(101), 8000, PTIME_MS);
+            st.dtmf_tx = dtmf_sender(&params);
         }
         if params.codec != st.params.codec {
             st.encoder = Encoder::new(params.codec);
@@ -313,7 +277,7 @@ impl MediaSession {
             return None;
         }
         let st = self.state();
-        (st.params.direction == Direction::SendRecv)
+        (st.params.direction == MediaDirection::SendRecv)
             .then(|| now.saturating_duration_since(st.last_heard))
     }
 
@@ -433,7 +397,7 @@ impl MediaSession {
                     call_id: self.call_id.clone(),
                     digit: digit.digit.to_string(),
                     method: "rfc4733".into(),
-                    duration_ms: u32::from(digit.duration) / 8,
+                    duration_ms: u32::from(digit.duration) * 1000 / super::dtmf::CLOCK_RATE,
                 });
             }
             return;
@@ -590,10 +554,16 @@ impl MediaSession {
             return;
         }
         let ssrc = st.ssrc;
-        let sent = if let Some(pkt) = st.dtmf_tx.next_packet() {
-            let pt = st.params.telephone_event_pt.unwrap_or(101);
+        let sent = if let Some(pkt) = st.dtmf_tx.as_mut().and_then(DtmfSender::next_packet) {
             let ts = pkt.rtp_timestamp(st.timestamp);
-            let n = rtp::write_header(&mut st.packet, pkt.marker, pt, st.seq, ts, ssrc);
+            let n = rtp::write_header(
+                &mut st.packet,
+                pkt.marker,
+                pkt.payload_type,
+                st.seq,
+                ts,
+                ssrc,
+            );
             st.packet[n..n + 4].copy_from_slice(&pkt.payload);
             st.talkspurt = true;
             n + 4
@@ -612,7 +582,7 @@ impl MediaSession {
                 .encode_into(&st.tx.samples[..len], &mut st.packet[n..])
         };
         let now_us = micros_since(st.epoch, now);
-        if !st.dtmf_done.is_empty() && st.dtmf_tx.is_idle() {
+        if !st.dtmf_done.is_empty() && st.dtmf_tx.as_ref().is_none_or(DtmfSender::is_idle) {
             for done in st.dtmf_done.drain(..) {
                 let _ = done.send(());
             }
@@ -705,13 +675,13 @@ impl MediaSession {
         duration_ms: u32,
     ) -> Result<oneshot::Receiver<()>, String> {
         let mut st = self.state();
-        if st.params.telephone_event_pt.is_none() {
+        let Some(sender) = st.dtmf_tx.as_mut() else {
             return Err(
                 "the peer did not offer telephone-event (RFC 4733); use method 'info'".into(),
             );
-        }
-        st.dtmf_tx.set_tone_duration(duration_ms);
-        st.dtmf_tx.send(digits).map_err(|e| e.to_string())?;
+        };
+        sender.set_tone_duration(duration_ms);
+        sender.send(digits).map_err(|e| e.to_string())?;
         let (tx, rx) = oneshot::channel();
         st.dtmf_done.push(tx);
         Ok(rx)
@@ -808,6 +778,13 @@ impl MediaSession {
     }
 }
 
+/// The RFC 4733 sender for the peer's telephone-event payload type, if it has one.
+fn dtmf_sender(params: &MediaParams) -> Option<DtmfSender> {
+    params
+        .telephone_event_pt
+        .map(|pt| DtmfSender::new(pt, super::dtmf::CLOCK_RATE, PTIME_MS))
+}
+
 /// Microseconds from `epoch` to `now` (the jitter buffer's clock).
 fn micros_since(epoch: Instant, now: Instant) -> u64 {
     now.saturating_duration_since(epoch).as_micros() as u64
@@ -870,6 +847,7 @@ pub struct SessionStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::codec::AudioCodec;
 
     fn pair() -> (UdpSocket, UdpSocket) {
         (
@@ -878,7 +856,7 @@ mod tests {
         )
     }
 
-    fn params(remote: SocketAddr, direction: Direction) -> MediaParams {
+    fn params(remote: SocketAddr, direction: MediaDirection) -> MediaParams {
         MediaParams {
             codec: AudioCodec::Pcmu,
             payload_type: 0,
@@ -891,7 +869,7 @@ mod tests {
 
     /// A session whose peer is a plain socket: ticks are driven by hand, no clock thread.
     fn session(
-        direction: Direction,
+        direction: MediaDirection,
     ) -> (
         Arc<MediaSession>,
         UdpSocket,
@@ -929,7 +907,7 @@ mod tests {
 
     #[test]
     fn sends_paced_packets_with_consecutive_sequence_and_timestamps() {
-        let (s, peer, _rx) = session(Direction::SendRecv);
+        let (s, peer, _rx) = session(MediaDirection::SendRecv);
         let now = Instant::now();
         for i in 0..3 {
             s.tick_send(now + Duration::from_millis(20 * i));
@@ -951,7 +929,7 @@ mod tests {
 
     #[test]
     fn symmetric_rtp_latches_to_the_source_and_drops_strangers() {
-        let (s, peer, _rx) = session(Direction::SendRecv);
+        let (s, peer, _rx) = session(MediaDirection::SendRecv);
         let nat = UdpSocket::bind("127.0.0.1:0").unwrap();
         nat.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
@@ -987,16 +965,19 @@ mod tests {
 
     #[test]
     fn hold_stops_sending_and_an_update_moves_the_stream() {
-        let (s, peer, _rx) = session(Direction::SendRecv);
+        let (s, peer, _rx) = session(MediaDirection::SendRecv);
         let now = Instant::now();
-        s.update(params(peer.local_addr().unwrap(), Direction::RecvOnly));
+        s.update(params(peer.local_addr().unwrap(), MediaDirection::RecvOnly));
         s.tick_send(now);
         assert!(recv(&peer).is_none(), "on hold (recvonly) nothing is sent");
         let moved = UdpSocket::bind("127.0.0.1:0").unwrap();
         moved
             .set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
-        s.update(params(moved.local_addr().unwrap(), Direction::SendRecv));
+        s.update(params(
+            moved.local_addr().unwrap(),
+            MediaDirection::SendRecv,
+        ));
         s.tick_send(now + Duration::from_millis(20));
         assert!(
             recv(&moved).is_some(),
@@ -1006,7 +987,7 @@ mod tests {
 
     #[test]
     fn dtmf_goes_out_as_telephone_events_and_comes_back_as_one_event_per_digit() {
-        let (s, peer, _rx) = session(Direction::SendRecv);
+        let (s, peer, _rx) = session(MediaDirection::SendRecv);
         let mut done = s.send_dtmf("5", 100).unwrap();
         let now = Instant::now();
         let mut events = Vec::new();
@@ -1032,7 +1013,7 @@ mod tests {
             "sendDtmf resolves once the end packets are out"
         );
         // Receiving: the same digit reported once although its packets repeat.
-        let (r, _peer2, mut rx) = session(Direction::SendRecv);
+        let (r, _peer2, mut rx) = session(MediaDirection::SendRecv);
         let from = peer.local_addr().unwrap();
         for (i, e) in events.iter().enumerate() {
             r.on_datagram(&packet(101, i as u16, 800, 3, e), from, now);
@@ -1046,7 +1027,7 @@ mod tests {
 
     #[test]
     fn pcm_out_is_bounded_and_counts_drops() {
-        let (s, _peer, _rx) = session(Direction::SendRecv);
+        let (s, _peer, _rx) = session(MediaDirection::SendRecv);
         s.open_pcm_out();
         let now = Instant::now();
         for i in 0..(PCM_OUT_FRAMES as u64 + 30) {

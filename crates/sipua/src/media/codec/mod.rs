@@ -18,7 +18,7 @@ pub use g711::{
 pub use g711::{alaw_encode_computed, ulaw_encode_computed};
 pub use g722::{G722Decoder, G722Encoder};
 
-/// The codecs we negotiate.
+/// The codecs we negotiate: the one list of their payload types, names and rates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AudioCodec {
     /// G.711 µ-law.
@@ -80,11 +80,6 @@ impl AudioCodec {
     /// by a historical error kept by RFC 3551, half its sample rate).
     pub fn rtp_clock_rate(self) -> u32 {
         8000
-    }
-
-    /// Same as [`rtp_clock_rate`](Self::rtp_clock_rate): the clock rate of SDP and RTP.
-    pub fn clock_rate(self) -> u32 {
-        self.rtp_clock_rate()
     }
 
     /// PCM samples (at [`sample_rate`](Self::sample_rate)) in a frame of `ptime_ms`
@@ -240,7 +235,6 @@ mod tests {
             [Pcmu, Pcma, G722].map(AudioCodec::sample_rate),
             [8000, 8000, 16000]
         );
-        assert_eq!([Pcmu, Pcma, G722].map(AudioCodec::clock_rate), [8000; 3]);
         assert_eq!(
             [Pcmu, Pcma, G722].map(AudioCodec::rtp_clock_rate),
             [8000; 3]
