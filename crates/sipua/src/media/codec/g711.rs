@@ -54,50 +54,51 @@ const fn alaw_to_linear(code: u8) -> i16 {
     (if a & 0x80 != 0 { t } else { -t }) as i16
 }
 
-const ULAW_DECODE: [i16; 256] = {
+/// The two companding laws, for the table builders.
+#[derive(Clone, Copy)]
+enum Law {
+    Mu,
+    A,
+}
+
+/// The linear value of each of a law's 256 codes.
+const fn decode_table(law: Law) -> [i16; 256] {
     let mut t = [0i16; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = ulaw_to_linear(i as u8);
+        t[i] = match law {
+            Law::Mu => ulaw_to_linear(i as u8),
+            Law::A => alaw_to_linear(i as u8),
+        };
         i += 1;
     }
     t
-};
+}
 
-const ALAW_DECODE: [i16; 256] = {
-    let mut t = [0i16; 256];
+/// The code of every value of the law's resolution (N = 2^14 for µ-law, 2^13 for A-law),
+/// indexed by the value's bits read as unsigned.
+const fn encode_table<const N: usize>(law: Law) -> [u8; N] {
+    let shift = 32 - N.trailing_zeros();
+    let mut t = [0u8; N];
     let mut i = 0;
-    while i < 256 {
-        t[i] = alaw_to_linear(i as u8);
+    while i < N {
+        // Sign-extend the index back to the value it stands for.
+        let x = ((i as i32) << shift) >> shift;
+        t[i] = match law {
+            Law::Mu => ulaw_from_14bit(x),
+            Law::A => alaw_from_13bit(x),
+        };
         i += 1;
     }
     t
-};
+}
 
+const ULAW_DECODE: [i16; 256] = decode_table(Law::Mu);
+const ALAW_DECODE: [i16; 256] = decode_table(Law::A);
 /// Indexed by the 14-bit value `s >> 2` as unsigned 14 bits (`s as u16 >> 2`), 16 KiB.
-static ULAW_ENCODE: [u8; 16384] = {
-    let mut t = [0u8; 16384];
-    let mut i = 0;
-    while i < 16384 {
-        // Sign-extend the 14-bit index back to the value it stands for.
-        let x = ((i as i32) << 18) >> 18;
-        t[i] = ulaw_from_14bit(x);
-        i += 1;
-    }
-    t
-};
-
+static ULAW_ENCODE: [u8; 16384] = encode_table(Law::Mu);
 /// Indexed by the 13-bit value `s >> 3` as unsigned 13 bits (`s as u16 >> 3`), 8 KiB.
-static ALAW_ENCODE: [u8; 8192] = {
-    let mut t = [0u8; 8192];
-    let mut i = 0;
-    while i < 8192 {
-        let x = ((i as i32) << 19) >> 19;
-        t[i] = alaw_from_13bit(x);
-        i += 1;
-    }
-    t
-};
+static ALAW_ENCODE: [u8; 8192] = encode_table(Law::A);
 
 /// Encodes one sample to G.711 µ-law.
 #[inline]
@@ -140,36 +141,30 @@ pub fn alaw_encode_computed(s: i16) -> u8 {
 
 /// Encodes `min(pcm.len(), out.len())` samples to µ-law; returns that count.
 pub fn ulaw_encode_into(pcm: &[i16], out: &mut [u8]) -> usize {
-    let n = pcm.len().min(out.len());
-    for (o, &s) in out[..n].iter_mut().zip(&pcm[..n]) {
-        *o = ulaw_encode(s);
-    }
-    n
+    convert_into(pcm, out, ulaw_encode)
 }
 
 /// Decodes `min(payload.len(), out.len())` µ-law codes; returns that count.
 pub fn ulaw_decode_into(payload: &[u8], out: &mut [i16]) -> usize {
-    let n = payload.len().min(out.len());
-    for (o, &b) in out[..n].iter_mut().zip(&payload[..n]) {
-        *o = ulaw_decode(b);
-    }
-    n
+    convert_into(payload, out, ulaw_decode)
 }
 
 /// Encodes `min(pcm.len(), out.len())` samples to A-law; returns that count.
 pub fn alaw_encode_into(pcm: &[i16], out: &mut [u8]) -> usize {
-    let n = pcm.len().min(out.len());
-    for (o, &s) in out[..n].iter_mut().zip(&pcm[..n]) {
-        *o = alaw_encode(s);
-    }
-    n
+    convert_into(pcm, out, alaw_encode)
 }
 
 /// Decodes `min(payload.len(), out.len())` A-law codes; returns that count.
 pub fn alaw_decode_into(payload: &[u8], out: &mut [i16]) -> usize {
-    let n = payload.len().min(out.len());
-    for (o, &b) in out[..n].iter_mut().zip(&payload[..n]) {
-        *o = alaw_decode(b);
+    convert_into(payload, out, alaw_decode)
+}
+
+/// Converts `min(input.len(), out.len())` items one by one; returns that count.
+#[inline]
+fn convert_into<A: Copy, B>(input: &[A], out: &mut [B], convert: impl Fn(A) -> B) -> usize {
+    let n = input.len().min(out.len());
+    for (o, &x) in out[..n].iter_mut().zip(&input[..n]) {
+        *o = convert(x);
     }
     n
 }
