@@ -10,6 +10,7 @@ use crate::event::Event;
 use crate::media::recorder::{Recorder, RecordingInfo};
 use crate::media::session::{MediaSession, SessionStats};
 use crate::media::tone::{Amplitude, ToneGenerator};
+use crate::media::MediaEvent;
 use crate::sdp;
 use rsipstack::sip::Header;
 use std::path::PathBuf;
@@ -36,7 +37,7 @@ pub(crate) fn start_media(shared: &Shared, call: &Call, negotiated: &sdp::Negoti
         ports.0,
         ports.1,
         params,
-        shared.event_sender(),
+        media_events(shared),
     ) {
         Ok(session) => {
             call.set_media(session.clone());
@@ -47,6 +48,27 @@ pub(crate) fn start_media(shared: &Shared, call: &Call, negotiated: &sdp::Negoti
             message: format!("call {}: cannot start RTP: {e}", call.id),
         }),
     }
+}
+
+/// Where a session's events go: to the user as the same events as signalled ones (DTMF by
+/// RTP is a `dtmf` event like DTMF by INFO, told apart by `method`).
+fn media_events(shared: &Shared) -> crate::media::MediaEvents {
+    let events = shared.event_sender();
+    Box::new(move |event| {
+        let event = match event {
+            MediaEvent::Dtmf {
+                call_id,
+                digit,
+                duration_ms,
+            } => Event::Dtmf {
+                call_id,
+                digit: digit.to_string(),
+                method: "rfc4733".into(),
+                duration_ms,
+            },
+        };
+        let _ = events.send(event);
+    })
 }
 
 /// Ends the call's RTP session; keeps a recording's summary for a late `stopRecording`.

@@ -15,3 +15,4 @@ pub mod tone;
 pub mod wav;
 
 pub use params::{MediaDirection, MediaParams};
+pub use session::{MediaEvent, MediaEvents};
