@@ -238,44 +238,14 @@ pub fn parse(sdp: &str) -> Result<SessionDescription, SdpError> {
         .ok_or(SdpError::NoAudio)?;
     let m = &desc.media_descriptions[audio_index];
 
-    let connection = m
-        .connection_information
-        .as_ref()
-        .and_then(|c| c.address.as_ref())
-        .or_else(|| {
-            desc.connection_information
-                .as_ref()
-                .and_then(|c| c.address.as_ref())
-        })
-        .ok_or(SdpError::NoConnectionAddress)?;
-    let address: IpAddr = connection
-        .address
-        .parse()
-        .map_err(|_| SdpError::BadAddress(connection.address.clone()))?;
-
+    let address = connection_address(&desc, m)?;
     let payload_types: Vec<u8> = m
         .media_name
         .formats
         .iter()
         .filter_map(|f| f.parse().ok())
         .collect();
-
-    let rtpmaps: Vec<(u8, String, u32)> = m
-        .attributes
-        .iter()
-        .filter(|a| a.key.eq_ignore_ascii_case("rtpmap"))
-        .filter_map(|a| parse_rtpmap(a.value.as_deref()?))
-        .collect();
-    let codecs: Vec<(u8, String, u32)> = payload_types
-        .iter()
-        .filter_map(|&pt| {
-            rtpmaps
-                .iter()
-                .find(|(p, _, _)| *p == pt)
-                .cloned()
-                .or_else(|| static_payload_type(pt).map(|(n, c)| (pt, n.to_string(), c)))
-        })
-        .collect();
+    let codecs = codecs_of(m, &payload_types);
     let telephone_event_pt = codecs
         .iter()
         .find(|(_, name, clock)| is_telephone_event(name, *clock))
@@ -309,6 +279,45 @@ pub fn parse(sdp: &str) -> Result<SessionDescription, SdpError> {
         media_lines,
         audio_index,
     })
+}
+
+/// The media's `c=` address, else the session's.
+fn connection_address(desc: &RtcSession, m: &RtcMedia) -> Result<IpAddr, SdpError> {
+    let connection = m
+        .connection_information
+        .as_ref()
+        .and_then(|c| c.address.as_ref())
+        .or_else(|| {
+            desc.connection_information
+                .as_ref()
+                .and_then(|c| c.address.as_ref())
+        })
+        .ok_or(SdpError::NoConnectionAddress)?;
+    connection
+        .address
+        .parse()
+        .map_err(|_| SdpError::BadAddress(connection.address.clone()))
+}
+
+/// `(payload type, encoding name, clock rate)` of the `m=` line's payload types that have an
+/// `a=rtpmap` or a well-known static assignment, in `m=` order.
+fn codecs_of(m: &RtcMedia, payload_types: &[u8]) -> Vec<(u8, String, u32)> {
+    let rtpmaps: Vec<(u8, String, u32)> = m
+        .attributes
+        .iter()
+        .filter(|a| a.key.eq_ignore_ascii_case("rtpmap"))
+        .filter_map(|a| parse_rtpmap(a.value.as_deref()?))
+        .collect();
+    payload_types
+        .iter()
+        .filter_map(|&pt| {
+            rtpmaps
+                .iter()
+                .find(|(p, _, _)| *p == pt)
+                .cloned()
+                .or_else(|| static_payload_type(pt).map(|(n, c)| (pt, n.to_string(), c)))
+        })
+        .collect()
 }
 
 /// What the remote SDP settles, whether it is an offer we answer or the answer to our offer
