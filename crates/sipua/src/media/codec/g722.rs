@@ -184,6 +184,7 @@ impl Default for G722Encoder {
 }
 
 impl G722Encoder {
+    /// An encoder in the initial state of G.722 (its reset values).
     pub fn new() -> Self {
         Self {
             low: Band::new(32),
@@ -293,6 +294,7 @@ impl Default for G722Decoder {
 }
 
 impl G722Decoder {
+    /// A decoder in the initial state of G.722 (its reset values).
     pub fn new() -> Self {
         Self {
             low: Band::new(32),
