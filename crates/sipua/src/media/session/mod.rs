@@ -1,6 +1,6 @@
 //! One call's RTP session: the sockets, what is negotiated, the jitter buffer, the source we
 //! send and the sinks of what we receive. The pacing clock ([`super::engine`]) drives
-//! [`MediaSession::tick_receive`] and [`MediaSession::tick_send`] every 20 ms for all calls; a
+//! `MediaSession::tick_receive` and `MediaSession::tick_send` every 20 ms for all calls; a
 //! tokio task per session reads the socket (`receive.rs`).
 //!
 //! The parts: `stream.rs` is the RTP/RTCP protocol without IO (it takes the time and returns
@@ -415,7 +415,7 @@ fn dtmf_sender(params: &MediaParams) -> Option<DtmfSender> {
         .map(|pt| DtmfSender::new(pt, super::dtmf::CLOCK_RATE, PTIME_MS))
 }
 
-/// Figures of [`MediaSession::stats`] (`call.stats()` in JS).
+/// Figures of `MediaSession::stats` (`call.stats()` in JS).
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionStats {
