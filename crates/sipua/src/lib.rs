@@ -13,11 +13,8 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod logging;
-// media/ and sdp are being documented in their own re-layering step.
-#[allow(missing_docs, unreachable_pub)]
 pub mod media;
 mod rtp_ports;
-#[allow(missing_docs, unreachable_pub)]
 pub mod sdp;
 mod sip;
 

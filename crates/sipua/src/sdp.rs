@@ -15,6 +15,9 @@
 use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::media::codec::AudioCodec;
+use crate::media::{dtmf, MediaDirection, MediaParams};
+
 use rtc_sdp::description::common::{Address, Attribute, ConnectionInformation};
 use rtc_sdp::description::media::{MediaDescription as RtcMedia, MediaName, RangedPort};
 use rtc_sdp::description::session::{Origin, TimeDescription, Timing};
@@ -26,6 +29,11 @@ const SESSION_NAME: &str = "sip-native";
 const TELEPHONE_EVENT_FMTP: &str = "0-16";
 /// Our packetisation time in milliseconds.
 const PTIME: u32 = 20;
+/// The `a=rtpmap` encoding name of RFC 4733 events.
+const TELEPHONE_EVENT: &str = "telephone-event";
+/// The dynamic payload type we offer telephone-event under (101 by convention: what PBXs and
+/// phones pick, so their answers keep it).
+const TELEPHONE_EVENT_PT: u8 = 101;
 
 /// Why an SDP could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,103 +65,6 @@ pub enum SdpError {
     UnsupportedTransport(String),
 }
 
-/// The codecs this user agent speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Codec {
-    /// G.711 u-law, static payload type 0.
-    Pcmu,
-    /// G.711 A-law, static payload type 8.
-    Pcma,
-    /// G.722, static payload type 9: 16 kHz audio, RTP clock 8000 (RFC 3551 §4.5.2).
-    G722,
-    /// RFC 4733 DTMF events, dynamic payload type (101 by convention).
-    TelephoneEvent,
-}
-
-impl Codec {
-    /// The payload type we use when we offer: 0, 8 and 101.
-    pub fn default_payload_type(self) -> u8 {
-        match self {
-            Codec::Pcmu => 0,
-            Codec::Pcma => 8,
-            Codec::G722 => 9,
-            Codec::TelephoneEvent => 101,
-        }
-    }
-
-    /// The `a=rtpmap` encoding name.
-    pub fn encoding_name(self) -> &'static str {
-        match self {
-            Codec::Pcmu => "PCMU",
-            Codec::Pcma => "PCMA",
-            Codec::G722 => "G722",
-            Codec::TelephoneEvent => "telephone-event",
-        }
-    }
-
-    /// The RTP clock rate: 8000 Hz for all, G.722 included (RFC 3551's historical quirk).
-    pub fn clock_rate(self) -> u32 {
-        8000
-    }
-
-    /// The codec for an encoding name and clock rate (name case-insensitive, RFC 4855).
-    pub fn from_rtpmap(name: &str, clock: u32) -> Option<Codec> {
-        if clock != 8000 {
-            return None;
-        }
-        [Codec::Pcmu, Codec::Pcma, Codec::G722, Codec::TelephoneEvent]
-            .into_iter()
-            .find(|c| c.encoding_name().eq_ignore_ascii_case(name))
-    }
-}
-
-/// The media direction attribute (RFC 3264 section 5.1), `sendrecv` when absent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Direction {
-    /// `a=sendrecv`.
-    #[default]
-    SendRecv,
-    /// `a=sendonly` (the peer puts us on hold, typically).
-    SendOnly,
-    /// `a=recvonly`.
-    RecvOnly,
-    /// `a=inactive`.
-    Inactive,
-}
-
-impl Direction {
-    /// The attribute name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::SendRecv => "sendrecv",
-            Direction::SendOnly => "sendonly",
-            Direction::RecvOnly => "recvonly",
-            Direction::Inactive => "inactive",
-        }
-    }
-
-    /// The direction an answerer takes for this offered one (RFC 3264 section 6.1):
-    /// sendonly becomes recvonly and back; sendrecv and inactive stay.
-    pub fn mirror(self) -> Direction {
-        match self {
-            Direction::SendOnly => Direction::RecvOnly,
-            Direction::RecvOnly => Direction::SendOnly,
-            d => d,
-        }
-    }
-
-    /// Parses an attribute name (`sendrecv`, ...); `None` for other attributes.
-    pub fn from_attribute(key: &str) -> Option<Direction> {
-        match key {
-            "sendrecv" => Some(Direction::SendRecv),
-            "sendonly" => Some(Direction::SendOnly),
-            "recvonly" => Some(Direction::RecvOnly),
-            "inactive" => Some(Direction::Inactive),
-            _ => None,
-        }
-    }
-}
-
 /// The audio media of a session description, with session-level values applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaDescription {
@@ -169,7 +80,7 @@ pub struct MediaDescription {
     /// that has an `a=rtpmap` or a well-known static assignment, in `m=` order.
     pub codecs: Vec<(u8, String, u32)>,
     /// The media direction (media level wins over session level).
-    pub direction: Direction,
+    pub direction: MediaDirection,
     /// `a=ptime`, in milliseconds.
     pub ptime: Option<u32>,
     /// The payload type of `telephone-event/8000`, if offered.
@@ -212,13 +123,13 @@ pub struct Negotiated {
     /// The payload type of the chosen codec, as the peer numbers it.
     pub codec_pt: u8,
     /// The chosen audio codec.
-    pub codec: Codec,
+    pub codec: AudioCodec,
     /// The peer's `telephone-event/8000` payload type, when it supports RFC 4733 DTMF.
     pub telephone_event_pt: Option<u8>,
     /// Where to send RTP.
     pub remote: SocketAddr,
     /// Our direction: what we put in an answer and whether we send and/or receive.
-    pub direction: Direction,
+    pub direction: MediaDirection,
     /// The offer's `m=` lines, so [`build_answer`] can reject the others in place.
     pub media_lines: Vec<MediaLine>,
     /// The index of the audio line in [`media_lines`](Self::media_lines).
@@ -227,10 +138,30 @@ pub struct Negotiated {
     pub rtcp_mux: bool,
 }
 
+impl Negotiated {
+    /// What the media session needs of this outcome.
+    pub fn media_params(&self) -> MediaParams {
+        MediaParams {
+            codec: self.codec,
+            payload_type: self.codec_pt,
+            telephone_event_pt: self.telephone_event_pt,
+            remote: self.remote,
+            direction: self.direction,
+            rtcp_mux: self.rtcp_mux,
+        }
+    }
+}
+
 /// Our initial offer: PCMU, PCMA, G.722 and telephone-event 101, 20 ms, sendrecv, rtcp-mux
 /// (RTCP also listens on the next port, for peers that do not mux).
 pub fn build_offer(session_id: u64, version: u64, local_ip: IpAddr, rtp_port: u16) -> String {
-    build_offer_with(session_id, version, local_ip, rtp_port, Direction::SendRecv)
+    build_offer_with(
+        session_id,
+        version,
+        local_ip,
+        rtp_port,
+        MediaDirection::SendRecv,
+    )
 }
 
 /// An offer with a chosen direction (re-INVITEs for hold: `sendonly`).
@@ -239,26 +170,15 @@ pub fn build_offer_with(
     version: u64,
     local_ip: IpAddr,
     rtp_port: u16,
-    direction: Direction,
+    direction: MediaDirection,
 ) -> String {
-    let mut audio = audio_media(
-        rtp_port,
-        &[
-            (Codec::Pcmu.default_payload_type(), Codec::Pcmu),
-            (Codec::Pcma.default_payload_type(), Codec::Pcma),
-            (Codec::G722.default_payload_type(), Codec::G722),
-            (
-                Codec::TelephoneEvent.default_payload_type(),
-                Codec::TelephoneEvent,
-            ),
-        ],
-        direction,
-    );
+    let codecs = AudioCodec::ALL.map(|c| (c.payload_type(), c));
+    let mut audio = audio_media(rtp_port, &codecs, Some(TELEPHONE_EVENT_PT), direction);
     audio.attributes.push(attr("rtcp-mux", None));
     session(session_id, version, local_ip, vec![audio]).marshal()
 }
 
-/// Our answer to an offer negotiated with [`negotiate_answer`]: the chosen codec and
+/// Our answer to an offer negotiated with [`negotiate`]: the chosen codec and
 /// telephone-event (when offered) under the offer's payload types, the mirrored direction,
 /// and every other `m=` line of the offer rejected with port 0.
 pub fn build_answer(
@@ -268,11 +188,12 @@ pub fn build_answer(
     rtp_port: u16,
     negotiated: &Negotiated,
 ) -> String {
-    let mut codecs = vec![(negotiated.codec_pt, negotiated.codec)];
-    if let Some(pt) = negotiated.telephone_event_pt {
-        codecs.push((pt, Codec::TelephoneEvent));
-    }
-    let mut audio = audio_media(rtp_port, &codecs, negotiated.direction);
+    let mut audio = audio_media(
+        rtp_port,
+        &[(negotiated.codec_pt, negotiated.codec)],
+        negotiated.telephone_event_pt,
+        negotiated.direction,
+    );
     if negotiated.rtcp_mux {
         audio.attributes.push(attr("rtcp-mux", None));
     }
@@ -317,47 +238,17 @@ pub fn parse(sdp: &str) -> Result<SessionDescription, SdpError> {
         .ok_or(SdpError::NoAudio)?;
     let m = &desc.media_descriptions[audio_index];
 
-    let connection = m
-        .connection_information
-        .as_ref()
-        .and_then(|c| c.address.as_ref())
-        .or_else(|| {
-            desc.connection_information
-                .as_ref()
-                .and_then(|c| c.address.as_ref())
-        })
-        .ok_or(SdpError::NoConnectionAddress)?;
-    let address: IpAddr = connection
-        .address
-        .parse()
-        .map_err(|_| SdpError::BadAddress(connection.address.clone()))?;
-
+    let address = connection_address(&desc, m)?;
     let payload_types: Vec<u8> = m
         .media_name
         .formats
         .iter()
         .filter_map(|f| f.parse().ok())
         .collect();
-
-    let rtpmaps: Vec<(u8, String, u32)> = m
-        .attributes
-        .iter()
-        .filter(|a| a.key.eq_ignore_ascii_case("rtpmap"))
-        .filter_map(|a| parse_rtpmap(a.value.as_deref()?))
-        .collect();
-    let codecs: Vec<(u8, String, u32)> = payload_types
-        .iter()
-        .filter_map(|&pt| {
-            rtpmaps
-                .iter()
-                .find(|(p, _, _)| *p == pt)
-                .cloned()
-                .or_else(|| static_payload_type(pt).map(|(n, c)| (pt, n.to_string(), c)))
-        })
-        .collect();
+    let codecs = codecs_of(m, &payload_types);
     let telephone_event_pt = codecs
         .iter()
-        .find(|(_, name, clock)| Codec::from_rtpmap(name, *clock) == Some(Codec::TelephoneEvent))
+        .find(|(_, name, clock)| is_telephone_event(name, *clock))
         .map(|(pt, _, _)| *pt);
 
     let direction = direction_of(&m.attributes)
@@ -390,23 +281,50 @@ pub fn parse(sdp: &str) -> Result<SessionDescription, SdpError> {
     })
 }
 
-/// Chooses what to answer to a remote offer: the first of the offer's payload types that
-/// is PCMU or PCMA, the offer's telephone-event payload type, and the mirrored direction.
-pub fn negotiate_answer(offer: &SessionDescription) -> Result<Negotiated, SdpError> {
-    let mut n = negotiate(offer)?;
-    n.direction = offer.audio.direction.mirror();
-    Ok(n)
+/// The media's `c=` address, else the session's.
+fn connection_address(desc: &RtcSession, m: &RtcMedia) -> Result<IpAddr, SdpError> {
+    let connection = m
+        .connection_information
+        .as_ref()
+        .and_then(|c| c.address.as_ref())
+        .or_else(|| {
+            desc.connection_information
+                .as_ref()
+                .and_then(|c| c.address.as_ref())
+        })
+        .ok_or(SdpError::NoConnectionAddress)?;
+    connection
+        .address
+        .parse()
+        .map_err(|_| SdpError::BadAddress(connection.address.clone()))
 }
 
-/// Reads the remote answer to our own offer (built with [`build_offer`]): the codec it
-/// chose, where to send, and the direction we end up with (the mirror of the answer's).
-pub fn negotiate_from_answer(answer: &SessionDescription) -> Result<Negotiated, SdpError> {
-    let mut n = negotiate(answer)?;
-    n.direction = answer.audio.direction.mirror();
-    Ok(n)
+/// `(payload type, encoding name, clock rate)` of the `m=` line's payload types that have an
+/// `a=rtpmap` or a well-known static assignment, in `m=` order.
+fn codecs_of(m: &RtcMedia, payload_types: &[u8]) -> Vec<(u8, String, u32)> {
+    let rtpmaps: Vec<(u8, String, u32)> = m
+        .attributes
+        .iter()
+        .filter(|a| a.key.eq_ignore_ascii_case("rtpmap"))
+        .filter_map(|a| parse_rtpmap(a.value.as_deref()?))
+        .collect();
+    payload_types
+        .iter()
+        .filter_map(|&pt| {
+            rtpmaps
+                .iter()
+                .find(|(p, _, _)| *p == pt)
+                .cloned()
+                .or_else(|| static_payload_type(pt).map(|(n, c)| (pt, n.to_string(), c)))
+        })
+        .collect()
 }
 
-fn negotiate(sd: &SessionDescription) -> Result<Negotiated, SdpError> {
+/// What the remote SDP settles, whether it is an offer we answer or the answer to our offer
+/// (RFC 3264 reads both the same way): the first of its payload types that is PCMU or PCMA
+/// (else G.722), its telephone-event payload type, where to send, and our direction, the
+/// mirror of its own.
+pub fn negotiate(sd: &SessionDescription) -> Result<Negotiated, SdpError> {
     let audio = &sd.audio;
     if audio.port == 0 {
         return Err(SdpError::MediaRejected);
@@ -416,22 +334,22 @@ fn negotiate(sd: &SessionDescription) -> Result<Negotiated, SdpError> {
     }
     // G.711 first, in the peer's order (every PBX transcodes it, and it is what recordings and
     // speech engines expect); G.722 only when it is all the peer has in common with us.
-    let pick = |wanted: &[Codec]| {
+    let pick = |wanted: &[AudioCodec]| {
         audio.codecs.iter().find_map(|(pt, name, clock)| {
-            Codec::from_rtpmap(name, *clock)
+            audio_codec(name, *clock)
                 .filter(|c| wanted.contains(c))
                 .map(|c| (*pt, c))
         })
     };
-    let (codec_pt, codec) = pick(&[Codec::Pcmu, Codec::Pcma])
-        .or_else(|| pick(&[Codec::G722]))
+    let (codec_pt, codec) = pick(&[AudioCodec::Pcmu, AudioCodec::Pcma])
+        .or_else(|| pick(&[AudioCodec::G722]))
         .ok_or(SdpError::NoCommonCodec)?;
     Ok(Negotiated {
         codec_pt,
         codec,
         telephone_event_pt: audio.telephone_event_pt,
         remote: SocketAddr::new(audio.address, audio.port),
-        direction: audio.direction,
+        direction: audio.direction.mirror(),
         media_lines: sd.media_lines.clone(),
         audio_index: sd.audio_index,
         rtcp_mux: audio.rtcp_mux,
@@ -463,21 +381,32 @@ fn parse_rtpmap(value: &str) -> Option<(u8, String, u32)> {
 
 /// Static audio payload types of RFC 3551 that phones list without an `a=rtpmap`.
 fn static_payload_type(pt: u8) -> Option<(&'static str, u32)> {
+    if let Some(codec) = AudioCodec::from_payload_type(pt) {
+        return Some((codec.name(), codec.rtp_clock_rate()));
+    }
     Some(match pt {
-        0 => ("PCMU", 8000),
         3 => ("GSM", 8000),
         4 => ("G723", 8000),
-        8 => ("PCMA", 8000),
-        9 => ("G722", 8000),
         18 => ("G729", 8000),
         _ => return None,
     })
 }
 
-fn direction_of(attributes: &[Attribute]) -> Option<Direction> {
+/// The codec of an `a=rtpmap` name and clock (the name case-insensitive, RFC 4855): the clock
+/// must be the codec's, so `PCMU/16000` is not the G.711 we know.
+fn audio_codec(name: &str, clock: u32) -> Option<AudioCodec> {
+    AudioCodec::from_name(name).filter(|c| c.rtp_clock_rate() == clock)
+}
+
+/// `telephone-event/8000`: the RFC 4733 events our DTMF sender and receiver speak.
+fn is_telephone_event(name: &str, clock: u32) -> bool {
+    name.eq_ignore_ascii_case(TELEPHONE_EVENT) && clock == dtmf::CLOCK_RATE
+}
+
+fn direction_of(attributes: &[Attribute]) -> Option<MediaDirection> {
     attributes
         .iter()
-        .find_map(|a| Direction::from_attribute(&a.key))
+        .find_map(|a| MediaDirection::from_name(&a.key))
 }
 
 fn address_type(ip: IpAddr) -> &'static str {
@@ -525,22 +454,23 @@ fn attr(key: &str, value: Option<String>) -> Attribute {
     Attribute::new(key.to_string(), value)
 }
 
-fn audio_media(port: u16, codecs: &[(u8, Codec)], direction: Direction) -> RtcMedia {
-    let mut attributes = Vec::new();
-    for &(pt, codec) in codecs {
-        attributes.push(attr(
-            "rtpmap",
-            Some(format!(
-                "{pt} {}/{}",
-                codec.encoding_name(),
-                codec.clock_rate()
-            )),
-        ));
-    }
-    for &(pt, codec) in codecs {
-        if codec == Codec::TelephoneEvent {
-            attributes.push(attr("fmtp", Some(format!("{pt} {TELEPHONE_EVENT_FMTP}"))));
-        }
+fn audio_media(
+    port: u16,
+    codecs: &[(u8, AudioCodec)],
+    telephone_event_pt: Option<u8>,
+    direction: MediaDirection,
+) -> RtcMedia {
+    let rtpmap =
+        |pt: u8, name: &str, clock: u32| attr("rtpmap", Some(format!("{pt} {name}/{clock}")));
+    let mut attributes: Vec<Attribute> = codecs
+        .iter()
+        .map(|&(pt, codec)| rtpmap(pt, codec.name(), codec.rtp_clock_rate()))
+        .collect();
+    let mut formats: Vec<String> = codecs.iter().map(|(pt, _)| pt.to_string()).collect();
+    if let Some(pt) = telephone_event_pt {
+        attributes.push(rtpmap(pt, TELEPHONE_EVENT, dtmf::CLOCK_RATE));
+        attributes.push(attr("fmtp", Some(format!("{pt} {TELEPHONE_EVENT_FMTP}"))));
+        formats.push(pt.to_string());
     }
     attributes.push(attr("ptime", Some(PTIME.to_string())));
     attributes.push(attr(direction.as_str(), None));
@@ -552,7 +482,7 @@ fn audio_media(port: u16, codecs: &[(u8, Codec)], direction: Direction) -> RtcMe
                 range: None,
             },
             protos: vec!["RTP".to_string(), "AVP".to_string()],
-            formats: codecs.iter().map(|(pt, _)| pt.to_string()).collect(),
+            formats,
         },
         attributes,
         ..Default::default()
@@ -658,14 +588,14 @@ mod tests {
                     (9, "G722".into(), 8000),
                     (101, "telephone-event".into(), 8000)
                 ],
-                direction: Direction::SendRecv,
+                direction: MediaDirection::SendRecv,
                 ptime: Some(20),
                 telephone_event_pt: Some(101),
                 rtcp_mux: true,
             }
         );
-        let n = negotiate_answer(&sd).unwrap();
-        assert_eq!((n.codec_pt, n.codec), (0, Codec::Pcmu));
+        let n = negotiate(&sd).unwrap();
+        assert_eq!((n.codec_pt, n.codec), (0, AudioCodec::Pcmu));
         assert_eq!(n.remote, SocketAddr::new(LOCAL, 10_002));
     }
 
@@ -677,7 +607,7 @@ mod tests {
         assert!(offer.contains("c=IN IP6 2001:db8::1\r\n"));
         let sd = parse(&offer).unwrap();
         assert_eq!(sd.audio.address, ip);
-        let n = negotiate_answer(&sd).unwrap();
+        let n = negotiate(&sd).unwrap();
         assert_eq!(n.remote, "[2001:db8::1]:20000".parse().unwrap());
     }
 
@@ -688,15 +618,15 @@ mod tests {
         assert_eq!(sd.audio.payload_types, vec![0]);
         assert_eq!(sd.audio.telephone_event_pt, None);
         assert_eq!(sd.audio.ptime, None);
-        let n = negotiate_answer(&sd).unwrap();
+        let n = negotiate(&sd).unwrap();
         assert_eq!(
             n,
             Negotiated {
                 codec_pt: 0,
-                codec: Codec::Pcmu,
+                codec: AudioCodec::Pcmu,
                 telephone_event_pt: None,
                 remote: "127.0.0.1:6000".parse().unwrap(),
-                direction: Direction::SendRecv,
+                direction: MediaDirection::SendRecv,
                 media_lines: sd.media_lines.clone(),
                 audio_index: 0,
                 rtcp_mux: false,
@@ -716,8 +646,8 @@ mod tests {
              a=sendrecv\r\n"
         );
         // The answer parses, and reading it back as an answer gives the same choice.
-        let back = negotiate_from_answer(&parse(&answer).unwrap()).unwrap();
-        assert_eq!((back.codec_pt, back.codec), (0, Codec::Pcmu));
+        let back = negotiate(&parse(&answer).unwrap()).unwrap();
+        assert_eq!((back.codec_pt, back.codec), (0, AudioCodec::Pcmu));
         assert_eq!(back.remote, SocketAddr::new(LOCAL, 10_004));
     }
 
@@ -725,8 +655,8 @@ mod tests {
     fn sipp_static_pt_without_rtpmap() {
         let sd = parse(&offer_with("m=audio 6000 RTP/AVP 8\r\n")).unwrap();
         assert_eq!(sd.audio.codecs, vec![(8, "PCMA".into(), 8000)]);
-        let n = negotiate_answer(&sd).unwrap();
-        assert_eq!((n.codec_pt, n.codec), (8, Codec::Pcma));
+        let n = negotiate(&sd).unwrap();
+        assert_eq!((n.codec_pt, n.codec), (8, AudioCodec::Pcma));
         assert!(build_answer(1, 1, LOCAL, 10_000, &n).contains("a=rtpmap:8 PCMA/8000\r\n"));
     }
 
@@ -737,8 +667,8 @@ mod tests {
         assert_eq!(sd.audio.codecs[4], (111, "opus".into(), 48000));
         assert_eq!(sd.audio.telephone_event_pt, Some(101));
         assert_eq!(sd.audio.ptime, Some(20));
-        let n = negotiate_answer(&sd).unwrap();
-        assert_eq!((n.codec_pt, n.codec), (8, Codec::Pcma));
+        let n = negotiate(&sd).unwrap();
+        assert_eq!((n.codec_pt, n.codec), (8, AudioCodec::Pcma));
         assert_eq!(n.telephone_event_pt, Some(101));
         assert_eq!(n.remote, "10.0.0.5:17564".parse().unwrap());
         let answer = build_answer(9, 9, LOCAL, 10_006, &n);
@@ -759,8 +689,8 @@ mod tests {
             "m=audio 4000 RTP/AVP 96 97\r\na=rtpmap:96 pcmu/8000\r\na=rtpmap:97 Telephone-Event/8000\r\n",
         ))
         .unwrap();
-        let n = negotiate_answer(&sd).unwrap();
-        assert_eq!((n.codec_pt, n.codec), (96, Codec::Pcmu));
+        let n = negotiate(&sd).unwrap();
+        assert_eq!((n.codec_pt, n.codec), (96, AudioCodec::Pcmu));
         assert_eq!(n.telephone_event_pt, Some(97));
         let answer = build_answer(1, 1, LOCAL, 10_000, &n);
         assert!(answer.contains("m=audio 10000 RTP/AVP 96 97\r\na=rtpmap:96 PCMU/8000\r\na=rtpmap:97 telephone-event/8000\r\na=fmtp:97 0-16\r\n"), "{answer}");
@@ -782,7 +712,7 @@ mod tests {
             "m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/16000\r\n",
         ))
         .unwrap();
-        assert_eq!(negotiate_answer(&sd).unwrap_err(), SdpError::NoCommonCodec);
+        assert_eq!(negotiate(&sd).unwrap_err(), SdpError::NoCommonCodec);
     }
 
     #[test]
@@ -791,7 +721,7 @@ mod tests {
             "m=audio 4000 RTP/AVP 18 101\r\na=rtpmap:18 G729/8000\r\na=fmtp:18 annexb=no\r\na=rtpmap:101 telephone-event/8000\r\n",
         ))
         .unwrap();
-        let err = negotiate_answer(&sd).unwrap_err();
+        let err = negotiate(&sd).unwrap_err();
         assert_eq!(err, SdpError::NoCommonCodec);
         assert_eq!(
             err.to_string(),
@@ -802,21 +732,21 @@ mod tests {
     #[test]
     fn direction_mirroring() {
         for (offered, answered) in [
-            ("sendrecv", Direction::SendRecv),
-            ("sendonly", Direction::RecvOnly),
-            ("recvonly", Direction::SendOnly),
-            ("inactive", Direction::Inactive),
+            ("sendrecv", MediaDirection::SendRecv),
+            ("sendonly", MediaDirection::RecvOnly),
+            ("recvonly", MediaDirection::SendOnly),
+            ("inactive", MediaDirection::Inactive),
         ] {
             let sd = parse(&offer_with(&format!(
                 "m=audio 4000 RTP/AVP 0\r\na={offered}\r\n"
             )))
             .unwrap();
-            let n = negotiate_answer(&sd).unwrap();
+            let n = negotiate(&sd).unwrap();
             assert_eq!(n.direction, answered, "{offered}");
             let answer = build_answer(1, 1, LOCAL, 10_000, &n);
             assert!(answer.ends_with(&format!("a={}\r\n", answered.as_str())));
             // Reading that answer back, we are in the offered direction again.
-            let back = negotiate_from_answer(&parse(&answer).unwrap()).unwrap();
+            let back = negotiate(&parse(&answer).unwrap()).unwrap();
             assert_eq!(back.direction.as_str(), offered);
         }
     }
@@ -824,9 +754,15 @@ mod tests {
     #[test]
     fn session_level_direction_and_media_override() {
         let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\na=sendonly\r\nm=audio 4000 RTP/AVP 0\r\n";
-        assert_eq!(parse(sdp).unwrap().audio.direction, Direction::SendOnly);
+        assert_eq!(
+            parse(sdp).unwrap().audio.direction,
+            MediaDirection::SendOnly
+        );
         let sdp = format!("{sdp}a=inactive\r\n");
-        assert_eq!(parse(&sdp).unwrap().audio.direction, Direction::Inactive);
+        assert_eq!(
+            parse(&sdp).unwrap().audio.direction,
+            MediaDirection::Inactive
+        );
     }
 
     #[test]
@@ -856,7 +792,7 @@ mod tests {
     fn ipv6_connection_line() {
         let sdp = "v=0\r\no=- 1 1 IN IP6 2001:db8::5\r\ns=-\r\nc=IN IP6 2001:db8::5\r\nt=0 0\r\n\
                    m=audio 4000 RTP/AVP 8\r\n";
-        let n = negotiate_answer(&parse(sdp).unwrap()).unwrap();
+        let n = negotiate(&parse(sdp).unwrap()).unwrap();
         assert_eq!(n.remote, "[2001:db8::5]:4000".parse().unwrap());
     }
 
@@ -922,18 +858,15 @@ mod tests {
     fn port_zero_is_rejected() {
         let sd = parse(&offer_with("m=audio 0 RTP/AVP 0\r\n")).unwrap();
         assert_eq!(sd.audio.port, 0);
-        assert_eq!(negotiate_answer(&sd).unwrap_err(), SdpError::MediaRejected);
-        assert_eq!(
-            negotiate_from_answer(&sd).unwrap_err(),
-            SdpError::MediaRejected
-        );
+        assert_eq!(negotiate(&sd).unwrap_err(), SdpError::MediaRejected);
+        assert_eq!(negotiate(&sd).unwrap_err(), SdpError::MediaRejected);
     }
 
     #[test]
     fn srtp_is_unsupported() {
         let sd = parse(&offer_with("m=audio 4000 RTP/SAVP 0\r\n")).unwrap();
         assert_eq!(
-            negotiate_answer(&sd).unwrap_err(),
+            negotiate(&sd).unwrap_err(),
             SdpError::UnsupportedTransport("RTP/SAVP".into())
         );
     }
@@ -954,7 +887,7 @@ mod tests {
         let sd = parse(&sdp).unwrap();
         assert_eq!(sd.audio_index, 1);
         assert_eq!(sd.media_lines.len(), 3);
-        let n = negotiate_answer(&sd).unwrap();
+        let n = negotiate(&sd).unwrap();
         let answer = build_answer(1, 1, LOCAL, 10_000, &n);
         let m_lines: Vec<&str> = answer.lines().filter(|l| l.starts_with("m=")).collect();
         assert_eq!(
@@ -971,17 +904,19 @@ mod tests {
 
     #[test]
     fn codec_helpers() {
-        for c in [Codec::Pcmu, Codec::Pcma, Codec::TelephoneEvent] {
+        for c in AudioCodec::ALL {
+            assert_eq!(audio_codec(&c.name().to_lowercase(), 8000), Some(c));
             assert_eq!(
-                Codec::from_rtpmap(c.encoding_name(), c.clock_rate()),
-                Some(c)
+                static_payload_type(c.payload_type()),
+                Some((c.name(), 8000))
             );
         }
-        assert_eq!(Codec::from_rtpmap("G729", 8000), None);
-        assert_eq!(
-            [Codec::Pcmu, Codec::Pcma, Codec::TelephoneEvent].map(Codec::default_payload_type),
-            [0, 8, 101]
-        );
+        assert_eq!(audio_codec("G729", 8000), None);
+        assert_eq!(audio_codec("PCMA", 16000), None);
+        assert!(is_telephone_event("Telephone-Event", 8000));
+        assert!(!is_telephone_event("telephone-event", 48000));
+        assert_eq!(static_payload_type(18), Some(("G729", 8000)));
+        assert_eq!(static_payload_type(96), None);
         assert_eq!(
             parse_rtpmap("96 opus/48000/2"),
             Some((96, "opus".into(), 48000))
@@ -1021,11 +956,11 @@ mod tests {
 
     #[test]
     fn g711_is_preferred_and_g722_is_the_fallback() {
-        let n = negotiate_answer(&parse(ASTERISK).unwrap()).unwrap();
-        assert_eq!((n.codec_pt, n.codec), (8, Codec::Pcma));
+        let n = negotiate(&parse(ASTERISK).unwrap()).unwrap();
+        assert_eq!((n.codec_pt, n.codec), (8, AudioCodec::Pcma));
         let only_g722 = offer_with("m=audio 4000 RTP/AVP 9 101\r\na=rtpmap:9 G722/8000\r\na=rtpmap:101 telephone-event/8000\r\n");
-        let n = negotiate_answer(&parse(&only_g722).unwrap()).unwrap();
-        assert_eq!((n.codec_pt, n.codec), (9, Codec::G722));
+        let n = negotiate(&parse(&only_g722).unwrap()).unwrap();
+        assert_eq!((n.codec_pt, n.codec), (9, AudioCodec::G722));
         assert!(build_answer(1, 1, LOCAL, 4000, &n).contains("a=rtpmap:9 G722/8000"));
     }
 }

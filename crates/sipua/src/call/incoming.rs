@@ -146,7 +146,7 @@ fn offer_of(req: &sip::Request) -> std::result::Result<Option<sdp::Negotiated>, 
         return Ok(None);
     }
     sdp::parse(&String::from_utf8_lossy(&req.body))
-        .and_then(|s| sdp::negotiate_answer(&s))
+        .and_then(|s| sdp::negotiate(&s))
         .map(Some)
 }
 

@@ -4,7 +4,8 @@
 
 use crate::context::UaContext;
 use crate::event::Event;
-use crate::media::session::{MediaParams, MediaSession};
+use crate::media::session::MediaSession;
+use crate::media::{MediaDirection, MediaEvent, MediaEvents};
 use crate::rtp_ports::{PortLease, RtpPortPair};
 use crate::sdp;
 use std::net::UdpSocket;
@@ -48,7 +49,7 @@ impl CallMedia {
 
     /// Our SDP offer (initial INVITE, re-INVITE for hold/resume, or a 200 to an INVITE without
     /// an offer) with `direction`.
-    pub(super) fn offer(&self, ctx: &UaContext, direction: sdp::Direction) -> String {
+    pub(super) fn offer(&self, ctx: &UaContext, direction: MediaDirection) -> String {
         sdp::build_offer_with(
             self.sdp_session,
             self.next_sdp_version(),
@@ -77,8 +78,8 @@ impl CallMedia {
         let Some((rtp, rtcp)) = self.sockets.lock().ok().and_then(|mut s| s.take()) else {
             return;
         };
-        let params = MediaParams::from_negotiated(negotiated);
-        match MediaSession::new(call_id.to_string(), rtp, rtcp, params, ctx.event_sender()) {
+        let params = negotiated.media_params();
+        match MediaSession::new(call_id.to_string(), rtp, rtcp, params, media_events(ctx)) {
             Ok(session) => {
                 if let Ok(mut m) = self.session.lock() {
                     *m = Some(session.clone());
@@ -122,22 +123,43 @@ impl CallMedia {
     pub(super) fn answer_reoffer(&self, ctx: &UaContext, offer: &[u8]) -> Option<String> {
         let session = self.session()?;
         let negotiated = sdp::parse(&String::from_utf8_lossy(offer))
-            .and_then(|s| sdp::negotiate_answer(&s))
+            .and_then(|s| sdp::negotiate(&s))
             .ok()?;
-        session.update(MediaParams::from_negotiated(&negotiated));
+        session.update(negotiated.media_params());
         Some(self.answer(ctx, &negotiated))
     }
 
     /// Follows the SDP answer to our re-INVITE (hold, resume). Leaves the media as it was when
     /// the answer is unusable.
     pub(super) fn follow_answer(&self, answer: &[u8]) -> Result<(), sdp::SdpError> {
-        let negotiated = sdp::parse(&String::from_utf8_lossy(answer))
-            .and_then(|a| sdp::negotiate_from_answer(&a))?;
+        let negotiated =
+            sdp::parse(&String::from_utf8_lossy(answer)).and_then(|a| sdp::negotiate(&a))?;
         if let Some(session) = self.session() {
-            session.update(MediaParams::from_negotiated(&negotiated));
+            session.update(negotiated.media_params());
         }
         Ok(())
     }
+}
+
+/// Where a session's events go: to the user as the same events as signalled ones (DTMF by RTP
+/// is a `dtmf` event like DTMF by INFO, told apart by `method`).
+fn media_events(ctx: &UaContext) -> MediaEvents {
+    let events = ctx.event_sender();
+    Box::new(move |event| {
+        let event = match event {
+            MediaEvent::Dtmf {
+                call_id,
+                digit,
+                duration_ms,
+            } => Event::Dtmf {
+                call_id,
+                digit: digit.to_string(),
+                method: "rfc4733".into(),
+                duration_ms,
+            },
+        };
+        let _ = events.send(event);
+    })
 }
 
 /// An `o=` session id: NTP-like seconds, unique enough per call and constant for its life.

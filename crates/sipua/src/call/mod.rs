@@ -16,6 +16,7 @@ use crate::context::UaContext;
 use crate::error::{Error, Result};
 use crate::event::{CallState, Direction, Event};
 use crate::media::session::MediaSession;
+use crate::media::MediaDirection;
 use crate::rtp_ports::RtpPortPair;
 use crate::sdp;
 use crate::sip::message::{content_type, reason_of, sdp_content_type};
@@ -195,7 +196,7 @@ impl Call {
         let offer = self.remote_offer.lock().ok().and_then(|o| o.clone());
         let body = match &offer {
             Some(neg) => self.media.answer(&self.ctx, neg),
-            None => self.media.offer(&self.ctx, sdp::Direction::SendRecv),
+            None => self.media.offer(&self.ctx, MediaDirection::SendRecv),
         };
         // Media first: the peer may send RTP as soon as it sees the 200.
         if let Some(neg) = &offer {
@@ -274,9 +275,9 @@ impl Call {
             .dialog()
             .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;
         let direction = if hold {
-            sdp::Direction::SendOnly
+            MediaDirection::SendOnly
         } else {
-            sdp::Direction::SendRecv
+            MediaDirection::SendRecv
         };
         let offer = self.media.offer(&self.ctx, direction);
         let outcome = dialog

@@ -9,6 +9,7 @@ use crate::account::AccountTable;
 use crate::context::UaContext;
 use crate::error::{Error, Result};
 use crate::event::{CallState, Direction, Event};
+use crate::media::MediaDirection;
 use crate::sdp;
 use crate::sip::auth::{is_challenge, Authenticator, ChallengeLoop};
 use crate::sip::message::reason_of;
@@ -98,7 +99,7 @@ pub(crate) fn place(
         target.clone(),
         ports,
     );
-    let offer = call.media.offer(ctx, sdp::Direction::SendRecv);
+    let offer = call.media.offer(ctx, MediaDirection::SendRecv);
     // Numbers and URIs of the PBX's own domain go to the PBX; a SIP URI naming another host
     // goes where it says (as pjsua does without a proxy).
     let via_server = ctx
@@ -307,9 +308,7 @@ async fn answered(
         }
         return Tried::Over;
     }
-    match sdp::parse(&String::from_utf8_lossy(&resp.body))
-        .and_then(|a| sdp::negotiate_from_answer(&a))
-    {
+    match sdp::parse(&String::from_utf8_lossy(&resp.body)).and_then(|a| sdp::negotiate(&a)) {
         Ok(negotiated) => call.media.start(&call.ctx, &call.id, &negotiated),
         Err(e) => {
             call.end(

@@ -34,6 +34,10 @@ pub const DTMF_EVENTS: [char; 16] = [
     '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '#', 'A', 'B', 'C', 'D',
 ];
 
+/// The RTP clock of the telephone-events we send and accept (`telephone-event/8000`): the one
+/// every SIP peer uses, whatever the audio codec's clock.
+pub const CLOCK_RATE: u32 = 8000;
+
 /// Default tone length for [`DtmfSender::send`] and for INFO bodies without a duration.
 pub const DEFAULT_TONE_MS: u32 = 100;
 /// Default silence between queued digits.

@@ -61,6 +61,7 @@ pub struct MediaEngine {
 }
 
 impl MediaEngine {
+    /// An engine with one (not yet started) pacing thread per core, at most 4.
     pub fn new() -> Arc<Self> {
         let n = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -108,6 +109,7 @@ impl MediaEngine {
         }
     }
 
+    /// Stops driving the session of `call_id`.
     pub fn remove(&self, call_id: &str) {
         for shard in &self.shards {
             if let Ok(mut v) = shard.sessions.lock() {

@@ -14,8 +14,11 @@ const QUEUE: usize = 100;
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordingInfo {
+    /// The WAV file.
     pub path: String,
+    /// How much audio it holds.
     pub duration_ms: u64,
+    /// Frames the writer could not keep up with, left out of the file.
     pub dropped_frames: u64,
 }
 

@@ -5,23 +5,34 @@
 /// Fields of a received packet and where its payload lies in the datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtpView {
+    /// The marker bit: a talkspurt or a telephone-event starts.
     pub marker: bool,
+    /// The payload type (7 bits).
     pub payload_type: u8,
+    /// The sequence number.
     pub sequence: u16,
+    /// The RTP timestamp, in the payload's clock.
     pub timestamp: u32,
+    /// The synchronisation source.
     pub ssrc: u32,
+    /// Where the payload starts in the datagram (after CSRCs and extension).
     pub payload_start: usize,
+    /// Where it ends (before any padding).
     pub payload_end: usize,
 }
 
 /// Why a datagram is not an RTP packet we can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RtpError {
+    /// Shorter than the fixed header.
     TooShort,
+    /// Not RTP version 2.
     BadVersion,
+    /// CSRCs, extension or padding run past the end.
     BadLength,
 }
 
+/// Length of the fixed header, all that we write.
 pub const HEADER_LEN: usize = 12;
 
 /// Writes a 12-byte header (no CSRC, no extension) at the start of `out`; returns its length.

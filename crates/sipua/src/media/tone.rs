@@ -85,6 +85,7 @@ impl ToneGenerator {
         }
     }
 
+    /// The rate it generates samples at.
     pub fn sample_rate(&self) -> u32 {
         self.sample_rate
     }

@@ -20,22 +20,50 @@ use std::path::{Path, PathBuf};
 pub enum WavError {
     /// The file could not be opened or read (missing, no permission, truncated, ...).
     #[error("cannot read {}: {reason}", .path.display())]
-    Read { path: PathBuf, reason: String },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// The file is not a RIFF/WAVE file at all.
     #[error("cannot read {}: not a WAV file", .path.display())]
-    NotWav { path: PathBuf },
+    NotWav {
+        /// The file.
+        path: PathBuf,
+    },
     /// A WAV file whose headers are broken.
     #[error("cannot read {}: malformed WAV file ({reason})", .path.display())]
-    Malformed { path: PathBuf, reason: String },
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// A WAV file in an encoding we do not read (A-law, µ-law, ADPCM, 64-bit float, ...).
     #[error("cannot read {}: unsupported WAV format ({reason})", .path.display())]
-    Unsupported { path: PathBuf, reason: String },
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// The file could not be created or written.
     #[error("cannot write {}: {reason}", .path.display())]
-    Write { path: PathBuf, reason: String },
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// A caller error: bad channel count, rate, or a frame not made of whole sample frames.
     #[error("{}: {reason}", .path.display())]
-    InvalidArgument { path: PathBuf, reason: String },
+    InvalidArgument {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl WavError {
@@ -391,14 +419,17 @@ impl WavWriter {
         self.inner.finalize().map_err(|e| write_error(&path, e))
     }
 
+    /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Channels per sample frame.
     pub fn channels(&self) -> u16 {
         self.channels
     }
 
+    /// Sample frames per second.
     pub fn sample_rate(&self) -> u32 {
         self.sample_rate
     }

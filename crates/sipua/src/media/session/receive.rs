@@ -1,0 +1,126 @@
+//! The receive side's IO: a tokio task per session reads the RTP socket (and, without
+//! rtcp-mux, the RTCP one) and hands each datagram to the stream, then what it accepted to
+//! the jitter buffer or the DTMF receiver.
+
+use super::stream::{Carries, Rejected};
+use super::{MediaEvent, MediaSession};
+use crate::media::{rtp, stats};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+impl MediaSession {
+    /// Reads the RTP (and, without rtcp-mux, the RTCP) socket until the session closes.
+    pub(crate) async fn receive_loop(self: Arc<Self>) {
+        let rtp = match self
+            .socket
+            .try_clone()
+            .and_then(tokio::net::UdpSocket::from_std)
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(call = %self.call_id, error = %e, "RTP socket unusable");
+                return;
+            }
+        };
+        let rtcp = self
+            .rtcp_socket
+            .try_clone()
+            .and_then(tokio::net::UdpSocket::from_std)
+            .ok();
+        let mut buf = [0u8; 2048];
+        let mut rtcp_buf = [0u8; 1500];
+        while !self.is_closed() {
+            tokio::select! {
+                r = rtp.recv_from(&mut buf) => match r {
+                    Ok((len, from)) => self.on_datagram(&buf[..len], from, Instant::now()),
+                    Err(e) => {
+                        tracing::debug!(call = %self.call_id, error = %e, "RTP receive error");
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                },
+                r = async {
+                    match &rtcp {
+                        Some(s) => s.recv_from(&mut rtcp_buf).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Ok((len, _)) = r {
+                        self.on_rtcp(&rtcp_buf[..len], Instant::now());
+                    }
+                }
+                _ = self.close_token.cancelled() => break,
+            }
+        }
+    }
+
+    /// Handles one datagram from the RTP port: RTCP (mux), DTMF, or audio into the jitter buffer.
+    pub(super) fn on_datagram(&self, data: &[u8], from: SocketAddr, now: Instant) {
+        if rtp::is_rtcp(data) {
+            return self.on_rtcp(data, now);
+        }
+        let Ok(view) = rtp::parse(data) else {
+            self.count_dropped();
+            return;
+        };
+        let mut guard = self.state();
+        let st = &mut *guard;
+        let accepted = match st.stream.on_rtp(&st.params, &view, from, now) {
+            Ok(accepted) => accepted,
+            Err(why) => {
+                drop(guard);
+                match why {
+                    Rejected::PayloadType => {
+                        tracing::trace!(call = %self.call_id, pt = view.payload_type, "RTP dropped: payload type not negotiated");
+                    }
+                    Rejected::UnknownSsrc => {
+                        tracing::trace!(call = %self.call_id, ssrc = view.ssrc, %from, "RTP dropped: unknown SSRC");
+                    }
+                }
+                self.count_dropped();
+                return;
+            }
+        };
+        if accepted.restarted {
+            st.jitter.reset();
+        }
+        let payload = &data[view.payload_start..view.payload_end];
+        match accepted.carries {
+            Carries::Event => {
+                tracing::trace!(call = %self.call_id, ts = view.timestamp, seq = view.sequence, ?payload, "telephone-event packet");
+                if let Some(digit) = st.dtmf_rx.on_packet(view.timestamp, payload) {
+                    drop(guard);
+                    (self.events)(MediaEvent::Dtmf {
+                        call_id: self.call_id.clone(),
+                        digit: digit.digit,
+                        duration_ms: u32::from(digit.duration) * 1000
+                            / crate::media::dtmf::CLOCK_RATE,
+                    });
+                }
+            }
+            Carries::Audio if st.params.receives() => {
+                st.jitter
+                    .push(view.sequence, view.timestamp, payload, accepted.arrival_us);
+            }
+            Carries::Audio => {}
+        }
+    }
+
+    /// Handles one RTCP datagram (from either port).
+    fn on_rtcp(&self, data: &[u8], now: Instant) {
+        let reports = stats::parse_rtcp(data);
+        if reports.is_empty() {
+            self.count_dropped();
+            return;
+        }
+        let arrival_ntp = stats::ntp_now(SystemTime::now());
+        let mut guard = self.state();
+        let st = &mut *guard;
+        st.stream.on_rtcp(&st.params, &reports, arrival_ntp, now);
+    }
+
+    fn count_dropped(&self) {
+        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
