@@ -178,12 +178,12 @@ mod tests {
     /// arithmetic done in `i32`. One correction, marked below, brings `linear2ulaw` in line with
     /// the ITU-T G.191 reference `ulaw_compress` for negative inputs.
     mod sun {
-        pub const SIGN_BIT: i32 = 0x80;
-        pub const QUANT_MASK: i32 = 0xf;
-        pub const SEG_SHIFT: i32 = 4;
-        pub const SEG_MASK: i32 = 0x70;
-        pub const BIAS: i32 = 0x84;
-        pub const CLIP: i32 = 8159;
+        pub(super) const SIGN_BIT: i32 = 0x80;
+        pub(super) const QUANT_MASK: i32 = 0xf;
+        pub(super) const SEG_SHIFT: i32 = 4;
+        pub(super) const SEG_MASK: i32 = 0x70;
+        pub(super) const BIAS: i32 = 0x84;
+        pub(super) const CLIP: i32 = 8159;
 
         const SEG_AEND: [i32; 8] = [0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF];
         const SEG_UEND: [i32; 8] = [0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF];
@@ -197,7 +197,7 @@ mod tests {
             8
         }
 
-        pub fn linear2alaw(pcm_val: i16) -> u8 {
+        pub(super) fn linear2alaw(pcm_val: i16) -> u8 {
             let mut pcm_val = i32::from(pcm_val) >> 3;
             let mask;
             if pcm_val >= 0 {
@@ -220,7 +220,7 @@ mod tests {
             }
         }
 
-        pub fn alaw2linear(a_val: u8) -> i16 {
+        pub(super) fn alaw2linear(a_val: u8) -> i16 {
             let a_val = i32::from(a_val) ^ 0x55;
             let mut t = (a_val & QUANT_MASK) << 4;
             let seg = (a_val & SEG_MASK) >> SEG_SHIFT;
@@ -237,7 +237,7 @@ mod tests {
 
         /// `verbatim`: Sun's text exactly (`pcm_val = -pcm_val`), whose negative magnitudes
         /// are one more than G.191's; otherwise the one's complement (`-pcm_val - 1`) of G.191.
-        pub fn linear2ulaw_with(pcm_val: i16, verbatim: bool) -> u8 {
+        pub(super) fn linear2ulaw_with(pcm_val: i16, verbatim: bool) -> u8 {
             let mut pcm_val = i32::from(pcm_val) >> 2;
             let mask;
             if pcm_val < 0 {
@@ -259,11 +259,11 @@ mod tests {
             }
         }
 
-        pub fn linear2ulaw(pcm_val: i16) -> u8 {
+        pub(super) fn linear2ulaw(pcm_val: i16) -> u8 {
             linear2ulaw_with(pcm_val, false)
         }
 
-        pub fn ulaw2linear(u_val: u8) -> i16 {
+        pub(super) fn ulaw2linear(u_val: u8) -> i16 {
             let u_val = !i32::from(u_val) & 0xFF;
             let mut t = ((u_val & QUANT_MASK) << 3) + BIAS;
             t <<= (u_val & SEG_MASK) >> SEG_SHIFT;
