@@ -131,6 +131,11 @@ impl PcmIn {
     /// Takes 16-bit little-endian samples into frames of `frame_len` while there is room;
     /// returns the bytes taken.
     fn push(&mut self, bytes: &[u8], frame_len: usize) -> usize {
+        // A codec change (re-INVITE) can shrink the frame under a partial one: its samples
+        // are of the old rate anyway, so they go, rather than run past the frame's end.
+        if self.partial.len >= frame_len {
+            self.partial.len = 0;
+        }
         let mut taken = 0;
         for pair in bytes.chunks_exact(2) {
             if self.frames.len() >= PCM_IN_FRAMES {
@@ -221,5 +226,23 @@ impl MediaSession {
         }
         let frame_len = st.params.codec.samples_per_frame(PTIME_MS);
         st.pcm_in.push(bytes, frame_len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_frame_survives_no_codec_change_that_shrinks_the_frame() {
+        let mut pcm = PcmIn::new();
+        // 200 samples of a G.722 frame (320), then G.711 frames (160) after a re-INVITE
+        assert_eq!(pcm.push(&[0u8; 400], 320), 400);
+        assert_eq!(pcm.push(&[1u8; 2 * 480], 160), 2 * 480);
+        let frames: Vec<Frame> = std::iter::from_fn(|| pcm.pop()).collect();
+        assert_eq!(frames.len(), 3);
+        assert!(frames
+            .iter()
+            .all(|f| f.len == 160 && f.samples[..160].iter().all(|&s| s == 0x0101)));
     }
 }
