@@ -23,6 +23,8 @@ mod call;
 mod context;
 mod endpoint;
 mod ids;
+#[cfg(test)]
+mod test_support;
 mod transport;
 
 pub use call::CallInfo;

@@ -936,16 +936,7 @@ mod tests {
             let _ = parse(&sample[i..]);
         }
         const SOUP: &[u8] = b"vosctmab=\r\n 0123456789/:audioRTP/AVP IN IP4\xff";
-        let mut seed = 0xdead_beef_cafe_f00du64;
-        for len in 0..400 {
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    SOUP[(seed % SOUP.len() as u64) as usize]
-                })
-                .collect();
+        for bytes in crate::test_support::byte_soup(0xdead_beef_cafe_f00d, 400, SOUP) {
             let text = String::from_utf8_lossy(&bytes);
             let _ = parse(&text);
             let _ = parse(&format!(

@@ -806,17 +806,9 @@ mod tests {
             let _ = Challenge::parse(&sample[..i]);
             let _ = Challenge::parse(&sample[i..]);
         }
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        for len in 0..300 {
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    // Bias toward the characters the parser cares about.
-                    b"Digest =,\"\\ \trealmnoncqp\xff\xc3"[(seed % 26) as usize]
-                })
-                .collect();
+        // Biased toward the characters the parser cares about.
+        let soup = b"Digest =,\"\\ \trealmnoncqp\xff\xc3";
+        for bytes in crate::test_support::byte_soup(0x2545_f491_4f6c_dd1d, 300, soup) {
             let text = String::from_utf8_lossy(&bytes);
             let _ = Challenge::parse(&text);
             let _ = Challenge::parse(&format!("Digest {text}"));

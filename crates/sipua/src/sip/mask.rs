@@ -398,16 +398,11 @@ mod tests {
                 !tail.contains(RESPONSE) || !tail.to_ascii_lowercase().contains("authorization")
             );
         }
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        for len in 0..400 {
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    b"Authorization:\r\n \t,\"\\=username\xff\xd0"[(seed % 32) as usize]
-                })
-                .collect();
+        for bytes in crate::test_support::byte_soup(
+            0x9e37_79b9_7f4a_7c15,
+            400,
+            b"Authorization:\r\n \t,\"\\=username\xff\xd0",
+        ) {
             let text = String::from_utf8_lossy(&bytes);
             let _ = mask_sip_message(&text);
             let _ = masked_headers(std::iter::once(("Authorization".into(), text.to_string())));
