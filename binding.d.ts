@@ -188,19 +188,22 @@ export interface MediaClock {
 export interface OperatorRow {
   pbx_extension?: number | string
   pbx_username?: number | string
-  pbx_password?: string
-  pbx_display_name?: string
+  pbx_password?: number | string
+  pbx_display_name?: number | string
 }
 
-/** The service's PBX settings row (`pbx_*` names kept). */
+/**
+ * The service's PBX settings row (`pbx_*` names kept). Every value may come as a number or a
+ * string, as databases hand them back; the engine reads and checks them.
+ */
 export interface PbxRow {
-  pbx_server?: string
+  pbx_server?: number | string
   pbx_port?: number | string
-  pbx_transport?: string
+  pbx_transport?: number | string
   pbx_rtp_port_min?: number | string
   pbx_rtp_port_max?: number | string
   pbx_use_websocket?: boolean | number | string
-  pbx_websocket_url?: string
+  pbx_websocket_url?: number | string
 }
 
 /** What a finished recording holds. */

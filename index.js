@@ -100,8 +100,11 @@ function checkString(name, value) {
 }
 
 /** Turns a native error (status InvalidArg) into a TypeError; keeps the message. */
+// napi's statuses for a JS value of the wrong type (the message names the field), and ours.
+const TYPE_ERROR_CODES = new Set(['InvalidArg', 'StringExpected', 'NumberExpected', 'BooleanExpected', 'ObjectExpected', 'ArrayExpected'])
+
 function rethrow(err) {
-  if (err && err.code === 'InvalidArg') {
+  if (err && TYPE_ERROR_CODES.has(err.code)) {
     const e = new TypeError(`sip-native: ${err.message}`)
     e.code = 'ERR_INVALID_ARG'
     throw e

@@ -51,6 +51,22 @@ test('fromSettings accepts numbers as strings and rejects an invalid port with t
   )
 })
 
+test('settings rows as a database returns them: numbers for strings pass, a value of no usable type is a TypeError naming the field', () => {
+  // a numeric password or extension column, as some schemas have
+  SipService.fromSettings({ ...PBX, pbx_port: 5060 }, [{ ...OPERATOR, pbx_extension: 7779, pbx_password: 1234 }], { localPort: 0 })
+  for (const [pbx, operators, field] of [
+    [{ ...PBX, pbx_port: {} }, [OPERATOR], 'pbx_port'],
+    [{ ...PBX, pbx_use_websocket: [] }, [OPERATOR], 'pbx_use_websocket'],
+    [PBX, [{ ...OPERATOR, pbx_password: { secret: true } }], 'pbx_password'],
+  ]) {
+    assert.throws(
+      () => SipService.fromSettings(pbx, operators, { localPort: 0 }),
+      (e) => e instanceof TypeError && e.message.includes(field),
+      field,
+    )
+  }
+})
+
 test('an incoming call with a Cyrillic display name gives displayName intact', async (t) => {
   if (!requirePeer('sipp', t)) return
   const { sip, events, addr } = await startService(t, { accounts: [{ extension: '7779' }] })

@@ -69,15 +69,16 @@ pub struct ConfigInput {
     pub accounts: Option<Vec<AccountInput>>,
 }
 
-/// The service's PBX settings row (`pbx_*` names kept).
+/// The service's PBX settings row (`pbx_*` names kept). Every value may come as a number or a
+/// string, as databases hand them back; the engine reads and checks them.
 #[napi(object)]
 pub struct PbxRow {
     #[napi(js_name = "pbx_server")]
-    pub pbx_server: Option<String>,
+    pub pbx_server: Option<Either<f64, String>>,
     #[napi(js_name = "pbx_port")]
     pub pbx_port: Option<Either<f64, String>>,
     #[napi(js_name = "pbx_transport")]
-    pub pbx_transport: Option<String>,
+    pub pbx_transport: Option<Either<f64, String>>,
     #[napi(js_name = "pbx_rtp_port_min")]
     pub pbx_rtp_port_min: Option<Either<f64, String>>,
     #[napi(js_name = "pbx_rtp_port_max")]
@@ -85,7 +86,7 @@ pub struct PbxRow {
     #[napi(js_name = "pbx_use_websocket")]
     pub pbx_use_websocket: Option<Either3<bool, f64, String>>,
     #[napi(js_name = "pbx_websocket_url")]
-    pub pbx_websocket_url: Option<String>,
+    pub pbx_websocket_url: Option<Either<f64, String>>,
 }
 
 /// The service's per-operator settings row.
@@ -96,9 +97,9 @@ pub struct OperatorRow {
     #[napi(js_name = "pbx_username")]
     pub pbx_username: Option<Either<f64, String>>,
     #[napi(js_name = "pbx_password")]
-    pub pbx_password: Option<String>,
+    pub pbx_password: Option<Either<f64, String>>,
     #[napi(js_name = "pbx_display_name")]
-    pub pbx_display_name: Option<String>,
+    pub pbx_display_name: Option<Either<f64, String>>,
 }
 
 /// How the endpoint is configured: the typed config, or the settings rows plus overrides.
@@ -137,9 +138,9 @@ impl PbxRow {
             Either3::C(s) => Value::String(s),
         };
         fields(vec![
-            ("pbx_server", self.pbx_server.map(Value::String)),
+            ("pbx_server", self.pbx_server.map(number_or_string)),
             ("pbx_port", self.pbx_port.map(number_or_string)),
-            ("pbx_transport", self.pbx_transport.map(Value::String)),
+            ("pbx_transport", self.pbx_transport.map(number_or_string)),
             (
                 "pbx_rtp_port_min",
                 self.pbx_rtp_port_min.map(number_or_string),
@@ -151,7 +152,7 @@ impl PbxRow {
             ("pbx_use_websocket", self.pbx_use_websocket.map(flag)),
             (
                 "pbx_websocket_url",
-                self.pbx_websocket_url.map(Value::String),
+                self.pbx_websocket_url.map(number_or_string),
             ),
         ])
     }
@@ -162,8 +163,11 @@ impl OperatorRow {
         fields(vec![
             ("pbx_extension", self.pbx_extension.map(number_or_string)),
             ("pbx_username", self.pbx_username.map(number_or_string)),
-            ("pbx_password", self.pbx_password.map(Value::String)),
-            ("pbx_display_name", self.pbx_display_name.map(Value::String)),
+            ("pbx_password", self.pbx_password.map(number_or_string)),
+            (
+                "pbx_display_name",
+                self.pbx_display_name.map(number_or_string),
+            ),
         ])
     }
 }
