@@ -67,7 +67,7 @@ function describe(e) {
 }
 
 function describeStats(s) {
-  const rtt = s.rttMs === null ? 'RTT n/a (first RTCP report after 5 s)' : `RTT ${s.rttMs.toFixed(1)} ms`
+  const rtt = s.rttMs === null ? 'RTT n/a (no RTCP report yet: the first comes 1-3 s in)' : `RTT ${s.rttMs.toFixed(1)} ms`
   return (
     `${s.codec}/${s.payloadType} ${s.direction}, sent ${s.packetsSent} pkts, received ${s.packetsReceived}, ` +
     `lost ${s.packetsLost}, jitter ${s.jitterMs.toFixed(2)} ms, ${rtt}`
