@@ -43,32 +43,33 @@ pub(crate) struct UaContext {
     events: mpsc::UnboundedSender<Event>,
 }
 
-/// The parts a context is made of, gathered by `Endpoint::start`.
-pub(crate) struct ContextParts {
-    pub config: EndpointConfig,
-    pub sip: EndpointInnerRef,
-    pub dialogs: Arc<DialogLayer>,
-    pub ports: PortPool,
-    pub addressing: Addressing,
-    pub counters: Arc<TransportCounters>,
-    pub remote_targets: RemoteTargets,
-    pub events: mpsc::UnboundedSender<Event>,
-}
-
 impl UaContext {
-    pub(crate) fn new(parts: ContextParts) -> Arc<Self> {
+    /// The context over a started stack: its dialog layer and the RTP port pool (bound on
+    /// the SIP socket's address) are made here; the rest is what `Endpoint::start` built.
+    pub(crate) fn new(
+        config: EndpointConfig,
+        sip: EndpointInnerRef,
+        addressing: Addressing,
+        counters: Arc<TransportCounters>,
+        remote_targets: RemoteTargets,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Arc<Self> {
         Arc::new(Self {
-            config: parts.config,
-            sip: parts.sip,
-            dialogs: parts.dialogs,
-            ports: parts.ports,
-            addressing: parts.addressing,
-            counters: parts.counters,
+            dialogs: Arc::new(DialogLayer::new(sip.clone())),
+            ports: PortPool::new(
+                config.rtp_port_min,
+                config.rtp_port_max,
+                addressing.local.ip(),
+            ),
+            config,
+            sip,
+            addressing,
+            counters,
             media: MediaEngine::new(),
-            remote_targets: parts.remote_targets,
+            remote_targets,
             finished_recordings: Mutex::new(HashMap::new()),
             incoming_handler: AtomicBool::new(true),
-            events: parts.events,
+            events,
         })
     }
 

@@ -15,7 +15,7 @@ pub mod event;
 pub mod logging;
 pub mod media;
 mod rtp_ports;
-pub mod sdp;
+mod sdp;
 mod sip;
 
 mod account;

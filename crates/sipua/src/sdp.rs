@@ -38,7 +38,7 @@ const TELEPHONE_EVENT_PT: u8 = 101;
 /// Why an SDP could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum SdpError {
+pub(crate) enum SdpError {
     /// The text is not valid SDP (the message comes from the parser).
     #[error("invalid SDP: {0}")]
     Syntax(String),
@@ -67,7 +67,7 @@ pub enum SdpError {
 
 /// The audio media of a session description, with session-level values applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediaDescription {
+pub(crate) struct MediaDescription {
     /// Where the peer receives RTP: the media `c=` address, else the session one.
     pub address: IpAddr,
     /// The RTP port; 0 means the stream is rejected/disabled.
@@ -91,7 +91,7 @@ pub struct MediaDescription {
 
 /// One `m=` line as written, kept so an answer can mirror the offer's layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediaLine {
+pub(crate) struct MediaLine {
     /// `audio`, `video`, `application`, ...
     pub media: String,
     /// The port of the line (0: rejected).
@@ -104,7 +104,7 @@ pub struct MediaLine {
 
 /// What the call layer needs from a remote SDP.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionDescription {
+pub(crate) struct SessionDescription {
     /// The `o=` session id.
     pub session_id: u64,
     /// The `o=` session version (it changes on every re-offer).
@@ -119,7 +119,7 @@ pub struct SessionDescription {
 
 /// The outcome of offer/answer: what our media session sends and expects.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Negotiated {
+pub(crate) struct Negotiated {
     /// The payload type of the chosen codec, as the peer numbers it.
     pub codec_pt: u8,
     /// The chosen audio codec.
@@ -140,7 +140,7 @@ pub struct Negotiated {
 
 impl Negotiated {
     /// What the media session needs of this outcome.
-    pub fn media_params(&self) -> MediaParams {
+    pub(crate) fn media_params(&self) -> MediaParams {
         MediaParams {
             codec: self.codec,
             payload_type: self.codec_pt,
@@ -152,20 +152,9 @@ impl Negotiated {
     }
 }
 
-/// Our initial offer: PCMU, PCMA, G.722 and telephone-event 101, 20 ms, sendrecv, rtcp-mux
-/// (RTCP also listens on the next port, for peers that do not mux).
-pub fn build_offer(session_id: u64, version: u64, local_ip: IpAddr, rtp_port: u16) -> String {
-    build_offer_with(
-        session_id,
-        version,
-        local_ip,
-        rtp_port,
-        MediaDirection::SendRecv,
-    )
-}
-
-/// An offer with a chosen direction (re-INVITEs for hold: `sendonly`).
-pub fn build_offer_with(
+/// Our offer: PCMU, PCMA, G.722 and telephone-event 101, 20 ms, rtcp-mux (RTCP also listens
+/// on the next port, for peers that do not mux), with `direction` (`sendonly` to hold).
+pub(crate) fn build_offer(
     session_id: u64,
     version: u64,
     local_ip: IpAddr,
@@ -181,7 +170,7 @@ pub fn build_offer_with(
 /// Our answer to an offer negotiated with [`negotiate`]: the chosen codec and
 /// telephone-event (when offered) under the offer's payload types, the mirrored direction,
 /// and every other `m=` line of the offer rejected with port 0.
-pub fn build_answer(
+pub(crate) fn build_answer(
     session_id: u64,
     version: u64,
     local_ip: IpAddr,
@@ -216,7 +205,7 @@ pub fn build_answer(
 /// Errors: [`SdpError::Syntax`] for text that is not SDP, [`SdpError::BadPort`],
 /// [`SdpError::NoAudio`], [`SdpError::NoConnectionAddress`], [`SdpError::BadAddress`].
 /// Never panics, whatever the input.
-pub fn parse(sdp: &str) -> Result<SessionDescription, SdpError> {
+pub(crate) fn parse(sdp: &str) -> Result<SessionDescription, SdpError> {
     check_media_ports(sdp)?;
     let desc = RtcSession::unmarshal(&mut Cursor::new(sdp.as_bytes()))
         .map_err(|e| SdpError::Syntax(e.to_string()))?;
@@ -324,7 +313,7 @@ fn codecs_of(m: &RtcMedia, payload_types: &[u8]) -> Vec<(u8, String, u32)> {
 /// (RFC 3264 reads both the same way): the first of its payload types that is PCMU or PCMA
 /// (else G.722), its telephone-event payload type, where to send, and our direction, the
 /// mirror of its own.
-pub fn negotiate(sd: &SessionDescription) -> Result<Negotiated, SdpError> {
+pub(crate) fn negotiate(sd: &SessionDescription) -> Result<Negotiated, SdpError> {
     let audio = &sd.audio;
     if audio.port == 0 {
         return Err(SdpError::MediaRejected);
@@ -550,7 +539,7 @@ mod tests {
 
     #[test]
     fn offer_text_is_exact() {
-        let offer = build_offer(42, 7, LOCAL, 10_000);
+        let offer = build_offer(42, 7, LOCAL, 10_000, MediaDirection::SendRecv);
         assert_eq!(
             offer,
             "v=0\r\n\
@@ -572,7 +561,14 @@ mod tests {
 
     #[test]
     fn offer_round_trip() {
-        let sd = parse(&build_offer(u64::MAX, 0, LOCAL, 10_002)).unwrap();
+        let sd = parse(&build_offer(
+            u64::MAX,
+            0,
+            LOCAL,
+            10_002,
+            MediaDirection::SendRecv,
+        ))
+        .unwrap();
         assert_eq!(sd.session_id, u64::MAX);
         assert_eq!(sd.session_version, 0);
         assert_eq!(
@@ -602,7 +598,7 @@ mod tests {
     #[test]
     fn ipv6_offer_round_trip() {
         let ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
-        let offer = build_offer(1, 2, ip, 20_000);
+        let offer = build_offer(1, 2, ip, 20_000, MediaDirection::SendRecv);
         assert!(offer.contains("o=- 1 2 IN IP6 2001:db8::1\r\n"));
         assert!(offer.contains("c=IN IP6 2001:db8::1\r\n"));
         let sd = parse(&offer).unwrap();

@@ -50,7 +50,7 @@ impl CallMedia {
     /// Our SDP offer (initial INVITE, re-INVITE for hold/resume, or a 200 to an INVITE without
     /// an offer) with `direction`.
     pub(super) fn offer(&self, ctx: &UaContext, direction: MediaDirection) -> String {
-        sdp::build_offer_with(
+        sdp::build_offer(
             self.sdp_session,
             self.next_sdp_version(),
             ctx.addressing.advertised,

@@ -12,15 +12,13 @@ pub use media_api::DtmfMethod;
 use crate::account::{AccountTable, Registration};
 use crate::call::{self, CallInfo};
 use crate::config::EndpointConfig;
-use crate::context::{ContextParts, UaContext};
+use crate::context::UaContext;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::rtp_ports::PortPool;
 use crate::sip::remote_target::RemoteTargets;
 use crate::transport::{Addressing, GuardedUdpSocket, TransportCounters};
 use calls::CallTable;
 use dispatch::Dispatcher;
-use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::transaction::endpoint::EndpointOption;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::TransportLayer;
@@ -70,7 +68,7 @@ pub struct Endpoint {
 }
 
 /// Binds the SIP socket from the config.
-async fn bind_udp(config: &EndpointConfig) -> Result<(tokio::net::UdpSocket, IpAddr)> {
+async fn bind_udp(config: &EndpointConfig) -> Result<tokio::net::UdpSocket> {
     let bind_ip: IpAddr = config.bind_address.parse().map_err(|_| {
         Error::Config(format!(
             "bindAddress: not an IP address: {:?}",
@@ -81,7 +79,7 @@ async fn bind_udp(config: &EndpointConfig) -> Result<(tokio::net::UdpSocket, IpA
     let socket = tokio::net::UdpSocket::bind(bind)
         .await
         .map_err(|e| Error::Transport(format!("cannot bind UDP {bind}: {e}")))?;
-    Ok((socket, bind_ip))
+    Ok(socket)
 }
 
 /// The stack's timers from T1 (RFC 3261 §17): 64·T1 for B, F, H; T2 at least T1.
@@ -103,7 +101,7 @@ impl Endpoint {
         events: mpsc::UnboundedSender<Event>,
     ) -> Result<Self> {
         config.validate()?;
-        let (socket, bind_ip) = bind_udp(&config).await?;
+        let socket = bind_udp(&config).await?;
         let addressing = Addressing::new(&config, socket.local_addr()?);
         let counters = Arc::new(TransportCounters::default());
         let cancel = CancellationToken::new();
@@ -129,16 +127,14 @@ impl Endpoint {
             .build();
         let incoming = stack.incoming_transactions()?;
         let accounts = Arc::new(AccountTable::new(&config, addressing.advertised));
-        let ctx = UaContext::new(ContextParts {
-            sip: stack.inner.clone(),
-            dialogs: Arc::new(DialogLayer::new(stack.inner.clone())),
-            ports: PortPool::new(config.rtp_port_min, config.rtp_port_max, bind_ip),
+        let ctx = UaContext::new(
+            config,
+            stack.inner.clone(),
             addressing,
             counters,
             remote_targets,
             events,
-            config,
-        });
+        );
         let calls = CallTable::default();
         let sip = stack.inner.clone();
         let dispatcher = Dispatcher {
