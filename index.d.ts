@@ -30,7 +30,10 @@ export interface AccountConfig {
 export interface SipServiceConfig {
   /** PBX / registrar host. Omit for peer-to-peer use (no registration). */
   server?: string
-  /** PBX SIP port (default 5060). */
+  /**
+   * PBX SIP port. Omitted: located by DNS (RFC 3263 NAPTR and SRV records of `server`), else
+   * 5060. Given: `server`'s A/AAAA records only, on this port.
+   */
   serverPort?: number
   /** SIP transport (default `'udp'`). */
   transport?: Transport
@@ -71,6 +74,17 @@ export interface SipServiceConfig {
   /** The service's `pbx_use_websocket`; only `false` is accepted (native SIP is the point). */
   useWebsocket?: boolean
   websocketUrl?: string
+  /**
+   * Outbound proxy, a SIP URI such as `'sip:proxy.example.com:5070;transport=udp'`: every
+   * out-of-dialog request (REGISTER, INVITE) is sent there with a preloaded
+   * `Route: <proxy;lr>`; the Request-URI stays the registrar or the callee.
+   */
+  outboundProxy?: string
+  /**
+   * DNS servers for locating SIP servers (NAPTR, SRV, A/AAAA): `'ip'`, `'ip:port'` or
+   * `'[v6]:port'`. Default: the system's resolver configuration.
+   */
+  dnsServers?: string[]
   accounts?: AccountConfig[]
 }
 

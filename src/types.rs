@@ -65,6 +65,14 @@ pub struct ConfigInput {
     pub use_websocket: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub websocket_url: Option<String>,
+    /// Outbound proxy SIP URI (`sip:host[:port][;transport=udp]`): every out-of-dialog request
+    /// goes there with a preloaded `Route: <proxy;lr>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound_proxy: Option<String>,
+    /// DNS servers for SIP server location (`"ip"`, `"ip:port"`, `"[v6]:port"`); default the
+    /// system's resolver configuration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_servers: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<Vec<AccountInput>>,
 }

@@ -77,8 +77,9 @@ impl AccountConfig {
 pub struct EndpointConfig {
     /// The PBX / registrar / outbound proxy host. `None`: peer-to-peer only (no registration).
     pub server: Option<String>,
-    /// The PBX's SIP port.
-    pub server_port: u16,
+    /// The PBX's SIP port. `None`: located by DNS (RFC 3263: NAPTR, SRV), else the
+    /// transport's default port; a port given here means A/AAAA lookups only (§4.2).
+    pub server_port: Option<u16>,
     /// SIP transport towards the PBX and for the local listener.
     pub transport: TransportKind,
     /// Local address to bind; `0.0.0.0` for all interfaces.
@@ -113,6 +114,13 @@ pub struct EndpointConfig {
     pub use_websocket: bool,
     /// The service's `pbx_websocket_url`.
     pub websocket_url: Option<String>,
+    /// Outbound proxy (RFC 3261 §8.1.2), a SIP URI such as `sip:proxy.example:5070;transport=udp`:
+    /// every out-of-dialog request is sent there with a preloaded `Route: <proxy;lr>`, the
+    /// Request-URI staying the registrar or the callee.
+    pub outbound_proxy: Option<String>,
+    /// DNS servers for SIP server location: `"ip"`, `"ip:port"`, `"[v6]:port"` (port 53 when
+    /// none). Empty: the system's resolver configuration.
+    pub dns_servers: Vec<String>,
     /// The accounts (operators) of this user agent.
     pub accounts: Vec<AccountConfig>,
 }
@@ -121,7 +129,7 @@ impl Default for EndpointConfig {
     fn default() -> Self {
         Self {
             server: None,
-            server_port: 5060,
+            server_port: None,
             transport: TransportKind::Udp,
             bind_address: "0.0.0.0".into(),
             local_port: 5060,
@@ -137,6 +145,8 @@ impl Default for EndpointConfig {
             user_agent: concat!("sip-native/", env!("CARGO_PKG_VERSION")).into(),
             use_websocket: false,
             websocket_url: None,
+            outbound_proxy: None,
+            dns_servers: Vec::new(),
             accounts: Vec::new(),
         }
     }
@@ -191,7 +201,7 @@ impl EndpointConfig {
             ..EndpointConfig::default()
         };
         if let Some(port) = opt_u16(pbx, "pbx_port")? {
-            config.server_port = port;
+            config.server_port = Some(port);
         }
         if let Some(t) = opt_string(pbx, "pbx_transport")? {
             config.transport = TransportKind::parse(&t).ok_or_else(|| {
@@ -252,8 +262,18 @@ impl EndpointConfig {
                 return Err(Error::Config(format!("server: not a host name: {s:?}")));
             }
         }
-        if self.server_port == 0 {
+        if self.server_port == Some(0) {
             return Err(Error::Config("serverPort: must be 1-65535".into()));
+        }
+        if let Some(proxy) = &self.outbound_proxy {
+            check_proxy_uri(proxy)?;
+        }
+        for (i, server) in self.dns_servers.iter().enumerate() {
+            if parse_dns_server(server).is_none() {
+                return Err(Error::Config(format!(
+                    "dnsServers[{i}]: expected \"ip\", \"ip:port\" or \"[v6]:port\", got {server:?}"
+                )));
+            }
         }
         if self.bind_address.parse::<std::net::IpAddr>().is_err() {
             return Err(Error::Config(format!(
@@ -311,11 +331,61 @@ impl EndpointConfig {
         Ok(())
     }
 
+    /// The `dnsServers` as socket addresses (validated entries; port 53 when none is given).
+    pub(crate) fn dns_server_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.dns_servers
+            .iter()
+            .filter_map(|s| parse_dns_server(s))
+            .collect()
+    }
+
     /// 64·T1: how long a transaction waits for a silent peer (Timers B, F, H; RFC 3261 §9.1
     /// for an unanswered CANCEL).
     pub fn t1x64(&self) -> std::time::Duration {
         std::time::Duration::from_millis(64 * self.timer_t1_ms)
     }
+}
+
+/// A `dnsServers` entry as a socket address: `ip`, `ip:port`, `[v6]` or `[v6]:port` (port 53
+/// by default).
+pub(crate) fn parse_dns_server(s: &str) -> Option<std::net::SocketAddr> {
+    let s = s.trim();
+    if let Ok(addr) = s.parse::<std::net::SocketAddr>() {
+        return (addr.port() != 0).then_some(addr);
+    }
+    let ip = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
+    ip.parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+}
+
+/// `outboundProxy` must be a `sip:`/`sips:` URI with a host, a valid port and a transport we
+/// know, so a typo fails `start()` rather than every request.
+fn check_proxy_uri(proxy: &str) -> Result<()> {
+    let bad = |why: String| Error::Config(format!("outboundProxy: {why}: {proxy:?}"));
+    let trimmed = proxy.trim();
+    if !(trimmed.starts_with("sip:") || trimmed.starts_with("sips:")) {
+        return Err(bad("expected a sip: or sips: URI".into()));
+    }
+    let uri =
+        rsipstack::sip::Uri::try_from(trimmed).map_err(|e| bad(format!("not a SIP URI ({e})")))?;
+    if uri.host_with_port.host.to_string().is_empty() {
+        return Err(bad("no host".into()));
+    }
+    if uri.host_with_port.port.is_some_and(|p| u16::from(p) == 0) {
+        return Err(bad("port must be 1-65535".into()));
+    }
+    for p in &uri.params {
+        if let rsipstack::sip::Param::Transport(t) = p {
+            if TransportKind::parse(&t.to_string()).is_none() {
+                return Err(bad(format!("transport {t} is not one of udp, tcp, tls")));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn field<'a>(row: &'a Value, name: &str) -> Option<&'a Value> {
@@ -398,7 +468,7 @@ mod tests {
                         "pbx_display_name": "Оператор call-центра"});
         let c = EndpointConfig::from_settings(&pbx_row(), &[op], None).unwrap();
         assert_eq!(c.server.as_deref(), Some("it005.ru"));
-        assert_eq!(c.server_port, 5060);
+        assert_eq!(c.server_port, Some(5060));
         assert_eq!(c.transport, TransportKind::Udp);
         assert_eq!((c.rtp_port_min, c.rtp_port_max), (10000, 12000));
         assert_eq!(c.accounts.len(), 1);

@@ -10,12 +10,11 @@ use crate::media::engine::MediaEngine;
 use crate::media::recorder::RecordingInfo;
 use crate::rtp_ports::PortPool;
 use crate::sip::remote_target::RemoteTargets;
-use crate::sip::uri::{host_port, host_port_unless_default};
-use crate::transport::{Addressing, TransportCounters};
+use crate::sip::uri::host_port_unless_default;
+use crate::transport::{Addressing, Locator, NextHop, Target, TransportCounters};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
-use rsipstack::transport::SipAddr;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,6 +30,8 @@ pub(crate) struct UaContext {
     pub dialogs: Arc<DialogLayer>,
     pub ports: PortPool,
     pub addressing: Addressing,
+    /// Where requests go: RFC 3263 resolution and the bad-target memory.
+    pub locator: Arc<Locator>,
     pub counters: Arc<TransportCounters>,
     /// The pacing clock and RTP sessions of the calls.
     pub media: Arc<MediaEngine>,
@@ -50,6 +51,7 @@ impl UaContext {
         config: EndpointConfig,
         sip: EndpointInnerRef,
         addressing: Addressing,
+        locator: Arc<Locator>,
         counters: Arc<TransportCounters>,
         remote_targets: RemoteTargets,
         events: mpsc::UnboundedSender<Event>,
@@ -64,6 +66,7 @@ impl UaContext {
             config,
             sip,
             addressing,
+            locator,
             counters,
             media: MediaEngine::new(),
             remote_targets,
@@ -107,21 +110,60 @@ impl UaContext {
             .and_then(|mut r| r.remove(call_id))
     }
 
-    /// The PBX host and port as a transport target.
-    pub(crate) fn server_addr(&self) -> Result<SipAddr> {
+    /// Where an out-of-dialog request goes: to the outbound proxy when one is configured (with
+    /// the Route to preload), else to `next_hop` (the PBX, or the host a dialled URI names).
+    pub(crate) async fn route(&self, next_hop: &NextHop) -> Result<OutOfDialogRoute> {
+        if let Some(proxy) = self.config.outbound_proxy.as_deref() {
+            let mut uri = sip::Uri::try_from(proxy.trim())
+                .map_err(|e| Error::Config(format!("outboundProxy: {e}")))?;
+            let targets = self.locator.locate(&NextHop::of_uri(&uri)).await?;
+            if !uri.params.iter().any(|p| matches!(p, sip::Param::Lr)) {
+                uri.params.push(sip::Param::Lr);
+            }
+            return Ok(OutOfDialogRoute {
+                targets,
+                preloaded: Some(sip::typed::Route {
+                    display_name: None,
+                    uri,
+                    params: vec![],
+                }),
+            });
+        }
+        Ok(OutOfDialogRoute {
+            targets: self.locator.locate(next_hop).await?,
+            preloaded: None,
+        })
+    }
+
+    /// The PBX as a next hop: its host, and its port when configured (RFC 3263 §4.2: then no
+    /// NAPTR/SRV).
+    pub(crate) fn server_hop(&self) -> Result<NextHop> {
         let host = self
             .config
             .server
             .as_deref()
             .ok_or_else(|| Error::Config("server: not configured".into()))?;
-        let hp = sip::HostWithPort::try_from(host_port(host, self.config.server_port).as_str())
-            .map_err(|e| Error::Config(format!("server: {e}")))?;
-        Ok(SipAddr::new(sip::Transport::Udp, hp))
+        Ok(NextHop {
+            host: host.trim_matches(['[', ']']).to_string(),
+            port: self.config.server_port,
+            transport: None,
+            secure: false,
+        })
     }
 
     /// `host` or `host:port` of the PBX, as written into URIs.
     pub(crate) fn server_hostport(&self) -> Option<String> {
         let host = self.config.server.as_deref()?;
-        Some(host_port_unless_default(host, self.config.server_port))
+        Some(host_port_unless_default(
+            host,
+            self.config.server_port.unwrap_or(5060),
+        ))
     }
+}
+
+/// The targets of an out-of-dialog request, in order, and the Route header it carries.
+pub(crate) struct OutOfDialogRoute {
+    pub targets: Vec<Target>,
+    /// `Route: <outboundProxy;lr>` (RFC 3261 §8.1.2), when a proxy is configured.
+    pub preloaded: Option<sip::typed::Route>,
 }

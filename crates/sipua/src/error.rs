@@ -41,6 +41,14 @@ pub enum Error {
     /// A socket could not be opened or used.
     #[error("transport error: {0}")]
     Transport(String),
+    /// A SIP server's name did not resolve (RFC 3263 location: NAPTR, SRV, A/AAAA).
+    #[error("cannot resolve {name}: {cause}")]
+    Resolve {
+        /// The host name looked up.
+        name: String,
+        /// Why nothing usable came back.
+        cause: String,
+    },
     /// The SIP stack reported an error.
     #[error("SIP error: {0}")]
     Sip(String),

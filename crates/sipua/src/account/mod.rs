@@ -33,7 +33,7 @@ impl AccountTable {
         let server = config
             .server
             .as_deref()
-            .map(|host| host_port_unless_default(host, config.server_port));
+            .map(|host| host_port_unless_default(host, config.server_port.unwrap_or(5060)));
         let mut by_key = HashMap::new();
         let accounts: Vec<Arc<Account>> = config
             .accounts

@@ -6,7 +6,8 @@ use super::Account;
 use crate::context::UaContext;
 use crate::event::{Event, RegistrationState};
 use crate::sip::auth::{is_challenge, Authenticator, ChallengeLoop};
-use crate::sip::message::reason_of;
+use crate::sip::message::{reason_of, retry_after_of};
+use crate::transport::{failover_timeout, Attempt, Target};
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{self, Header, SipMessage};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
@@ -39,6 +40,8 @@ struct RegisterOutcome {
     pub reason: String,
     /// Seconds granted (from Contact `expires` or `Expires`), when 2xx.
     pub granted: u32,
+    /// A 503's Retry-After: how long that target is tried last.
+    pub retry_after: Option<Duration>,
 }
 
 /// The REGISTER client of one account (RFC 3261 §10.2), owned by its task.
@@ -131,20 +134,54 @@ impl Registration {
                 code: 503,
                 reason: e.to_string(),
                 granted: 0,
+                retry_after: None,
             },
         }
     }
 
+    /// One REGISTER over the PBX's targets (or the outbound proxy's) in RFC 3263 order: a
+    /// timeout, a transport error or a 503 moves on to the next target (remembered as bad for
+    /// a while), any other answer is the registrar's.
     async fn try_register(&mut self, expires: u32) -> crate::Result<RegisterOutcome> {
+        let route = self.ctx.route(&self.ctx.server_hop()?).await?;
+        let t1 = Duration::from_millis(self.ctx.config.timer_t1_ms);
+        let count = route.targets.len();
+        let mut outcome = None;
+        for (i, target) in route.targets.iter().enumerate() {
+            let limit = failover_timeout(t1, i + 1 < count);
+            let (attempt, o) = self
+                .register_at(expires, target, route.preloaded.as_ref(), limit)
+                .await?;
+            if attempt.fails_over() {
+                self.ctx.locator.failed(target, o.retry_after);
+                tracing::info!(account = %self.account.config.extension, target = %target.addr,
+                    code = o.code, reason = %o.reason, "REGISTER failed on this target");
+                outcome = Some(o);
+                continue;
+            }
+            self.ctx.locator.answered(target);
+            return Ok(o);
+        }
+        outcome.ok_or_else(|| crate::Error::Transport("REGISTER: no target to send to".into()))
+    }
+
+    /// One REGISTER to one target, answering up to two challenges there.
+    async fn register_at(
+        &mut self,
+        expires: u32,
+        target: &Target,
+        route: Option<&sip::typed::Route>,
+        limit: Option<Duration>,
+    ) -> crate::Result<(Attempt, RegisterOutcome)> {
         self.auth.new_request();
         let uri = self.account.registrar_uri.clone();
-        let destination = self.ctx.server_addr()?;
+        let destination = target.sip_addr();
         let mut credentials = self.auth.preemptive("REGISTER", &uri);
         let mut auth = std::mem::replace(&mut self.auth, Authenticator::new("", ""));
         let mut challenges = ChallengeLoop::new(Some(&mut auth), "REGISTER", &uri);
         let result = loop {
             let resp = match self
-                .exchange(expires, credentials.take(), &destination)
+                .exchange(expires, credentials.take(), &destination, route, limit)
                 .await
             {
                 Ok(Some(resp)) if is_challenge(&resp) => resp,
@@ -156,22 +193,30 @@ impl Registration {
             }
         };
         self.auth = auth;
+        let failed = |attempt, code, reason: String| {
+            Ok((
+                attempt,
+                RegisterOutcome {
+                    code,
+                    reason,
+                    granted: 0,
+                    retry_after: None,
+                },
+            ))
+        };
         let resp = match result {
             Ok(Ok(Some(resp))) => resp,
-            Ok(Ok(None)) => {
-                return Ok(RegisterOutcome {
-                    code: 408,
-                    reason: "Request Timeout".into(),
-                    granted: 0,
-                })
+            Ok(Ok(None)) => return failed(Attempt::Timeout, 408, "Request Timeout".into()),
+            Ok(Err(e)) => {
+                let reason = format!("cannot send to {}: {e}", target.addr);
+                return failed(Attempt::TransportError, 503, reason);
             }
-            Ok(Err(e)) => return Err(e),
             Err(refused) => {
-                return Ok(RegisterOutcome {
-                    code: refused.code,
-                    reason: refused.reason,
-                    granted: 0,
-                })
+                return failed(
+                    Attempt::Response(refused.code),
+                    refused.code,
+                    refused.reason,
+                )
             }
         };
         let code = resp.status_code.code();
@@ -180,33 +225,52 @@ impl Registration {
         } else {
             0
         };
-        Ok(RegisterOutcome {
-            code,
-            reason: reason_of(&resp),
-            granted,
-        })
+        Ok((
+            Attempt::Response(code),
+            RegisterOutcome {
+                code,
+                reason: reason_of(&resp),
+                granted,
+                retry_after: retry_after_of(&resp),
+            },
+        ))
     }
 
-    /// One REGISTER transaction: its final response, `None` when it timed out (Timer F).
+    /// One REGISTER transaction: its final response, `None` when it timed out (Timer F, or
+    /// `limit` when another target is left to try).
     async fn exchange(
         &mut self,
         expires: u32,
         authorization: Option<Header>,
         destination: &rsipstack::transport::SipAddr,
+        route: Option<&sip::typed::Route>,
+        limit: Option<Duration>,
     ) -> crate::Result<Option<sip::Response>> {
-        let request = self.build(expires, authorization)?;
+        let mut request = self.build(expires, authorization)?;
+        if let Some(route) = route {
+            request.headers.push(Header::Route(route.clone().into()));
+        }
         let key = TransactionKey::from_request(&request, TransactionRole::Client)?;
         let mut tx = Transaction::new_client(key, request, self.ctx.sip.clone(), None);
         tx.destination = Some(destination.clone());
         tx.send().await?;
-        while let Some(msg) = tx.receive().await {
-            if let SipMessage::Response(resp) = msg {
-                if resp.status_code.kind() != sip::StatusCodeKind::Provisional {
-                    return Ok(Some(resp));
+        let final_response = async {
+            while let Some(msg) = tx.receive().await {
+                if let SipMessage::Response(resp) = msg {
+                    if resp.status_code.kind() != sip::StatusCodeKind::Provisional {
+                        return Some(resp);
+                    }
                 }
             }
-        }
-        Ok(None)
+            None
+        };
+        Ok(match limit {
+            Some(limit) => tokio::time::timeout(limit, final_response)
+                .await
+                .ok()
+                .flatten(),
+            None => final_response.await,
+        })
     }
 
     fn build(

@@ -12,8 +12,9 @@ use crate::event::{CallState, Direction, Event};
 use crate::media::MediaDirection;
 use crate::sdp;
 use crate::sip::auth::{is_challenge, Authenticator, ChallengeLoop};
-use crate::sip::message::reason_of;
+use crate::sip::message::{reason_of, retry_after_of};
 use crate::sip::uri::{dialled_target, host_port_unless_default, names_server, user_part};
+use crate::transport::{failover_timeout, NextHop, Target};
 use rsipstack::dialog::dialog::DialogState;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
@@ -77,8 +78,9 @@ fn check_header_names(headers: &[(String, String)]) -> Result<()> {
 }
 
 /// Prepares an outgoing call from the account `from` to `to`: the call, and the task that
-/// sends the INVITE and follows the call to its end (the caller spawns it).
-pub(crate) fn place(
+/// sends the INVITE and follows the call to its end (the caller spawns it). The next hop is
+/// located first (RFC 3263), so a name that does not resolve fails the call here.
+pub(crate) async fn place(
     ctx: &Arc<UaContext>,
     accounts: &AccountTable,
     from: &str,
@@ -89,6 +91,22 @@ pub(crate) fn place(
         dialled_target(to, ctx.server_hostport().as_deref()).map_err(Error::InvalidArgument)?;
     let caller = caller(ctx, accounts, from)?;
     check_header_names(&headers)?;
+    let callee: rsipstack::sip::Uri = target
+        .as_str()
+        .try_into()
+        .map_err(|e| Error::InvalidArgument(format!("to: {e}")))?;
+    // Numbers and URIs of the PBX's own domain go to the PBX; a SIP URI naming another host
+    // goes where it says (as pjsua does without a proxy), both through the outbound proxy
+    // when there is one.
+    let via_server = ctx.config.server.as_deref().is_some_and(|server| {
+        names_server(&target, server, ctx.config.server_port.unwrap_or(5060))
+    });
+    let hop = if via_server {
+        ctx.server_hop()?
+    } else {
+        NextHop::of_uri(&callee)
+    };
+    let route = ctx.route(&hop).await?;
     let ports = ctx.ports.allocate()?;
     let sip_call_id = format!("{}@sip-native", crate::ids::random_token(20));
     let call = Call::new(
@@ -100,13 +118,6 @@ pub(crate) fn place(
         ports,
     );
     let offer = call.media.offer(ctx, MediaDirection::SendRecv);
-    // Numbers and URIs of the PBX's own domain go to the PBX; a SIP URI naming another host
-    // goes where it says (as pjsua does without a proxy).
-    let via_server = ctx
-        .config
-        .server
-        .as_deref()
-        .is_some_and(|server| names_server(&target, server, ctx.config.server_port));
     let option = InviteOption {
         caller_display_name: caller.display_name,
         caller: caller
@@ -114,15 +125,10 @@ pub(crate) fn place(
             .as_str()
             .try_into()
             .map_err(|e| Error::InvalidArgument(format!("from: {e}")))?,
-        callee: target
-            .as_str()
-            .try_into()
-            .map_err(|e| Error::InvalidArgument(format!("to: {e}")))?,
-        destination: if via_server {
-            Some(ctx.server_addr()?)
-        } else {
-            None
-        },
+        callee,
+        // Set per target by `run`.
+        destination: None,
+        route_set: route.preloaded.into_iter().collect(),
         content_type: Some("application/sdp".into()),
         offer: Some(offer.into_bytes()),
         contact: ctx
@@ -151,7 +157,7 @@ pub(crate) fn place(
     let task = {
         let call = call.clone();
         async move {
-            run(call.clone(), option, caller.auth).await;
+            run(call.clone(), option, caller.auth, route.targets).await;
             // Only now: a BYE sent after the call ended still needs the peer's Contact.
             call.ctx.remote_targets.forget(&call.sip_call_id);
         }
@@ -165,41 +171,71 @@ enum Tried {
     Answered(rsipstack::dialog::dialog::DialogStateReceiver),
     /// A 401/407 to answer with credentials.
     Challenged(rsipstack::sip::Response),
+    /// This target failed (no answer in time, unreachable, 503 with its Retry-After) and
+    /// another is left: the call goes on there.
+    Failed(Option<Duration>),
     /// The call is over (ended here).
     Over,
 }
 
-async fn run(call: Arc<Call>, option: InviteOption, mut auth: Option<Authenticator>) {
+/// The INVITE over the targets in order (RFC 3263 §4.3): a target that times out, cannot be
+/// reached or answers 503 gets a new INVITE transaction on the next one (same Call-ID, a new
+/// From tag and CSeq: rsipstack's dialog layer makes each INVITE its own early dialog), unless
+/// the call was cancelled meanwhile. Challenges are answered on the target that sent them.
+async fn run(
+    call: Arc<Call>,
+    option: InviteOption,
+    mut auth: Option<Authenticator>,
+    targets: Vec<Target>,
+) {
     let deadline = Instant::now() + Duration::from_millis(call.ctx.config.invite_timeout_ms);
+    let t1 = Duration::from_millis(call.ctx.config.timer_t1_ms);
     let base_headers = option.headers.clone().unwrap_or_default();
     let uri = option.callee.to_string();
-    let mut challenges = ChallengeLoop::new(auth.as_mut(), "INVITE", &uri);
     let mut timed_out = false;
-    let mut option = option;
-    loop {
-        let resp = match try_invite(&call, option.clone(), deadline, &mut timed_out).await {
-            Tried::Answered(state_rx) => return watch_confirmed(&call, state_rx).await,
-            Tried::Over => return,
-            Tried::Challenged(resp) => resp,
+    let count = targets.len();
+    for (i, target) in targets.iter().enumerate() {
+        let mut option = InviteOption {
+            destination: Some(target.sip_addr()),
+            ..option.clone()
         };
-        match challenges.answer(&resp) {
-            Ok(header) => {
-                let mut headers = base_headers.clone();
-                headers.push(header);
-                option.headers = Some(headers);
+        let failover = failover_timeout(t1, i + 1 < count);
+        let mut challenges = ChallengeLoop::new(auth.as_mut(), "INVITE", &uri);
+        loop {
+            let resp =
+                match try_invite(&call, option.clone(), deadline, &mut timed_out, failover).await {
+                    Tried::Answered(state_rx) => {
+                        call.ctx.locator.answered(target);
+                        return watch_confirmed(&call, state_rx).await;
+                    }
+                    Tried::Over => return,
+                    Tried::Failed(retry_after) => {
+                        call.ctx.locator.failed(target, retry_after);
+                        break;
+                    }
+                    Tried::Challenged(resp) => resp,
+                };
+            match challenges.answer(&resp) {
+                Ok(header) => {
+                    let mut headers = base_headers.clone();
+                    headers.push(header);
+                    option.headers = Some(headers);
+                }
+                Err(refused) => return call.end(refused.code, &refused.reason),
             }
-            Err(refused) => return call.end(refused.code, &refused.reason),
         }
     }
 }
 
 /// One INVITE (a new dialog: a retry after a challenge gets its own). Sends the CANCEL when
-/// asked to or at `deadline`, and gives the INVITE up 64·T1 after it.
+/// asked to or at `deadline`, and gives the INVITE up 64·T1 after it. With `failover` (another
+/// target is left), a target silent for that long, or failing, is given up for the next one.
 async fn try_invite(
     call: &Arc<Call>,
     option: InviteOption,
     deadline: Instant,
     timed_out: &mut bool,
+    failover: Option<Duration>,
 ) -> Tried {
     let (state_tx, mut state_rx) = call.ctx.dialogs.new_dialog_state_channel();
     let (dialog, mut handle) = match call.ctx.dialogs.do_invite_async(option, state_tx) {
@@ -212,14 +248,28 @@ async fn try_invite(
     call.set_dialog(&dialog);
     // Set once we sent a CANCEL: the INVITE is given up 64·T1 later if no final response came.
     let mut give_up: Option<Instant> = None;
+    // Cleared by the first response: a target that answers is alive and gets the full timers.
+    let mut silent_until = failover.map(|f| Instant::now() + f);
     let result = loop {
         tokio::select! {
             r = &mut handle => break Some(r),
             Some(st) = state_rx.recv() => {
-                if let DialogState::Early(_, resp) = st {
-                    let code = resp.status_code.code();
-                    call.apply(Input::Provisional(code), code, &reason_of(&resp));
+                match st {
+                    DialogState::Trying(_) => silent_until = None,
+                    DialogState::Early(_, resp) => {
+                        silent_until = None;
+                        let code = resp.status_code.code();
+                        call.apply(Input::Provisional(code), code, &reason_of(&resp));
+                    }
+                    _ => {}
                 }
+            }
+            _ = sleep_until_some(silent_until), if give_up.is_none() => {
+                // Dropping the INVITE task ends its transaction (a late answer is CANCELed
+                // or, for a 2xx, ACKed and BYE'd by the stack).
+                handle.abort();
+                tracing::info!(call = %call.id, "no response from this target; trying the next");
+                return Tried::Failed(None);
             }
             _ = call.cancel_requested.notified(), if give_up.is_none() => {
                 give_up = Some(send_cancel(&dialog, call));
@@ -246,7 +296,13 @@ async fn try_invite(
         return Tried::Over;
     };
     let cancelled = give_up.is_some();
+    let may_fail_over =
+        failover.is_some() && !cancelled && !call.hangup_requested.load(Ordering::SeqCst);
     let resp = match result {
+        Ok(Ok((_, Some(resp)))) if may_fail_over && resp.status_code.code() == 503 => {
+            return Tried::Failed(retry_after_of(&resp));
+        }
+        Ok(Ok((_, None))) | Ok(Err(_)) if may_fail_over => return Tried::Failed(None),
         Ok(Ok((_, Some(resp)))) => resp,
         Ok(Ok((_, None))) if cancelled && !*timed_out => {
             call.end(487, "Request Terminated (no response to the INVITE)");

@@ -11,14 +11,15 @@ pub use media_api::DtmfMethod;
 
 use crate::account::{AccountTable, Registration};
 use crate::call::{self, CallInfo};
-use crate::config::EndpointConfig;
+use crate::config::{EndpointConfig, TransportKind};
 use crate::context::UaContext;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::sip::remote_target::RemoteTargets;
-use crate::transport::{Addressing, GuardedUdpSocket, TransportCounters};
+use crate::transport::{Addressing, GuardedUdpSocket, Locator, StackResolver, TransportCounters};
 use calls::CallTable;
 use dispatch::Dispatcher;
+use rsipstack::sip;
 use rsipstack::transaction::endpoint::EndpointOption;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::TransportLayer;
@@ -93,6 +94,15 @@ fn stack_timers(config: &EndpointConfig) -> EndpointOption {
     }
 }
 
+/// The SIP stack's name of one of our transports.
+fn sip_transport(kind: TransportKind) -> sip::Transport {
+    match kind {
+        TransportKind::Udp => sip::Transport::Udp,
+        TransportKind::Tcp => sip::Transport::Tcp,
+        TransportKind::Tls => sip::Transport::Tls,
+    }
+}
+
 impl Endpoint {
     /// Binds the transport, starts the SIP stack and the registrations. Events go to `events`;
     /// the sender is dropped by [`Endpoint::stop`], which ends the receiver's stream.
@@ -115,7 +125,14 @@ impl Endpoint {
             Some(cancel.child_token()),
         )
         .await?;
-        let transport_layer = TransportLayer::new(cancel.clone());
+        let locator = Arc::new(Locator::new(
+            &config.dns_server_addrs(),
+            vec![sip_transport(config.transport)],
+        ));
+        let transport_layer = TransportLayer::new_with_domain_resolver(
+            cancel.clone(),
+            Box::new(StackResolver(locator.clone())),
+        );
         transport_layer.add_transport(udp.into());
         let remote_targets = RemoteTargets::default();
         let stack = rsipstack::EndpointBuilder::new()
@@ -131,6 +148,7 @@ impl Endpoint {
             config,
             stack.inner.clone(),
             addressing,
+            locator,
             counters,
             remote_targets,
             events,
@@ -224,7 +242,7 @@ impl Endpoint {
         to: &str,
         headers: Vec<(String, String)>,
     ) -> Result<CallInfo> {
-        let (call, task) = call::place(&self.ctx, &self.accounts, from, to, headers)?;
+        let (call, task) = call::place(&self.ctx, &self.accounts, from, to, headers).await?;
         let info = call.info();
         self.calls.spawn(call, task);
         Ok(info)

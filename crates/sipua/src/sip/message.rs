@@ -33,6 +33,20 @@ pub(crate) fn reason_of(resp: &sip::Response) -> String {
     })
 }
 
+/// The Retry-After of a 503 (RFC 3261 §20.33: seconds, maybe a comment and parameters).
+pub(crate) fn retry_after_of(resp: &sip::Response) -> Option<std::time::Duration> {
+    if resp.status_code.code() != 503 {
+        return None;
+    }
+    header_values(&resp.headers, "Retry-After")
+        .first()?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+        .map(std::time::Duration::from_secs)
+}
+
 /// A `Content-Type` header with `value`.
 pub(crate) fn content_type(value: &str) -> Header {
     Header::ContentType(value.into())
@@ -62,5 +76,17 @@ mod tests {
         );
         assert!(header_pairs(&resp.headers).contains(&("Call-ID".into(), "c".into())));
         assert_eq!(reason_of(&resp), "Unauthorized");
+        assert_eq!(retry_after_of(&resp), None);
+        let busy = sip::SipMessage::try_from(
+            "SIP/2.0 503 Service Unavailable\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:a@h>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\nRetry-After: 120 (maintenance);duration=60\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let sip::SipMessage::Response(busy) = busy else {
+            panic!("a response")
+        };
+        assert_eq!(
+            retry_after_of(&busy),
+            Some(std::time::Duration::from_secs(120))
+        );
     }
 }

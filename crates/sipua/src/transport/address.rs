@@ -73,7 +73,7 @@ fn advertised_ip(config: &EndpointConfig, bind_ip: IpAddr) -> IpAddr {
     config
         .server
         .as_deref()
-        .and_then(|host| probe(&host_port(host, config.server_port)))
+        .and_then(|host| probe(&host_port(host, config.server_port.unwrap_or(5060))))
         .filter(|ip| !ip.is_unspecified())
         .unwrap_or(loopback)
 }

@@ -1,0 +1,72 @@
+//! Where requests go: the resolver, the transports this endpoint has, and the memory of bad
+//! targets, in one object the whole endpoint shares. It also stands in for rsipstack's
+//! `DomainResolver`, which the stack calls for a next hop named by a host name (an in-dialog
+//! request to a Contact or Record-Route by name): the stack's default resolver has no NAPTR,
+//! ignores `dnsServers` and picks the first SRV target even when it failed a moment ago.
+
+use super::resolve::{NextHop, Resolver, Target};
+use super::targets::BadTargets;
+use crate::error::Result;
+use rsipstack::sip::Transport;
+use rsipstack::transport::transport_layer::DomainResolver;
+use rsipstack::transport::SipAddr;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The resolver with the endpoint's transports and its bad-target memory.
+pub(crate) struct Locator {
+    resolver: Resolver,
+    bad: BadTargets,
+    supported: Vec<Transport>,
+}
+
+impl Locator {
+    /// A locator on `dns_servers` (empty: the system's), for targets over `supported`.
+    pub(crate) fn new(dns_servers: &[SocketAddr], supported: Vec<Transport>) -> Self {
+        Self {
+            resolver: Resolver::new(dns_servers),
+            bad: BadTargets::default(),
+            supported,
+        }
+    }
+
+    /// The targets of `hop` in the order to try them: RFC 3263's order, with the targets that
+    /// failed recently moved last.
+    pub(crate) async fn locate(&self, hop: &NextHop) -> Result<Vec<Target>> {
+        let targets = self.resolver.locate(hop, &self.supported).await?;
+        Ok(self.bad.order(targets, Instant::now()))
+    }
+
+    /// `target` failed (timeout, transport error, 503 with its Retry-After).
+    pub(crate) fn failed(&self, target: &Target, retry_after: Option<Duration>) {
+        tracing::info!(target = %target.addr, transport = %target.transport, "SIP target failed; trying it last for a while");
+        self.bad.mark(target, Instant::now(), retry_after);
+    }
+
+    /// `target` answered.
+    pub(crate) fn answered(&self, target: &Target) {
+        self.bad.clear(target);
+    }
+}
+
+/// [`Locator`] as the SIP stack's resolver of host names.
+pub(crate) struct StackResolver(pub Arc<Locator>);
+
+#[async_trait::async_trait]
+impl DomainResolver for StackResolver {
+    async fn resolve(&self, target: &SipAddr) -> rsipstack::Result<SipAddr> {
+        let hop = NextHop {
+            host: target.addr.host.to_string(),
+            port: target.addr.port.map(u16::from),
+            transport: target.r#type,
+            secure: false,
+        };
+        let fail = |e: String| rsipstack::Error::DnsResolutionError(e);
+        let targets = self.0.locate(&hop).await.map_err(|e| fail(e.to_string()))?;
+        targets
+            .first()
+            .map(Target::sip_addr)
+            .ok_or_else(|| fail(format!("cannot resolve {}: no target", hop.host)))
+    }
+}
