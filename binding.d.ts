@@ -145,6 +145,16 @@ export interface ConfigInput {
   userAgent?: string
   useWebsocket?: boolean
   websocketUrl?: string
+  /**
+   * Outbound proxy SIP URI (`sip:host[:port][;transport=udp]`): every out-of-dialog request
+   * goes there with a preloaded `Route: <proxy;lr>`.
+   */
+  outboundProxy?: string
+  /**
+   * DNS servers for SIP server location (`"ip"`, `"ip:port"`, `"[v6]:port"`); default the
+   * system's resolver configuration.
+   */
+  dnsServers?: Array<string>
   accounts?: Array<AccountInput>
 }
 

@@ -142,6 +142,7 @@ const PEERS = {
     spawnSync('python3', ['-c', 'import pjsua2'], { stdio: 'ignore', timeout: 20000 }).status === 0
       ? null
       : 'install with: pip install pjsua2-python==2.15.1.post1',
+  dnsmasq: () => (which('dnsmasq') ? null : 'install with: apt-get install dnsmasq-base'),
   tsc: () =>
     fs.existsSync(path.join(__dirname, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'))
       ? null

@@ -563,6 +563,51 @@ mod tests {
     }
 
     #[test]
+    fn dns_servers_and_outbound_proxy_are_checked() {
+        let ok = EndpointConfig::from_json(json!({
+            "dnsServers": ["192.0.2.53", "127.0.0.1:5353", "[2001:db8::53]:5300", "::1"],
+            "outboundProxy": "sip:proxy.example.com:5070;transport=udp"
+        }))
+        .unwrap();
+        let addrs: Vec<String> = ok
+            .dns_server_addrs()
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(
+            addrs,
+            [
+                "192.0.2.53:53",
+                "127.0.0.1:5353",
+                "[2001:db8::53]:5300",
+                "[::1]:53"
+            ]
+        );
+        for bad in ["dns.example", "127.0.0.1:0", "[::1", "1.2.3.4:99999"] {
+            let e = EndpointConfig::from_json(json!({ "dnsServers": ["127.0.0.1", bad] }))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("dnsServers[1]"), "{bad}: {e}");
+        }
+        for bad in [
+            "proxy.example.com",
+            "http://proxy",
+            "sip:proxy:0",
+            "sip:p;transport=sctp",
+        ] {
+            let e = EndpointConfig::from_json(json!({ "outboundProxy": bad }))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("outboundProxy"), "{bad}: {e}");
+        }
+        // No port in the settings row: DNS locates the PBX.
+        let mut row = pbx_row();
+        row["pbx_port"] = json!("");
+        let c = EndpointConfig::from_settings(&row, &[], None).unwrap();
+        assert_eq!(c.server_port, None);
+    }
+
+    #[test]
     fn websocket_is_refused_clearly() {
         let mut row = pbx_row();
         row["pbx_use_websocket"] = json!("true");

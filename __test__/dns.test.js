@@ -1,0 +1,89 @@
+// RFC 3263 server location against a real DNS server (dnsmasq on a loopback port): NAPTR -> SRV
+// (priority order) -> A for the PBX, SRV -> A for a dialled domain, failover from a dead or
+// overloaded first target to the second, and a name that does not resolve named in the error.
+'use strict'
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { requirePeer, freePort } = require('./helpers/process')
+const { startSipp, describeSipp } = require('./peers/sipp')
+const { startDnsmasq } = require('./peers/dnsmasq')
+const { startService, waitFor, disconnected } = require('./helpers/sip')
+
+test('NAPTR/SRV with the first target dead: REGISTER and a call go to the second', async (t) => {
+  if (!requirePeer('sipp', t) || !requirePeer('dnsmasq', t)) return
+  const dead = await freePort() // nothing listens there: only silence comes back
+  const reg = await startSipp({ scenario: 'registrar_auth', t, timeoutMs: 30000 })
+  const busy = await startSipp({ scenario: 'uas_unavailable', t, timeoutMs: 30000 })
+  const uas = await startSipp({ scenario: 'uas_answer', t, timeoutMs: 30000 })
+  const dns = await startDnsmasq({
+    t,
+    domains: ['pbx.test', 'callee.test'],
+    naptr: [{ name: 'pbx.test', order: 10, pref: 10, service: 'SIP+D2U', replacement: '_sip._udp.pbx.test' }],
+    srv: [
+      // listed in the wrong order on purpose: priority decides
+      { name: '_sip._udp.pbx.test', target: 'b.pbx.test', port: reg.port, priority: 20, weight: 10 },
+      { name: '_sip._udp.pbx.test', target: 'a.pbx.test', port: dead, priority: 10, weight: 10 },
+      { name: '_sip._udp.callee.test', target: 'ok.callee.test', port: uas.port, priority: 20, weight: 10 },
+      { name: '_sip._udp.callee.test', target: 'busy.callee.test', port: busy.port, priority: 10, weight: 10 },
+    ],
+    hosts: ['a.pbx.test', 'b.pbx.test', 'ok.callee.test', 'busy.callee.test'].map((name) => ({ name, address: '127.0.0.1' })),
+  })
+  const started = Date.now()
+  const { sip, events } = await startService(t, {
+    server: 'pbx.test', // no serverPort: located by DNS
+    dnsServers: [dns.server],
+    timerT1Ms: 100, // a silent target is left after 16·T1 = 1.6 s
+    accounts: [{ extension: '7779', password: 'secret' }],
+  })
+  const ok = await waitFor(sip, events, 'registration', (e) => e.state === 'registered' || e.state === 'failed', 15000)
+  assert.equal(ok.state, 'registered', JSON.stringify(ok))
+  assert.equal(ok.code, 200)
+  // the dead target was tried first (priority 10) and given up after its silence
+  assert.ok(Date.now() - started >= 1500, `registered after ${Date.now() - started} ms: the dead target was not tried first`)
+  const log = dns.log()
+  assert.match(log, /query\[NAPTR\] pbx\.test/, log)
+  assert.match(log, /query\[SRV\] _sip\._udp\.pbx\.test/, log)
+
+  // a dialled domain: no NAPTR there, so SRV; the first target answers 503, the second takes the call
+  const call = await sip.makeCall('7779', 'sip:1000@callee.test')
+  const up = await waitFor(sip, events, 'call_state', (e) => e.callId === call.id && (e.state === 'confirmed' || e.state === 'disconnected'), 15000)
+  assert.equal(up.state, 'confirmed', JSON.stringify(up))
+  assert.match(dns.log(), /query\[SRV\] _sip\._udp\.callee\.test/)
+  await sip.hangup(call.id)
+  await disconnected(sip, events, call.id, 5000)
+  const b = await busy.done
+  assert.equal(b.code, 0, 'the 503 target got the INVITE and its ACK: ' + describeSipp(b))
+  const u = await uas.done
+  assert.equal(u.code, 0, 'the second target took the call: ' + describeSipp(u))
+  await sip.stop()
+  const r = await reg.done
+  assert.equal(r.code, 0, 'the live registrar saw REGISTER and un-REGISTER: ' + describeSipp(r))
+})
+
+test('a name that does not resolve: registration fails and makeCall rejects, naming it', async (t) => {
+  if (!requirePeer('dnsmasq', t)) return
+  const dns = await startDnsmasq({ t, domains: ['pbx.test'] })
+  const { sip, events } = await startService(t, {
+    server: 'nx.pbx.test',
+    dnsServers: [dns.server],
+    accounts: [{ extension: '7779', password: 'secret' }],
+  })
+  const failed = await waitFor(sip, events, 'registration', (e) => e.state === 'failed', 10000)
+  assert.match(failed.reason, /cannot resolve nx\.pbx\.test: /, JSON.stringify(failed))
+  await assert.rejects(sip.makeCall('7779', 'sip:1000@nowhere.pbx.test'), /cannot resolve nowhere\.pbx\.test: /)
+  await assert.rejects(sip.makeCall('7779', '1000'), /cannot resolve nx\.pbx\.test: /)
+  assert.equal(sip.counters().liveCalls, 0)
+  await sip.stop()
+})
+
+test('dnsServers entries are checked, naming the field', async () => {
+  const { SipService } = require('..')
+  for (const bad of ['not-an-ip', '127.0.0.1:0', '[::1', '::1:99999x']) {
+    const sip = new SipService({ bindAddress: '127.0.0.1', localPort: 0, dnsServers: ['127.0.0.1', bad] })
+    await assert.rejects(sip.start(), /dnsServers\[1\]/, bad)
+  }
+  const sip = new SipService({ bindAddress: '127.0.0.1', localPort: 0, dnsServers: ['127.0.0.1:5353', '[::1]:53', '::1'] })
+  await sip.start()
+  await sip.stop()
+})
