@@ -78,10 +78,10 @@ test('a name that does not resolve: registration fails and makeCall rejects, nam
 })
 
 test('dnsServers entries are checked, naming the field', async () => {
+  assert.throws(() => new (require('..').SipService)({ dnsServers: '127.0.0.1' }), /config\.dnsServers must be an array of strings/)
   const { SipService } = require('..')
   for (const bad of ['not-an-ip', '127.0.0.1:0', '[::1', '::1:99999x']) {
-    const sip = new SipService({ bindAddress: '127.0.0.1', localPort: 0, dnsServers: ['127.0.0.1', bad] })
-    await assert.rejects(sip.start(), /dnsServers\[1\]/, bad)
+    assert.throws(() => new SipService({ bindAddress: '127.0.0.1', localPort: 0, dnsServers: ['127.0.0.1', bad] }), /dnsServers\[1\]/, bad)
   }
   const sip = new SipService({ bindAddress: '127.0.0.1', localPort: 0, dnsServers: ['127.0.0.1:5353', '[::1]:53', '::1'] })
   await sip.start()
