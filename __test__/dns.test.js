@@ -3,16 +3,23 @@
 // overloaded first target to the second, and a name that does not resolve named in the error.
 'use strict'
 
+const dgram = require('node:dgram')
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { requirePeer, freePort } = require('./helpers/process')
+const { HOST, requirePeer, freePort } = require('./helpers/process')
 const { startSipp, describeSipp } = require('./peers/sipp')
 const { startDnsmasq } = require('./peers/dnsmasq')
 const { startService, waitFor, disconnected } = require('./helpers/sip')
 
 test('NAPTR/SRV with the first target dead: REGISTER and a call go to the second', async (t) => {
   if (!requirePeer('sipp', t) || !requirePeer('dnsmasq', t)) return
-  const dead = await freePort() // nothing listens there: only silence comes back
+  // the first target takes datagrams and never answers (a dead host shows only by its silence)
+  const silent = dgram.createSocket('udp4')
+  const silentGot = []
+  silent.on('message', (m) => silentGot.push(m.toString('utf8').split('\r\n')[0]))
+  await new Promise((resolve) => silent.bind(0, HOST, resolve))
+  t.after(() => silent.close())
+  const dead = silent.address().port
   const reg = await startSipp({ scenario: 'registrar_auth', t, timeoutMs: 30000 })
   const busy = await startSipp({ scenario: 'uas_unavailable', t, timeoutMs: 30000 })
   const uas = await startSipp({ scenario: 'uas_answer', t, timeoutMs: 30000 })
@@ -40,7 +47,8 @@ test('NAPTR/SRV with the first target dead: REGISTER and a call go to the second
   assert.equal(ok.state, 'registered', JSON.stringify(ok))
   assert.equal(ok.code, 200)
   // the dead target was tried first (priority 10) and given up after its silence
-  assert.ok(Date.now() - started >= 1500, `registered after ${Date.now() - started} ms: the dead target was not tried first`)
+  assert.ok(silentGot.includes('REGISTER sip:pbx.test SIP/2.0'), `the first target got: ${silentGot}`)
+  assert.ok(Date.now() - started >= 1500, `registered after ${Date.now() - started} ms: the dead target was not waited for`)
   const log = dns.log()
   assert.match(log, /query\[NAPTR\] pbx\.test/, log)
   assert.match(log, /query\[SRV\] _sip\._udp\.pbx\.test/, log)
@@ -59,6 +67,42 @@ test('NAPTR/SRV with the first target dead: REGISTER and a call go to the second
   await sip.stop()
   const r = await reg.done
   assert.equal(r.code, 0, 'the live registrar saw REGISTER and un-REGISTER: ' + describeSipp(r))
+})
+
+test('a refused UDP target (ICMP port unreachable) is left at once, not after its silence', async (t) => {
+  if (!requirePeer('sipp', t) || !requirePeer('dnsmasq', t)) return
+  const refused = await freePort() // nothing bound: the kernel answers port unreachable
+  const reg = await startSipp({ scenario: 'registrar_auth', t, timeoutMs: 30000 })
+  const uas = await startSipp({ scenario: 'uas_answer', t, timeoutMs: 30000 })
+  const dns = await startDnsmasq({
+    t,
+    domains: ['pbx.test', 'callee.test'],
+    srv: [
+      { name: '_sip._udp.pbx.test', target: 'a.pbx.test', port: refused, priority: 10, weight: 10 },
+      { name: '_sip._udp.pbx.test', target: 'b.pbx.test', port: reg.port, priority: 20, weight: 10 },
+      { name: '_sip._udp.callee.test', target: 'a.callee.test', port: refused, priority: 10, weight: 10 },
+      { name: '_sip._udp.callee.test', target: 'b.callee.test', port: uas.port, priority: 20, weight: 10 },
+    ],
+    hosts: ['a.pbx.test', 'b.pbx.test', 'a.callee.test', 'b.callee.test'].map((name) => ({ name, address: '127.0.0.1' })),
+  })
+  // default T1: a silent target would be waited for 8 s; a refusing one must not be
+  const { sip, events } = await startService(t, {
+    server: 'pbx.test',
+    dnsServers: [dns.server],
+    accounts: [{ extension: '7779', password: 'secret' }],
+  })
+  const ok = await waitFor(sip, events, 'registration', (e) => e.state === 'registered' || e.state === 'failed', 4000)
+  assert.equal(ok.state, 'registered', JSON.stringify(ok))
+  const started = Date.now()
+  const call = await sip.makeCall('7779', 'sip:1000@callee.test')
+  const up = await waitFor(sip, events, 'call_state', (e) => e.callId === call.id && (e.state === 'confirmed' || e.state === 'disconnected'), 4000)
+  assert.equal(up.state, 'confirmed', JSON.stringify(up))
+  assert.ok(Date.now() - started < 4000)
+  await sip.hangup(call.id)
+  await disconnected(sip, events, call.id, 5000)
+  assert.equal((await uas.done).code, 0)
+  await sip.stop()
+  assert.equal((await reg.done).code, 0)
 })
 
 test('a name that does not resolve: registration fails and makeCall rejects, naming it', async (t) => {

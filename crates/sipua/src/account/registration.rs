@@ -7,7 +7,7 @@ use crate::context::UaContext;
 use crate::event::{Event, RegistrationState};
 use crate::sip::auth::{is_challenge, Authenticator, ChallengeLoop};
 use crate::sip::message::{reason_of, retry_after_of};
-use crate::transport::{failover_timeout, Attempt, Target};
+use crate::transport::{failover_timeout, unreachable_reported, Attempt, Target};
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{self, Header, SipMessage};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
@@ -175,13 +175,12 @@ impl Registration {
     ) -> crate::Result<(Attempt, RegisterOutcome)> {
         self.auth.new_request();
         let uri = self.account.registrar_uri.clone();
-        let destination = target.sip_addr();
         let mut credentials = self.auth.preemptive("REGISTER", &uri);
         let mut auth = std::mem::replace(&mut self.auth, Authenticator::new("", ""));
         let mut challenges = ChallengeLoop::new(Some(&mut auth), "REGISTER", &uri);
         let result = loop {
             let resp = match self
-                .exchange(expires, credentials.take(), &destination, route, limit)
+                .exchange(expires, credentials.take(), target, route, limit)
                 .await
             {
                 Ok(Some(resp)) if is_challenge(&resp) => resp,
@@ -242,7 +241,7 @@ impl Registration {
         &mut self,
         expires: u32,
         authorization: Option<Header>,
-        destination: &rsipstack::transport::SipAddr,
+        target: &Target,
         route: Option<&sip::typed::Route>,
         limit: Option<Duration>,
     ) -> crate::Result<Option<sip::Response>> {
@@ -252,7 +251,8 @@ impl Registration {
         }
         let key = TransactionKey::from_request(&request, TransactionRole::Client)?;
         let mut tx = Transaction::new_client(key, request, self.ctx.sip.clone(), None);
-        tx.destination = Some(destination.clone());
+        tx.destination = Some(target.sip_addr());
+        let mut unreachable = self.ctx.locator.watch_unreachable();
         tx.send().await?;
         let final_response = async {
             while let Some(msg) = tx.receive().await {
@@ -264,13 +264,21 @@ impl Registration {
             }
             None
         };
-        Ok(match limit {
-            Some(limit) => tokio::time::timeout(limit, final_response)
-                .await
-                .ok()
-                .flatten(),
-            None => final_response.await,
-        })
+        let timed = async {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, final_response)
+                    .await
+                    .ok()
+                    .flatten(),
+                None => final_response.await,
+            }
+        };
+        tokio::select! {
+            resp = timed => Ok(resp),
+            _ = unreachable_reported(&mut unreachable, target.addr) => Err(crate::Error::Transport(
+                "destination unreachable (ICMP)".into(),
+            )),
+        }
     }
 
     fn build(

@@ -14,7 +14,7 @@ use crate::sdp;
 use crate::sip::auth::{is_challenge, Authenticator, ChallengeLoop};
 use crate::sip::message::{reason_of, retry_after_of};
 use crate::sip::uri::{dialled_target, host_port_unless_default, names_server, user_part};
-use crate::transport::{failover_timeout, NextHop, Target};
+use crate::transport::{failover_timeout, unreachable_reported, NextHop, Target};
 use rsipstack::dialog::dialog::DialogState;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
@@ -199,22 +199,25 @@ async fn run(
             destination: Some(target.sip_addr()),
             ..option.clone()
         };
-        let failover = failover_timeout(t1, i + 1 < count);
+        let attempt = Attempt {
+            deadline,
+            failover: failover_timeout(t1, i + 1 < count),
+            target,
+        };
         let mut challenges = ChallengeLoop::new(auth.as_mut(), "INVITE", &uri);
         loop {
-            let resp =
-                match try_invite(&call, option.clone(), deadline, &mut timed_out, failover).await {
-                    Tried::Answered(state_rx) => {
-                        call.ctx.locator.answered(target);
-                        return watch_confirmed(&call, state_rx).await;
-                    }
-                    Tried::Over => return,
-                    Tried::Failed(retry_after) => {
-                        call.ctx.locator.failed(target, retry_after);
-                        break;
-                    }
-                    Tried::Challenged(resp) => resp,
-                };
+            let resp = match try_invite(&call, option.clone(), &attempt, &mut timed_out).await {
+                Tried::Answered(state_rx) => {
+                    call.ctx.locator.answered(target);
+                    return watch_confirmed(&call, state_rx).await;
+                }
+                Tried::Over => return,
+                Tried::Failed(retry_after) => {
+                    call.ctx.locator.failed(target, retry_after);
+                    break;
+                }
+                Tried::Challenged(resp) => resp,
+            };
             match challenges.answer(&resp) {
                 Ok(header) => {
                     let mut headers = base_headers.clone();
@@ -227,16 +230,27 @@ async fn run(
     }
 }
 
+/// What one INVITE try may do.
+struct Attempt<'a> {
+    /// When the call is cancelled for want of an answer (`inviteTimeoutMs`).
+    deadline: Instant,
+    /// Set when another target is left: how long this one may stay silent.
+    failover: Option<Duration>,
+    target: &'a Target,
+}
+
 /// One INVITE (a new dialog: a retry after a challenge gets its own). Sends the CANCEL when
-/// asked to or at `deadline`, and gives the INVITE up 64·T1 after it. With `failover` (another
-/// target is left), a target silent for that long, or failing, is given up for the next one.
+/// asked to or at the deadline, and gives the INVITE up 64·T1 after it. With a failover
+/// timeout (another target is left), a target silent for that long, or failing, is given up
+/// for the next one; an ICMP error for the target ends the try at once.
 async fn try_invite(
     call: &Arc<Call>,
     option: InviteOption,
-    deadline: Instant,
+    attempt: &Attempt<'_>,
     timed_out: &mut bool,
-    failover: Option<Duration>,
 ) -> Tried {
+    let (deadline, failover) = (attempt.deadline, attempt.failover);
+    let mut unreachable = call.ctx.locator.watch_unreachable();
     let (state_tx, mut state_rx) = call.ctx.dialogs.new_dialog_state_channel();
     let (dialog, mut handle) = match call.ctx.dialogs.do_invite_async(option, state_tx) {
         Ok(v) => v,
@@ -270,6 +284,17 @@ async fn try_invite(
                 handle.abort();
                 tracing::info!(call = %call.id, "no response from this target; trying the next");
                 return Tried::Failed(None);
+            }
+            _ = unreachable_reported(&mut unreachable, attempt.target.addr), if give_up.is_none() => {
+                handle.abort();
+                if failover.is_some() && !call.hangup_requested.load(Ordering::SeqCst) {
+                    return Tried::Failed(None);
+                }
+                call.end(
+                    503,
+                    &format!("Service Unavailable ({} is unreachable)", attempt.target.addr),
+                );
+                return Tried::Over;
             }
             _ = call.cancel_requested.notified(), if give_up.is_none() => {
                 give_up = Some(send_cancel(&dialog, call));

@@ -4,6 +4,7 @@
 //! request to a Contact or Record-Route by name): the stack's default resolver has no NAPTR,
 //! ignores `dnsServers` and picks the first SRV target even when it failed a moment ago.
 
+use super::icmp::Unreachable;
 use super::resolve::{NextHop, Resolver, Target};
 use super::targets::BadTargets;
 use crate::error::Result;
@@ -19,16 +20,29 @@ pub(crate) struct Locator {
     resolver: Resolver,
     bad: BadTargets,
     supported: Vec<Transport>,
+    unreachable: Unreachable,
 }
 
 impl Locator {
-    /// A locator on `dns_servers` (empty: the system's), for targets over `supported`.
-    pub(crate) fn new(dns_servers: &[SocketAddr], supported: Vec<Transport>) -> Self {
+    /// A locator on `dns_servers` (empty: the system's), for targets over `supported`;
+    /// `unreachable` reports the destinations the transports found unreachable.
+    pub(crate) fn new(
+        dns_servers: &[SocketAddr],
+        supported: Vec<Transport>,
+        unreachable: Unreachable,
+    ) -> Self {
         Self {
             resolver: Resolver::new(dns_servers),
             bad: BadTargets::default(),
             supported,
+            unreachable,
         }
+    }
+
+    /// The destinations found unreachable from now on (ICMP errors); see
+    /// [`super::unreachable_reported`].
+    pub(crate) fn watch_unreachable(&self) -> tokio::sync::broadcast::Receiver<SocketAddr> {
+        self.unreachable.subscribe()
     }
 
     /// The targets of `hop` in the order to try them: RFC 3263's order, with the targets that

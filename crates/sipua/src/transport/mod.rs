@@ -3,12 +3,14 @@
 //! resolver, the failover between its targets and the locator that holds both.
 
 mod address;
+mod icmp;
 mod locator;
 mod resolve;
 mod targets;
 mod udp;
 
 pub(crate) use address::Addressing;
+pub(crate) use icmp::reported as unreachable_reported;
 pub(crate) use locator::{Locator, StackResolver};
 pub(crate) use resolve::{NextHop, Target};
 pub(crate) use targets::{failover_timeout, Attempt};

@@ -2,6 +2,7 @@
 //! them (by [`crate::sip::guard`]): rsipstack alone would drop them silently, after logging the
 //! raw bytes at debug level.
 
+use super::icmp::{self, Unreachable};
 use crate::sip::guard::{bad_request_for, classify, Verdict, MAX_DATAGRAM};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,15 +24,24 @@ pub(crate) struct GuardedUdpSocket {
     /// Receive buffer larger than any datagram, so truncation is detected rather than parsed.
     scratch: Mutex<Vec<u8>>,
     counters: Arc<TransportCounters>,
+    /// Where the ICMP errors the socket reports go (RFC 3263 failover).
+    unreachable: Unreachable,
 }
 
 impl GuardedUdpSocket {
     pub(crate) fn new(socket: tokio::net::UdpSocket, counters: Arc<TransportCounters>) -> Self {
+        icmp::enable(&socket);
         Self {
             socket: std::sync::RwLock::new(Some(Arc::new(socket))),
             scratch: Mutex::new(vec![0u8; 65536]),
             counters,
+            unreachable: Unreachable::default(),
         }
+    }
+
+    /// The destinations this socket learns are unreachable.
+    pub(crate) fn unreachable(&self) -> &Unreachable {
+        &self.unreachable
     }
 
     fn socket(&self) -> std::io::Result<Arc<tokio::net::UdpSocket>> {
@@ -59,7 +69,17 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
         let socket = self.socket()?;
         let mut scratch = self.scratch.lock().await;
         loop {
-            let (len, from) = socket.recv_from(&mut scratch).await?;
+            let (len, from) = match socket.recv_from(&mut scratch).await {
+                Ok(v) => v,
+                Err(e) => {
+                    // An ICMP error for an earlier datagram: say for whom, and go on reading.
+                    icmp::drain(&socket, &self.unreachable);
+                    if icmp::is_icmp_error(&e) {
+                        continue;
+                    }
+                    return Err(e.into());
+                }
+            };
             let packet = &scratch[..len];
             match classify(packet, buf.len().min(MAX_DATAGRAM)) {
                 Verdict::Pass => {
