@@ -112,6 +112,9 @@ impl UaContext {
 
     /// Where an out-of-dialog request goes: to the outbound proxy when one is configured (with
     /// the Route to preload), else to `next_hop` (the PBX, or the host a dialled URI names).
+    /// rsipstack's `TransportLayer.outbound` is not used for the proxy: it redirects every
+    /// lookup, in-dialog requests and responses included (so a Record-Route set would be
+    /// ignored), and adds no Route header.
     pub(crate) async fn route(&self, next_hop: &NextHop) -> Result<OutOfDialogRoute> {
         if let Some(proxy) = self.config.outbound_proxy.as_deref() {
             let mut uri = sip::Uri::try_from(proxy.trim())

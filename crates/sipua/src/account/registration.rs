@@ -236,7 +236,8 @@ impl Registration {
     }
 
     /// One REGISTER transaction: its final response, `None` when it timed out (Timer F, or
-    /// `limit` when another target is left to try).
+    /// `limit` without a final response when another target is left to try: registrars
+    /// answer REGISTER at once, without 100 Trying). An ICMP error for the target is an error.
     async fn exchange(
         &mut self,
         expires: u32,
