@@ -115,6 +115,7 @@ test('a name that does not resolve: registration fails and makeCall rejects, nam
   })
   const failed = await waitFor(sip, events, 'registration', (e) => e.state === 'failed', 10000)
   assert.match(failed.reason, /cannot resolve nx\.pbx\.test: /, JSON.stringify(failed))
+  assert.equal(failed.code, 502, JSON.stringify(failed))
   await assert.rejects(sip.makeCall('7779', 'sip:1000@nowhere.pbx.test'), /cannot resolve nowhere\.pbx\.test: /)
   await assert.rejects(sip.makeCall('7779', '1000'), /cannot resolve nx\.pbx\.test: /)
   assert.equal(sip.counters().liveCalls, 0)

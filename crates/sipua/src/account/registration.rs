@@ -126,12 +126,19 @@ impl Registration {
     }
 
     /// One REGISTER, answering up to two challenges (a second one only when the first answer's
-    /// nonce was stale). Transport failures and timeouts come back as 408/503 outcomes.
+    /// nonce was stale). Transport failures and timeouts come back as 408/503 outcomes, a name
+    /// that does not resolve as 502.
     async fn register(&mut self, expires: u32) -> RegisterOutcome {
         match self.try_register(expires).await {
             Ok(o) => o,
             Err(e) => RegisterOutcome {
-                code: 503,
+                // As PJSIP: a name that does not resolve is 502 (retrying the same will not
+                // help), other local failures 503 (RFC 3261 §8.1.3.1).
+                code: if matches!(e, crate::Error::Resolve { .. }) {
+                    502
+                } else {
+                    503
+                },
                 reason: e.to_string(),
                 granted: 0,
                 retry_after: None,
