@@ -128,6 +128,7 @@ impl Endpoint {
         let locator = Arc::new(Locator::new(
             &config.dns_server_addrs(),
             vec![sip_transport(config.transport)],
+            addressing.local,
             guarded.unreachable().clone(),
         ));
         let transport_layer = TransportLayer::new_with_domain_resolver(

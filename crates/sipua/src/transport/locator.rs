@@ -7,7 +7,7 @@
 use super::icmp::Unreachable;
 use super::resolve::{NextHop, Resolver, Target};
 use super::targets::BadTargets;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use rsipstack::sip::Transport;
 use rsipstack::transport::transport_layer::DomainResolver;
 use rsipstack::transport::SipAddr;
@@ -20,21 +20,26 @@ pub(crate) struct Locator {
     resolver: Resolver,
     bad: BadTargets,
     supported: Vec<Transport>,
+    /// The family of the SIP socket: a target of the other family cannot be sent to from it.
+    ipv4: bool,
     unreachable: Unreachable,
 }
 
 impl Locator {
-    /// A locator on `dns_servers` (empty: the system's), for targets over `supported`;
-    /// `unreachable` reports the destinations the transports found unreachable.
+    /// A locator on `dns_servers` (empty: the system's), for targets over `supported` of the
+    /// address family of `local` (the SIP socket); `unreachable` reports the destinations the
+    /// transports found unreachable.
     pub(crate) fn new(
         dns_servers: &[SocketAddr],
         supported: Vec<Transport>,
+        local: SocketAddr,
         unreachable: Unreachable,
     ) -> Self {
         Self {
             resolver: Resolver::new(dns_servers),
             bad: BadTargets::default(),
             supported,
+            ipv4: local.is_ipv4(),
             unreachable,
         }
     }
@@ -48,7 +53,19 @@ impl Locator {
     /// The targets of `hop` in the order to try them: RFC 3263's order, with the targets that
     /// failed recently moved last.
     pub(crate) async fn locate(&self, hop: &NextHop) -> Result<Vec<Target>> {
-        let targets = self.resolver.locate(hop, &self.supported).await?;
+        let mut targets = self.resolver.locate(hop, &self.supported).await?;
+        targets.retain(|t| t.addr.is_ipv4() == self.ipv4);
+        if targets.is_empty() {
+            let (has, lacks) = if self.ipv4 {
+                ("IPv4", "IPv6")
+            } else {
+                ("IPv6", "IPv4")
+            };
+            return Err(Error::Resolve {
+                name: hop.host.clone(),
+                cause: format!("only {lacks} addresses, and the SIP socket is {has}"),
+            });
+        }
         Ok(self.bad.order(targets, Instant::now()))
     }
 
@@ -82,5 +99,35 @@ impl DomainResolver for StackResolver {
             .first()
             .map(Target::sip_addr)
             .ok_or_else(|| fail(format!("cannot resolve {}: no target", hop.host)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hop(host: &str) -> NextHop {
+        NextHop {
+            host: host.into(),
+            port: Some(5070),
+            transport: None,
+            secure: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn targets_of_the_other_family_are_dropped_and_bad_ones_go_last() {
+        let local: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let locator = Locator::new(&[], vec![Transport::Udp], local, Unreachable::default());
+        let e = locator.locate(&hop("::1")).await.unwrap_err().to_string();
+        assert!(
+            e.contains("cannot resolve ::1: only IPv6 addresses, and the SIP socket is IPv4"),
+            "{e}"
+        );
+        let target = locator.locate(&hop("127.0.0.2")).await.unwrap().remove(0);
+        assert_eq!(target.addr, "127.0.0.2:5070".parse().unwrap());
+        // One target only: still returned when bad (there is nothing else to try).
+        locator.failed(&target, None);
+        assert_eq!(locator.locate(&hop("127.0.0.2")).await.unwrap()[0], target);
     }
 }
