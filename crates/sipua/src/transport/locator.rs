@@ -4,8 +4,9 @@
 //! request to a Contact or Record-Route by name): the stack's default resolver has no NAPTR,
 //! ignores `dnsServers` and picks the first SRV target even when it failed a moment ago.
 
+use super::dns::Resolver;
 use super::icmp::Unreachable;
-use super::resolve::{NextHop, Resolver, Target};
+use super::resolve::{NextHop, Target};
 use super::targets::BadTargets;
 use crate::error::{Error, Result};
 use rsipstack::sip::Transport;

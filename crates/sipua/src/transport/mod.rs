@@ -3,6 +3,7 @@
 //! resolver, the failover between its targets and the locator that holds both.
 
 mod address;
+mod dns;
 mod icmp;
 mod locator;
 mod resolve;

@@ -4,18 +4,12 @@
 //! `SIPS+D2T`, `SIP+D2W`, `SIPS+D2W`) picks the transports in the domain's order, SRV then
 //! gives the hosts (priority, then weight: RFC 2782), and A/AAAA their addresses.
 //!
-//! The ordering rules are pure functions (the random draw of the weighted selection passed in);
-//! [`Resolver`] does the lookups with hickory-resolver, on the configured `dnsServers` or the
-//! system's configuration. rsipstack's own resolver has no NAPTR and its default
-//! `DomainResolver` keeps only the first result: this module replaces both.
+//! The rules run on any [`Lookups`] (the random draw of the weighted selection passed in), so
+//! they are tested on canned records; [`super::dns`] answers them with hickory-resolver.
+//! rsipstack's own resolver has no NAPTR and its default `DomainResolver` keeps only the first
+//! result: this module and the locator replace both.
 
 use crate::error::{Error, Result};
-use hickory_resolver::config::{
-    ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolverConfig,
-};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::{RData, RecordType};
-use hickory_resolver::TokioResolver;
 use rsipstack::sip::{self, Transport};
 use rsipstack::transport::SipAddr;
 use std::net::{IpAddr, SocketAddr};
@@ -172,213 +166,126 @@ pub(crate) fn srv_order(mut records: Vec<Srv>, mut draw: impl FnMut(u32) -> u32)
     out
 }
 
-/// The DNS client: hickory on the configured servers or the system's configuration; when the
-/// system has none readable, `getaddrinfo` (A/AAAA and the hosts file only).
-pub(crate) struct Resolver {
-    dns: Option<TokioResolver>,
+/// The DNS queries of RFC 3263, so that its rules run on canned records in tests.
+#[async_trait::async_trait]
+pub(crate) trait Lookups: Send + Sync {
+    /// The NAPTR records of `name` (none on any error: §4.1 then goes on with SRV).
+    async fn naptr(&self, name: &str) -> Vec<Naptr>;
+    /// The SRV records of `name` (none on any error: §4.2 then goes on with A/AAAA).
+    async fn srv(&self, name: &str) -> Vec<Srv>;
+    async fn addresses(&self, host: &str) -> std::result::Result<Vec<IpAddr>, String>;
 }
 
-impl Resolver {
-    /// A resolver on `servers` (each `ip:port`), or on the system configuration when empty.
-    pub(crate) fn new(servers: &[SocketAddr]) -> Self {
-        let builder = if servers.is_empty() {
-            match TokioResolver::builder_tokio() {
-                Ok(b) => Some(b),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no system DNS configuration: only A/AAAA lookups by the OS, no NAPTR/SRV");
-                    None
-                }
-            }
-        } else {
-            let mut config = ResolverConfig::default();
-            for server in servers {
-                let connection = |mut c: ConnectionConfig| {
-                    c.port = server.port();
-                    c
-                };
-                config.add_name_server(NameServerConfig::new(
-                    server.ip(),
-                    true,
-                    vec![
-                        connection(ConnectionConfig::udp()),
-                        connection(ConnectionConfig::tcp()),
-                    ],
-                ));
-            }
-            Some(TokioResolver::builder_with_config(
-                config,
-                TokioRuntimeProvider::default(),
-            ))
-        };
-        let dns = builder.and_then(|mut b| {
-            // Both families: a dual-stack PBX is reachable over the one we have.
-            b.options_mut().ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
-            b.build()
-                .inspect_err(|e| tracing::warn!(error = %e, "cannot build the DNS resolver"))
-                .ok()
-        });
-        Self { dns }
-    }
-
-    /// The targets of `hop` over the transports in `supported`, in the order to try them.
-    /// An empty list is an error naming the host.
-    pub(crate) async fn locate(
-        &self,
-        hop: &NextHop,
-        supported: &[Transport],
-    ) -> Result<Vec<Target>> {
-        let fail = |cause: String| Error::Resolve {
+/// RFC 3263 §4 on `dns`, keeping the targets over `supported`; `draw` is the SRV weighted
+/// selection's random source (see [`srv_order`]).
+pub(crate) async fn locate(
+    dns: &dyn Lookups,
+    hop: &NextHop,
+    supported: &[Transport],
+    draw: &mut (dyn FnMut(u32) -> u32 + Send),
+) -> Result<Vec<Target>> {
+    let mut targets = locate_any(dns, hop, supported, draw).await?;
+    targets.retain(|t| supported.contains(&t.transport));
+    if targets.is_empty() {
+        let names: Vec<String> = supported
+            .iter()
+            .map(|t| t.to_string().to_ascii_lowercase())
+            .collect();
+        return Err(Error::Resolve {
             name: hop.host.clone(),
-            cause,
-        };
-        let default_transport = |t: Option<Transport>| {
-            t.unwrap_or(if hop.secure {
-                Transport::Tls
-            } else {
-                supported.first().copied().unwrap_or(Transport::Udp)
-            })
-        };
-        if let Some(t) = hop.transport {
-            if !supported.contains(&t) {
-                return Err(fail(format!(
-                    "transport {} is not available on this endpoint",
-                    t.to_string().to_ascii_lowercase()
-                )));
-            }
+            cause: format!(
+                "no target over a transport this endpoint has ({})",
+                names.join(", ")
+            ),
+        });
+    }
+    Ok(targets)
+}
+
+async fn locate_any(
+    dns: &dyn Lookups,
+    hop: &NextHop,
+    supported: &[Transport],
+    draw: &mut (dyn FnMut(u32) -> u32 + Send),
+) -> Result<Vec<Target>> {
+    let fail = |cause: String| Error::Resolve {
+        name: hop.host.clone(),
+        cause,
+    };
+    let default_transport = |t: Option<Transport>| {
+        t.unwrap_or(if hop.secure {
+            Transport::Tls
+        } else {
+            supported.first().copied().unwrap_or(Transport::Udp)
+        })
+    };
+    let at_host = |transport: Transport, ip: IpAddr, port: u16| Target {
+        transport,
+        addr: SocketAddr::new(ip, port),
+        host: hop.host.clone(),
+    };
+    if let Some(t) = hop.transport {
+        if !supported.contains(&t) {
+            return Err(fail(format!(
+                "transport {} is not available on this endpoint",
+                t.to_string().to_ascii_lowercase()
+            )));
         }
-        // §4.2: a numeric host or an explicit port means no NAPTR and no SRV.
-        if let Ok(ip) = hop.host.parse::<IpAddr>() {
-            let t = default_transport(hop.transport);
-            let port = hop.port.unwrap_or_else(|| t.default_port().into());
-            return Ok(vec![self.target(t, SocketAddr::new(ip, port), hop)]);
-        }
-        if let Some(port) = hop.port {
-            let t = default_transport(hop.transport);
-            let ips = self.addresses(&hop.host).await.map_err(fail)?;
-            return Ok(ips
-                .into_iter()
-                .map(|ip| self.target(t, SocketAddr::new(ip, port), hop))
-                .collect());
-        }
-        let services: Vec<(Transport, String)> = match hop.transport {
-            Some(t) => srv_name(t, &hop.host).into_iter().collect(),
-            None => {
-                let from_naptr = naptr_choices(self.naptr(&hop.host).await, supported, hop.secure);
-                if from_naptr.is_empty() {
-                    // §4.1: no NAPTR: SRV for each transport we support.
-                    supported
-                        .iter()
-                        .filter(|t| !hop.secure || t.is_secure())
-                        .filter_map(|t| srv_name(*t, &hop.host))
-                        .collect()
-                } else {
-                    from_naptr
-                }
-            }
-        };
-        let mut targets = Vec::new();
-        let mut last_error = None;
-        for (transport, name) in services {
-            for srv in srv_order(self.srv(&name).await, |total| rand::random_range(0..=total)) {
-                match self.addresses(&srv.target).await {
-                    Ok(ips) => targets.extend(ips.into_iter().map(|ip| Target {
-                        transport,
-                        addr: SocketAddr::new(ip, srv.port),
-                        host: srv.target.clone(),
-                    })),
-                    Err(e) => last_error = Some(format!("{}: {e}", srv.target)),
-                }
-            }
-        }
-        if !targets.is_empty() {
-            return Ok(targets);
-        }
-        if let Some(e) = last_error {
-            return Err(fail(format!("no address for its SRV targets ({e})")));
-        }
-        // §4.2: no SRV either: the host's A/AAAA on the transport's default port.
+    }
+    // §4.2: a numeric host or an explicit port means no NAPTR and no SRV.
+    if let Ok(ip) = hop.host.parse::<IpAddr>() {
         let t = default_transport(hop.transport);
-        let port: u16 = t.default_port().into();
-        let ips = self.addresses(&hop.host).await.map_err(fail)?;
-        Ok(ips
-            .into_iter()
-            .map(|ip| self.target(t, SocketAddr::new(ip, port), hop))
-            .collect())
+        let port = hop.port.unwrap_or_else(|| t.default_port().into());
+        return Ok(vec![at_host(t, ip, port)]);
     }
-
-    fn target(&self, transport: Transport, addr: SocketAddr, hop: &NextHop) -> Target {
-        Target {
-            transport,
-            addr,
-            host: hop.host.clone(),
+    if let Some(port) = hop.port {
+        let t = default_transport(hop.transport);
+        let ips = dns.addresses(&hop.host).await.map_err(fail)?;
+        return Ok(ips.into_iter().map(|ip| at_host(t, ip, port)).collect());
+    }
+    let services: Vec<(Transport, String)> = match hop.transport {
+        Some(t) => srv_name(t, &hop.host).into_iter().collect(),
+        None => {
+            let from_naptr = naptr_choices(dns.naptr(&hop.host).await, supported, hop.secure);
+            if from_naptr.is_empty() {
+                // §4.1: no NAPTR: SRV for each transport we support.
+                supported
+                    .iter()
+                    .filter(|t| !hop.secure || t.is_secure())
+                    .filter_map(|t| srv_name(*t, &hop.host))
+                    .collect()
+            } else {
+                from_naptr
+            }
+        }
+    };
+    let mut targets = Vec::new();
+    let mut last_error = None;
+    for (transport, name) in services {
+        for srv in srv_order(dns.srv(&name).await, &mut *draw) {
+            match dns.addresses(&srv.target).await {
+                Ok(ips) => targets.extend(ips.into_iter().map(|ip| Target {
+                    transport,
+                    addr: SocketAddr::new(ip, srv.port),
+                    host: srv.target.clone(),
+                })),
+                Err(e) => last_error = Some(format!("{}: {e}", srv.target)),
+            }
         }
     }
-
-    async fn naptr(&self, name: &str) -> Vec<Naptr> {
-        let Some(dns) = &self.dns else {
-            return Vec::new();
-        };
-        let Ok(lookup) = dns.lookup(fqdn(name), RecordType::NAPTR).await else {
-            return Vec::new();
-        };
-        lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::NAPTR(n) => Some(Naptr {
-                    order: n.order,
-                    preference: n.preference,
-                    flags: String::from_utf8_lossy(&n.flags).into_owned(),
-                    services: String::from_utf8_lossy(&n.services).into_owned(),
-                    replacement: n.replacement.to_string(),
-                }),
-                _ => None,
-            })
-            .collect()
+    if !targets.is_empty() {
+        return Ok(targets);
     }
-
-    async fn srv(&self, name: &str) -> Vec<Srv> {
-        let Some(dns) = &self.dns else {
-            return Vec::new();
-        };
-        let Ok(lookup) = dns.lookup(fqdn(name), RecordType::SRV).await else {
-            return Vec::new();
-        };
-        lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::SRV(s) => Some(Srv {
-                    priority: s.priority,
-                    weight: s.weight,
-                    port: s.port,
-                    target: s.target.to_string().trim_end_matches('.').to_string(),
-                }),
-                _ => None,
-            })
-            .collect()
+    if let Some(e) = last_error {
+        return Err(fail(format!("no address for its SRV targets ({e})")));
     }
-
-    /// A/AAAA of `host`; an error (the resolver's words) when there is none.
-    async fn addresses(&self, host: &str) -> std::result::Result<Vec<IpAddr>, String> {
-        let ips: Vec<IpAddr> = match &self.dns {
-            Some(dns) => dns
-                .lookup_ip(fqdn(host))
-                .await
-                .map_err(|e| e.to_string())?
-                .iter()
-                .collect(),
-            None => tokio::net::lookup_host((host, 0))
-                .await
-                .map_err(|e| e.to_string())?
-                .map(|a| a.ip())
-                .collect(),
-        };
-        if ips.is_empty() {
-            return Err("no A or AAAA record".into());
-        }
-        Ok(ips)
-    }
+    // §4.2: no SRV either: the host's A/AAAA on the transport's default port.
+    let t = default_transport(hop.transport);
+    let ips = dns.addresses(&hop.host).await.map_err(fail)?;
+    Ok(ips
+        .into_iter()
+        .map(|ip| at_host(t, ip, t.default_port().into()))
+        .collect())
 }
 
 /// The SRV name of `transport` at `domain`, for the transports that have one.
@@ -386,18 +293,10 @@ fn srv_name(transport: Transport, domain: &str) -> Option<(Transport, String)> {
     srv_prefix(transport).map(|p| (transport, format!("{p}.{domain}")))
 }
 
-/// The name as absolute, so no search domain of the system's configuration is appended.
-fn fqdn(name: &str) -> String {
-    if name.ends_with('.') {
-        name.to_string()
-    } else {
-        format!("{name}.")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn naptr(order: u16, preference: u16, services: &str, replacement: &str) -> Naptr {
         Naptr {
@@ -506,44 +405,200 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn numeric_hosts_and_explicit_ports_skip_dns() {
-        // No DNS server answers on this port: a lookup would fail, so none may happen.
-        let dead: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let resolver = Resolver::new(&[dead]);
-        let hop = |host: &str, port| NextHop {
+    /// Canned records; every query is recorded.
+    #[derive(Default)]
+    struct Fake {
+        naptr: HashMap<&'static str, Vec<Naptr>>,
+        srv: HashMap<&'static str, Vec<Srv>>,
+        a: HashMap<&'static str, Vec<IpAddr>>,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Lookups for Fake {
+        async fn naptr(&self, name: &str) -> Vec<Naptr> {
+            self.asked.lock().unwrap().push(format!("NAPTR {name}"));
+            self.naptr.get(name).cloned().unwrap_or_default()
+        }
+        async fn srv(&self, name: &str) -> Vec<Srv> {
+            self.asked.lock().unwrap().push(format!("SRV {name}"));
+            self.srv.get(name).cloned().unwrap_or_default()
+        }
+        async fn addresses(&self, host: &str) -> std::result::Result<Vec<IpAddr>, String> {
+            self.asked.lock().unwrap().push(format!("A {host}"));
+            self.a
+                .get(host)
+                .cloned()
+                .ok_or_else(|| "no record found".to_string())
+        }
+    }
+
+    fn hop(host: &str, port: Option<u16>, transport: Option<Transport>) -> NextHop {
+        NextHop {
             host: host.into(),
             port,
-            transport: None,
+            transport,
             secure: false,
-        };
-        let t = resolver
-            .locate(&hop("192.0.2.1", None), &[Transport::Udp])
+        }
+    }
+
+    fn srv_at(priority: u16, port: u16, target: &str) -> Srv {
+        Srv {
+            priority,
+            weight: 10,
+            port,
+            target: target.into(),
+        }
+    }
+
+    fn pbx() -> Fake {
+        let ip = |s: &str| vec![s.parse::<IpAddr>().unwrap()];
+        Fake {
+            naptr: HashMap::from([(
+                "pbx.test",
+                vec![
+                    naptr(10, 10, "SIP+D2T", "_sip._tcp.pbx.test."),
+                    naptr(20, 10, "SIP+D2U", "_sip._udp.pbx.test."),
+                ],
+            )]),
+            srv: HashMap::from([
+                (
+                    "_sip._udp.pbx.test",
+                    vec![
+                        srv_at(20, 5071, "b.pbx.test"),
+                        srv_at(10, 5070, "a.pbx.test"),
+                    ],
+                ),
+                ("_sip._tcp.pbx.test", vec![srv_at(10, 5080, "t.pbx.test")]),
+                ("_sip._udp.nosrv.test", vec![]),
+                ("_sip._udp.broken.test", vec![srv_at(10, 5070, "gone.test")]),
+            ]),
+            a: HashMap::from([
+                ("a.pbx.test", ip("192.0.2.1")),
+                ("b.pbx.test", ip("192.0.2.2")),
+                ("t.pbx.test", ip("192.0.2.3")),
+                ("pbx.test", ip("192.0.2.9")),
+                ("nosrv.test", ip("2001:db8::7")),
+            ]),
+            ..Fake::default()
+        }
+    }
+
+    async fn run(dns: &Fake, hop: &NextHop, supported: &[Transport]) -> Result<Vec<Target>> {
+        locate(dns, hop, supported, &mut |_| 0).await
+    }
+
+    fn addrs(targets: &[Target]) -> Vec<String> {
+        targets
+            .iter()
+            .map(|t| format!("{} {}", t.transport, t.addr))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn naptr_then_srv_by_priority_then_addresses() {
+        let dns = pbx();
+        let t = run(&dns, &hop("pbx.test", None, None), &[Transport::Udp])
             .await
             .unwrap();
-        assert_eq!(t[0].addr, "192.0.2.1:5060".parse().unwrap());
-        let t = resolver
-            .locate(&hop("::1", Some(5070)), &[Transport::Udp])
-            .await
-            .unwrap();
+        // NAPTR prefers TCP, which this endpoint lacks: UDP's SRV, priority 10 first.
+        assert_eq!(addrs(&t), ["UDP 192.0.2.1:5070", "UDP 192.0.2.2:5071"]);
         assert_eq!(
-            (t[0].addr, t[0].transport),
-            ("[::1]:5070".parse().unwrap(), Transport::Udp)
+            t[0].host, "a.pbx.test",
+            "the SRV target names the host (TLS SNI)"
         );
-        let e = resolver
-            .locate(
-                &NextHop {
-                    transport: Some(Transport::Tcp),
-                    ..hop("192.0.2.1", None)
-                },
-                &[Transport::Udp],
-            )
+        let both = run(
+            &dns,
+            &hop("pbx.test", None, None),
+            &[Transport::Udp, Transport::Tcp],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            addrs(&both),
+            [
+                "TCP 192.0.2.3:5080",
+                "UDP 192.0.2.1:5070",
+                "UDP 192.0.2.2:5071"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_uri_transport_skips_naptr_and_a_port_or_an_ip_skip_srv() {
+        let dns = pbx();
+        let t = run(
+            &dns,
+            &hop("pbx.test", None, Some(Transport::Udp)),
+            &[Transport::Udp],
+        )
+        .await
+        .unwrap();
+        assert_eq!(addrs(&t), ["UDP 192.0.2.1:5070", "UDP 192.0.2.2:5071"]);
+        let t = run(&dns, &hop("pbx.test", Some(5099), None), &[Transport::Udp])
             .await
-            .unwrap_err()
-            .to_string();
+            .unwrap();
+        assert_eq!(addrs(&t), ["UDP 192.0.2.9:5099"]);
+        let t = run(&dns, &hop("192.0.2.44", None, None), &[Transport::Udp])
+            .await
+            .unwrap();
+        assert_eq!(addrs(&t), ["UDP 192.0.2.44:5060"]);
+        let t = run(&dns, &hop("::1", Some(5070), None), &[Transport::Udp])
+            .await
+            .unwrap();
+        assert_eq!(addrs(&t), ["UDP [::1]:5070"]);
+        assert_eq!(
+            *dns.asked.lock().unwrap(),
+            [
+                "SRV _sip._udp.pbx.test",
+                "A a.pbx.test",
+                "A b.pbx.test",
+                "A pbx.test"
+            ],
+            "no NAPTR with a transport, no SRV with a port, nothing for an IP"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_naptr_or_srv_the_host_on_the_default_port() {
+        let dns = pbx();
+        let t = run(&dns, &hop("nosrv.test", None, None), &[Transport::Udp])
+            .await
+            .unwrap();
+        assert_eq!(addrs(&t), ["UDP [2001:db8::7]:5060"]);
+    }
+
+    #[tokio::test]
+    async fn failures_name_the_host_and_the_cause() {
+        let dns = pbx();
+        let e = |r: Result<Vec<Target>>| r.unwrap_err().to_string();
+        let nx = e(run(&dns, &hop("nx.test", None, None), &[Transport::Udp]).await);
+        assert_eq!(nx, "cannot resolve nx.test: no record found");
+        let broken = e(run(&dns, &hop("broken.test", None, None), &[Transport::Udp]).await);
         assert!(
-            e.contains("cannot resolve 192.0.2.1") && e.contains("tcp"),
-            "{e}"
+            broken.starts_with(
+                "cannot resolve broken.test: no address for its SRV targets (gone.test: "
+            ),
+            "{broken}"
+        );
+        let tcp = e(run(
+            &dns,
+            &hop("192.0.2.1", None, Some(Transport::Tcp)),
+            &[Transport::Udp],
+        )
+        .await);
+        assert_eq!(
+            tcp,
+            "cannot resolve 192.0.2.1: transport tcp is not available on this endpoint"
+        );
+        let sips = NextHop {
+            secure: true,
+            ..hop("192.0.2.1", None, None)
+        };
+        let tls = e(run(&dns, &sips, &[Transport::Udp]).await);
+        assert_eq!(
+            tls,
+            "cannot resolve 192.0.2.1: no target over a transport this endpoint has (udp)"
         );
     }
 }
