@@ -25,6 +25,9 @@ const CONFIG_TYPES = {
   userAgent: 'string',
   useWebsocket: 'boolean',
   websocketUrl: 'string',
+  stunServer: 'string',
+  contactRewrite: 'boolean',
+  keepAliveIntervalS: 'uint',
   accounts: 'array',
   logLevel: 'string',
 }

@@ -5,18 +5,20 @@
 
 use crate::config::EndpointConfig;
 use crate::error::{Error, Result};
-use crate::event::Event;
+use crate::event::{AddressSource, Event};
 use crate::media::engine::MediaEngine;
 use crate::media::recorder::RecordingInfo;
 use crate::rtp_ports::PortPool;
 use crate::sip::remote_target::RemoteTargets;
 use crate::sip::uri::{host_port, host_port_unless_default};
-use crate::transport::{Addressing, TransportCounters};
+use crate::transport::stun::StunError;
+use crate::transport::{Addressing, GuardedUdpSocket, TransportCounters};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transport::SipAddr;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -30,7 +32,10 @@ pub(crate) struct UaContext {
     pub sip: EndpointInnerRef,
     pub dialogs: Arc<DialogLayer>,
     pub ports: PortPool,
-    pub addressing: Addressing,
+    /// Shared with the Via rewrite inspector, which reads the public address on every request.
+    pub addressing: Arc<Addressing>,
+    /// The SIP socket, for what is not a SIP message: keep-alives and STUN.
+    pub sip_socket: Arc<GuardedUdpSocket>,
     pub counters: Arc<TransportCounters>,
     /// The pacing clock and RTP sessions of the calls.
     pub media: Arc<MediaEngine>,
@@ -49,7 +54,8 @@ impl UaContext {
     pub(crate) fn new(
         config: EndpointConfig,
         sip: EndpointInnerRef,
-        addressing: Addressing,
+        addressing: Arc<Addressing>,
+        sip_socket: Arc<GuardedUdpSocket>,
         counters: Arc<TransportCounters>,
         remote_targets: RemoteTargets,
         events: mpsc::UnboundedSender<Event>,
@@ -64,6 +70,7 @@ impl UaContext {
             config,
             sip,
             addressing,
+            sip_socket,
             counters,
             media: MediaEngine::new(),
             remote_targets,
@@ -117,6 +124,40 @@ impl UaContext {
         let hp = sip::HostWithPort::try_from(host_port(host, self.config.server_port).as_str())
             .map_err(|e| Error::Config(format!("server: {e}")))?;
         Ok(SipAddr::new(sip::Transport::Udp, hp))
+    }
+
+    /// Takes `public` as our SIP address (Contact, Via) and tells the user when it changed.
+    pub(crate) fn learn_public_address(&self, public: SocketAddr, source: AddressSource) -> bool {
+        let changed = self.addressing.learn(public);
+        if changed {
+            tracing::info!(%public, ?source, "public address learned");
+            self.emit(Event::PublicAddress {
+                address: public.ip().to_string(),
+                port: public.port(),
+                source,
+            });
+        }
+        changed
+    }
+
+    /// The PBX's socket address now (DNS when a name), of the SIP socket's family: where UDP
+    /// keep-alives go.
+    pub(crate) async fn server_socket_addr(&self) -> Option<SocketAddr> {
+        let host = self.config.server.as_deref()?;
+        let target = host_port(host, self.config.server_port);
+        let local = self.addressing.local;
+        let mut found = tokio::net::lookup_host(target).await.ok()?;
+        found.find(|a| a.is_ipv4() == local.is_ipv4())
+    }
+
+    /// The configured STUN server, resolved now for a socket bound at `local` (its family);
+    /// `None` when none is configured.
+    pub(crate) async fn stun_server(
+        &self,
+        local: SocketAddr,
+    ) -> Option<std::result::Result<SocketAddr, StunError>> {
+        let (host, port) = self.config.stun_host_port()?;
+        Some(crate::transport::stun::resolve(&host, port, local).await)
     }
 
     /// `host` or `host:port` of the PBX, as written into URIs.

@@ -1,19 +1,30 @@
 //! Registration of one account: REGISTER with digest auth, refresh before expiry, back-off retry
-//! after failure, un-REGISTER on stop. Timing decisions are pure functions, tested without
-//! sockets; the loop itself runs on the endpoint's SIP stack.
+//! after failure, un-REGISTER on stop. Behind NAT: the registrar's Via `received`/`rport`
+//! (RFC 3581) rewrites our Contact and we re-register at once, removing the old binding in the
+//! same REGISTER (PJSIP's default contact rewrite), and a CRLF keep-alive to the registrar
+//! holds the NAT binding between refreshes. Timing and rewrite decisions are pure functions,
+//! tested without sockets; the loop itself runs on the endpoint's SIP stack.
 
 use super::Account;
 use crate::context::UaContext;
-use crate::event::{Event, RegistrationState};
+use crate::event::{AddressSource, Event, RegistrationState};
 use crate::sip::auth::{is_challenge, Authenticator, ChallengeLoop};
 use crate::sip::message::reason_of;
+use crate::sip::rport;
+use crate::transport::udp_keepalive::{self, KeepAliveSchedule};
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{self, Header, SipMessage};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::transaction::Transaction;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// Immediate re-REGISTERs for a changed public address before waiting the normal refresh: a
+/// registrar that reports a different address each time must not make us loop.
+const MAX_REWRITES_IN_A_ROW: u32 = 3;
 
 /// When to refresh a registration the registrar granted for `granted` seconds: well before
 /// expiry (like pjsua's 5 s margin, but proportional for long grants), never below 1 s.
@@ -39,6 +50,9 @@ struct RegisterOutcome {
     pub reason: String,
     /// Seconds granted (from Contact `expires` or `Expires`), when 2xx.
     pub granted: u32,
+    /// The public address changed while this REGISTER ran: the registrar holds an old
+    /// Contact, re-register now.
+    pub contact_stale: bool,
 }
 
 /// The REGISTER client of one account (RFC 3261 §10.2), owned by its task.
@@ -50,6 +64,13 @@ pub(crate) struct Registration {
     from_tag: String,
     cseq: u32,
     auth: Authenticator,
+    /// The Contact URI the registrar holds for us (last 2xx), removed (`expires=0`) by the
+    /// next REGISTER once our public address changed.
+    bound: Option<String>,
+    /// The Contact URI of the REGISTER in flight.
+    sent_contact: String,
+    /// Changes of the public address (ours, another account's, STUN's).
+    public: watch::Receiver<SocketAddr>,
 }
 
 impl Registration {
@@ -58,10 +79,13 @@ impl Registration {
         Self {
             register_call_id: format!("reg-{}", crate::ids::random_token(16)),
             from_tag: crate::ids::random_token(10),
+            public: ctx.addressing.watch(),
             ctx,
             account,
             cseq: 0,
             auth,
+            bound: None,
+            sent_contact: String::new(),
         }
     }
 
@@ -79,6 +103,7 @@ impl Registration {
     pub(crate) async fn run(mut self, stop: CancellationToken) {
         let expires = self.ctx.config.register_expires;
         let mut failures = 0u32;
+        let mut rewrites = 0u32;
         let mut registered = false;
         loop {
             self.emit(RegistrationState::Registering, 0, "", 0);
@@ -86,6 +111,8 @@ impl Registration {
                 _ = stop.cancelled() => break,
                 o = self.register(expires) => o,
             };
+            // what this REGISTER learned is in `contact_stale`; only later changes wake `wait`
+            self.public.borrow_and_update();
             let wait = if (200..300).contains(&outcome.code) {
                 failures = 0;
                 registered = true;
@@ -95,6 +122,11 @@ impl Registration {
                     &outcome.reason,
                     outcome.granted,
                 );
+                if outcome.contact_stale && rewrites < MAX_REWRITES_IN_A_ROW {
+                    rewrites += 1;
+                    continue;
+                }
+                rewrites = 0;
                 refresh_after(outcome.granted)
             } else {
                 failures += 1;
@@ -102,9 +134,12 @@ impl Registration {
                 self.emit(RegistrationState::Failed, outcome.code, &outcome.reason, 0);
                 retry_after(failures)
             };
-            tokio::select! {
+            let woke = tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(wait) => {}
+                w = self.wait(wait, registered) => w,
+            };
+            if woke == Woke::AddressChanged {
+                rewrites = 0;
             }
         }
         if registered {
@@ -122,6 +157,51 @@ impl Registration {
         }
     }
 
+    /// Waits `wait` before the next REGISTER, or less when the public address changes (then
+    /// our Contact at the registrar is stale). While registered, pings the registrar on the
+    /// SIP socket every keep-alive interval.
+    async fn wait(&mut self, wait: Duration, registered: bool) -> Woke {
+        let deadline = tokio::time::Instant::now() + wait;
+        let interval = self.ctx.config.udp_keep_alive().filter(|_| registered);
+        let target = match interval {
+            Some(_) => self.ctx.server_socket_addr().await,
+            None => None,
+        };
+        let mut schedule = interval.map(|i| KeepAliveSchedule::new(i, std::time::Instant::now()));
+        let mut watching = true;
+        loop {
+            let ping_at = schedule
+                .as_ref()
+                .filter(|_| target.is_some())
+                .map(|s| tokio::time::Instant::from_std(s.next()));
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return Woke::Refresh,
+                changed = self.public.changed(), if watching => match changed {
+                    Ok(()) => return Woke::AddressChanged,
+                    Err(_) => watching = false, // the context is going away
+                },
+                _ = sleep_until_some(ping_at) => {
+                    if let (Some(s), Some(to)) = (schedule.as_mut(), target) {
+                        if s.due(std::time::Instant::now()) {
+                            if let Err(e) = self.ctx.sip_socket.send_raw(udp_keepalive::PING, to).await {
+                                tracing::debug!(%to, error = %e, "UDP keep-alive not sent");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Learns our public address from a registrar's response, when contact rewrite is on.
+    fn note_seen_address(&self, resp: &sip::Response) {
+        let current = self.ctx.addressing.public();
+        let seen = rport::seen_address(resp);
+        if let Some(public) = rport::rewrite_to(self.ctx.config.contact_rewrite, current, seen) {
+            self.ctx.learn_public_address(public, AddressSource::Rport);
+        }
+    }
+
     /// One REGISTER, answering up to two challenges (a second one only when the first answer's
     /// nonce was stale). Transport failures and timeouts come back as 408/503 outcomes.
     async fn register(&mut self, expires: u32) -> RegisterOutcome {
@@ -131,6 +211,7 @@ impl Registration {
                 code: 503,
                 reason: e.to_string(),
                 granted: 0,
+                contact_stale: false,
             },
         }
     }
@@ -163,6 +244,7 @@ impl Registration {
                     code: 408,
                     reason: "Request Timeout".into(),
                     granted: 0,
+                    contact_stale: false,
                 })
             }
             Ok(Err(e)) => return Err(e),
@@ -171,19 +253,26 @@ impl Registration {
                     code: refused.code,
                     reason: refused.reason,
                     granted: 0,
+                    contact_stale: false,
                 })
             }
         };
         let code = resp.status_code.code();
-        let granted = if (200..300).contains(&code) {
-            granted_expires(&resp, expires)
+        let ok = (200..300).contains(&code);
+        let granted = if ok {
+            granted_expires(&resp, expires, &self.sent_contact)
         } else {
             0
         };
+        if ok {
+            self.bound = (expires > 0).then(|| self.sent_contact.clone());
+        }
+        let current = self.ctx.addressing.contact_uri(&self.account.config.extension);
         Ok(RegisterOutcome {
             code,
             reason: reason_of(&resp),
             granted,
+            contact_stale: ok && expires > 0 && current != self.sent_contact,
         })
     }
 
@@ -202,6 +291,8 @@ impl Registration {
         while let Some(msg) = tx.receive().await {
             if let SipMessage::Response(resp) = msg {
                 if resp.status_code.kind() != sip::StatusCodeKind::Provisional {
+                    // a 401 tells it as well as a 2xx: the answer to it carries the new Contact
+                    self.note_seen_address(&resp);
                     return Ok(Some(resp));
                 }
             }
@@ -239,9 +330,16 @@ impl Registration {
             self.cseq,
             Some(self.register_call_id.clone().into()),
         );
-        req.headers.unique_push(Header::Contact(
-            ctx.addressing.contact_for(&acc.extension).into(),
-        ));
+        let (contact, stale) = contacts(
+            ctx.addressing.contact_uri(&acc.extension),
+            self.bound.as_deref(),
+            expires,
+        );
+        req.headers.unique_push(Header::Contact(format!("<{contact}>").into()));
+        if let Some(old) = stale {
+            req.headers.push(Header::Contact(format!("<{old}>;expires=0").into()));
+        }
+        self.sent_contact = contact;
         req.headers.unique_push(Header::Expires(expires.into()));
         if let Some(h) = authorization {
             req.headers.push(h);
@@ -250,11 +348,42 @@ impl Registration {
     }
 }
 
-/// The lifetime granted in a 2xx: our Contact's `expires` param, else the Expires header,
-/// else what we asked for.
-fn granted_expires(resp: &sip::Response, asked: u32) -> u32 {
-    for contact in resp.contact_headers() {
-        if let Ok(typed) = contact.typed() {
+/// Why [`Registration::wait`] returned.
+#[derive(Debug, PartialEq, Eq)]
+enum Woke {
+    Refresh,
+    AddressChanged,
+}
+
+/// Sleeps until `at`, or forever when it is `None` (a disabled `select!` timer).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The Contacts of a REGISTER for `expires`: the one to bind (`current`; for the
+/// un-REGISTER, the one bound), and the old binding to remove (`expires=0`) when our public
+/// address changed since the registrar stored it (PJSIP's contact rewrite without a separate
+/// un-REGISTER: one request, RFC 3261 §10.2.1 allows several Contacts).
+fn contacts(current: String, bound: Option<&str>, expires: u32) -> (String, Option<String>) {
+    match bound {
+        Some(b) if expires == 0 => (b.to_string(), None),
+        Some(b) if b != current => (current, Some(b.to_string())),
+        _ => (current, None),
+    }
+}
+
+/// The lifetime granted in a 2xx: our Contact's `expires` param (the registrar lists every
+/// binding of the AOR: other devices' too), else the first Contact's, else the Expires
+/// header, else what we asked for.
+fn granted_expires(resp: &sip::Response, asked: u32, ours: &str) -> u32 {
+    let mut contacts: Vec<_> = resp.contact_headers().into_iter().filter_map(|c| c.typed().ok()).collect();
+    // ours first; the sort is stable, so the others keep their order
+    contacts.sort_by_key(|c| c.uri.to_string() != ours);
+    for typed in contacts {
+        {
             for p in &typed.params {
                 if let sip::Param::Expires(e) = p {
                     if let Ok(v) = e.value().parse::<u32>() {
@@ -293,5 +422,41 @@ mod tests {
         assert_eq!(retry_after(5), Duration::from_secs(32));
         assert_eq!(retry_after(9), Duration::from_secs(300));
         assert_eq!(retry_after(u32::MAX), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn a_changed_address_binds_the_new_contact_and_removes_the_old() {
+        let private = "sip:7779@10.0.0.2:5060".to_string();
+        let public = "sip:7779@198.51.100.4:31000".to_string();
+        // first REGISTER: nothing bound yet
+        assert_eq!(contacts(private.clone(), None, 300), (private.clone(), None));
+        // refresh, nothing changed
+        assert_eq!(contacts(private.clone(), Some(&private), 300), (private.clone(), None));
+        // rport showed another address: bind it, remove the old one in the same REGISTER
+        assert_eq!(
+            contacts(public.clone(), Some(&private), 300),
+            (public.clone(), Some(private.clone()))
+        );
+        // un-REGISTER removes what the registrar holds, whatever we learned since
+        assert_eq!(contacts(public.clone(), Some(&private), 0), (private.clone(), None));
+        assert_eq!(contacts(public.clone(), None, 0), (public, None));
+    }
+
+    #[test]
+    fn the_granted_lifetime_is_our_contacts() {
+        let resp = |contacts: &str| {
+            let text = format!(
+                "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\n\
+                 To: <sip:a@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n{contacts}Expires: 77\r\nContent-Length: 0\r\n\r\n"
+            );
+            match SipMessage::try_from(text.as_str()).unwrap() {
+                SipMessage::Response(r) => r,
+                _ => unreachable!(),
+            }
+        };
+        let both = resp("Contact: <sip:7779@192.0.2.9:5060>;expires=3600\r\nContact: <sip:7779@198.51.100.4:31000>;expires=120\r\n");
+        assert_eq!(granted_expires(&both, 300, "sip:7779@198.51.100.4:31000"), 120);
+        assert_eq!(granted_expires(&both, 300, "sip:7779@10.0.0.2:5060"), 3600, "else the first");
+        assert_eq!(granted_expires(&resp(""), 300, "x"), 77);
     }
 }

@@ -48,7 +48,8 @@ fn caller(ctx: &UaContext, accounts: &AccountTable, from: &str) -> Result<Caller
     {
         // Peer-to-peer use without accounts: `from` is just our user name.
         let user = user_part(from).to_string();
-        let host = host_port_unless_default(&ctx.addressing.advertised.to_string(), 5060);
+        let public = ctx.addressing.public();
+        let host = host_port_unless_default(&public.ip().to_string(), 5060);
         return Ok(Caller {
             aor: format!("sip:{user}@{host}"),
             user,
@@ -78,7 +79,7 @@ fn check_header_names(headers: &[(String, String)]) -> Result<()> {
 
 /// Prepares an outgoing call from the account `from` to `to`: the call, and the task that
 /// sends the INVITE and follows the call to its end (the caller spawns it).
-pub(crate) fn place(
+pub(crate) async fn place(
     ctx: &Arc<UaContext>,
     accounts: &AccountTable,
     from: &str,
@@ -89,7 +90,7 @@ pub(crate) fn place(
         dialled_target(to, ctx.server_hostport().as_deref()).map_err(Error::InvalidArgument)?;
     let caller = caller(ctx, accounts, from)?;
     check_header_names(&headers)?;
-    let ports = ctx.ports.allocate()?;
+    let ports = super::media::reserve_ports(ctx).await?;
     let sip_call_id = format!("{}@sip-native", crate::ids::random_token(20));
     let call = Call::new(
         ctx,

@@ -1,0 +1,78 @@
+// Contact rewrite by rport (RFC 3581) against sipp registrars that answer as if we sat behind a
+// NAT (Via received=203.0.113.5;rport=40000): we learn the public address from a 2xx or a 401,
+// re-register at once with it (removing the old binding in the same REGISTER), and keep using it
+// (Via sent-by, the un-REGISTER); contactRewrite: false leaves the Contact alone. The NAT for
+// real (namespaces, nftables, Kamailio) is nat-netns.test.js.
+'use strict'
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { requirePeer } = require('./helpers/process')
+const { sleep } = require('./helpers/wait')
+const { startSipp, describeSipp } = require('./peers/sipp')
+const { startService, waitFor } = require('./helpers/sip')
+
+const account = { extension: '7779', password: 'secret' }
+const publicEvents = (events) => events.filter((e) => e.name === 'public_address')
+const registered = (events) => events.filter((e) => e.name === 'registration' && e.state === 'registered')
+
+test('a 2xx showing received/rport: public_address event, immediate re-REGISTER with the public Contact, old binding removed', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const reg = await startSipp({ scenario: 'registrar_rport', t, timeoutMs: 20000 })
+  const { sip, events } = await startService(t, {
+    server: '127.0.0.1',
+    serverPort: reg.port,
+    registerExpires: 300,
+    keepAliveIntervalS: 0, // sipp would take a CRLF for an unexpected message
+    accounts: [account],
+  })
+  const ev = await waitFor(sip, events, 'public_address')
+  assert.deepEqual({ address: ev.address, port: ev.port, source: ev.source }, { address: '203.0.113.5', port: 40000, source: 'rport' })
+  const started = Date.now()
+  await waitFor(sip, events, 'registration', () => registered(events).length >= 2, 3000).catch(async (e) => {
+    await reg.kill()
+    throw new Error(`${e.message}\n${describeSipp(await reg.done)}`)
+  })
+  assert.ok(Date.now() - started < 2000, 'the re-REGISTER follows at once, not at the refresh')
+  assert.equal(publicEvents(events).length, 1, `one change, one event: ${JSON.stringify(publicEvents(events))}`)
+  await sip.stop()
+  const r = await reg.done
+  assert.equal(r.code, 0, 'registrar saw public Contact + expires=0 for the old one + Via sent-by public, then the un-REGISTER of the public one: ' + describeSipp(r))
+})
+
+test('a 401 showing received/rport: the authenticated REGISTER already carries the public Contact', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const reg = await startSipp({ scenario: 'registrar_rport_401', t, timeoutMs: 20000 })
+  const { sip, events } = await startService(t, {
+    server: '127.0.0.1',
+    serverPort: reg.port,
+    keepAliveIntervalS: 0,
+    stopGraceMs: 200,
+    accounts: [account],
+  })
+  await waitFor(sip, events, 'registration', (e) => e.state === 'registered')
+  const r = await reg.done
+  assert.equal(r.code, 0, describeSipp(r))
+  assert.equal(registered(events).length, 1, 'no second REGISTER needed: the Contact was right at once')
+  assert.deepEqual(publicEvents(events).map((e) => `${e.address}:${e.port}/${e.source}`), ['203.0.113.5:40000/rport'])
+  await sip.stop()
+})
+
+test('contactRewrite: false: the Contact stays, no re-REGISTER, no public_address event', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const reg = await startSipp({ scenario: 'registrar_rport_ignored', t, timeoutMs: 20000 })
+  const { sip, events } = await startService(t, {
+    server: '127.0.0.1',
+    serverPort: reg.port,
+    contactRewrite: false,
+    keepAliveIntervalS: 0,
+    stopGraceMs: 200,
+    accounts: [account],
+  })
+  await waitFor(sip, events, 'registration', (e) => e.state === 'registered')
+  const r = await reg.done // a second REGISTER within its 2.5 s pause would fail it
+  assert.equal(r.code, 0, describeSipp(r))
+  await sleep(100)
+  assert.equal(publicEvents(events).length, 0, JSON.stringify(publicEvents(events)))
+  await sip.stop()
+})
