@@ -28,7 +28,7 @@ const INSIDE = '10.77.0.2'
 const ROUTER_IN = '10.77.0.1'
 const PUBLIC = '198.51.100.1' // the router's outside address: what masquerade gives us
 const OUT = '198.51.100.2'
-const OUT2 = '198.51.100.3' // stund wants a second address
+const OUT2 = '198.51.100.3' // stund's second address, and PJSIP's (From another domain than Kamailio's: no 407)
 const CONNTRACK_TIMEOUT_S = 5
 const USER = { username: '1001', password: 'pw-1001' }
 
@@ -182,8 +182,8 @@ test('behind a masquerading NAT: public Contact at Kamailio, calls both ways wit
   const kam = await startKamailio({ users: [USER], host: OUT, port: 5060, netns: NS.out, t })
   const stund = track(spawn('ip', ['netns', 'exec', NS.out, 'stund', '-h', OUT, '-a', OUT2], { detached: true, stdio: 'ignore' }))
   t.after(() => terminate(stund, 1000))
-  const pj = await startPjsua2({ t, host: OUT, port: 5070, netns: NS.out, autoAnswer: true, maxSeconds: 140 })
-  const pjUri = `sip:pjsua@${OUT}:5070`
+  const pj = await startPjsua2({ t, host: OUT2, port: 5070, netns: NS.out, autoAnswer: true, maxSeconds: 140, logLevel: 4 })
+  const pjUri = `sip:pjsua@${OUT2}:5070`
   const us = startInside(t, serviceConfig(kam, 5062, { stunServer: OUT, keepAliveIntervalS: 2 }))
   try {
     // STUN at start, then the registrar's view: both the router's address and the same port
@@ -194,8 +194,9 @@ test('behind a masquerading NAT: public Contact at Kamailio, calls both ways wit
       !us.events.some((e) => e.event === 'public_address' && e.source === 'rport'),
       `STUN already gave the address the registrar sees: ${us.describe()}`,
     )
+    // its log line may come a moment after its 200
+    await until(() => savedContacts(kam).length > 0, 3000, 'Kamailio logging the saved contact')
     const contacts = savedContacts(kam)
-    assert.ok(contacts.length > 0, 'Kamailio logged the saved contact')
     assert.equal(contacts[contacts.length - 1], `<sip:${USER.username}@${PUBLIC}:${stun.port}>`, `contacts saved: ${contacts}`)
 
     // PJSIP calls 1001 at Kamailio, which relays to our public Contact through the NAT
@@ -206,6 +207,10 @@ test('behind a masquerading NAT: public Contact at Kamailio, calls both ways wit
     await pj.waitEvent('call_state', (e) => e.state === 'confirmed', 10000, from1)
     await pj.waitEvent('media_active', () => true, 10000, from1)
     await tonesBothWays(us, pj, inc.callId, 'PJSIP calls us')
+    // our SDP answer carried the STUN mapping of our RTP port, not the private address
+    // (pjsua logs the messages it receives at level 4)
+    assert.match(pj.log(), new RegExp(`c=IN IP4 ${PUBLIC.replace(/\./g, '\\.')}\r?\n`), 'our SDP c= is the public address')
+    assert.doesNotMatch(pj.log(), new RegExp(`c=IN IP4 ${INSIDE.replace(/\./g, '\\.')}`), 'the private address never reaches PJSIP')
     await us.call('hangup', inc.callId)
     await pj.waitEvent('call_state', (e) => e.state === 'disconnected', 10000, from1)
 
@@ -229,15 +234,28 @@ test('behind a masquerading NAT: public Contact at Kamailio, calls both ways wit
     await pj.waitEvent('call_state', (e) => e.state === 'disconnected', 10000, from3)
     await us.stop()
 
-    // the control: no keep-alive, the mapping expires, Kamailio's INVITE dies at the router
+    // no STUN now: Kamailio's 401 shows the public address (received/rport), the authenticated
+    // REGISTER carries it, and a call reaches us; then the control: without
+    // keep-alive the mapping expires and Kamailio's next INVITE dies at the router
+    const savedBefore = savedContacts(kam).length
     const quiet = startInside(t, serviceConfig(kam, 5064, { keepAliveIntervalS: 0 }))
-    await quiet.waitEvent('registration', (e) => e.state === 'registered')
+    const rport = await quiet.waitEvent('public_address')
+    assert.deepEqual([rport.address, rport.source], [PUBLIC, 'rport'], JSON.stringify(rport))
+    await quiet.waitEvent('registration', (e) => e.state === 'registered' && e.at >= rport.at)
+    await until(() => savedContacts(kam).length > savedBefore, 3000, 'Kamailio logging the saved contact')
+    const saved = savedContacts(kam)
+    assert.equal(saved[saved.length - 1], `<sip:${USER.username}@${PUBLIC}:${rport.port}>`, `contacts saved: ${saved}`)
+    const fromQ = pj.events.length
+    pj.dial(`sip:${USER.username}@${OUT}:5060`)
+    const incQ = await quiet.waitEvent('incoming_call', () => true, 8000)
+    await quiet.call('reject', incQ.callId, 486)
+    await pj.waitEvent('call_state', (e) => e.state === 'disconnected', 10000, fromQ)
     await sleep((CONNTRACK_TIMEOUT_S + 4) * 1000)
     const from4 = pj.events.length
     pj.dial(`sip:${USER.username}@${OUT}:5060`)
     await sleep(6000)
     assert.ok(
-      !quiet.events.some((e) => e.event === 'incoming_call'),
+      quiet.events.filter((e) => e.event === 'incoming_call').length === 1,
       `without keep-alive the call must not get through the expired mapping: ${quiet.describe()}`,
     )
     pj.cmd('hangup')

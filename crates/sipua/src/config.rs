@@ -581,9 +581,19 @@ mod tests {
             ("2001:db8::1", ("2001:db8::1", 3478)),
         ] {
             let c = EndpointConfig::from_json(json!({ "stunServer": stun })).unwrap();
-            assert_eq!(c.stun_host_port(), Some((want.0.to_string(), want.1)), "{stun}");
+            assert_eq!(
+                c.stun_host_port(),
+                Some((want.0.to_string(), want.1)),
+                "{stun}"
+            );
         }
-        for bad in ["", "stun.example.org:0", "stun.example.org:x", "[::1", "a b"] {
+        for bad in [
+            "",
+            "stun.example.org:0",
+            "stun.example.org:x",
+            "[::1",
+            "a b",
+        ] {
             let e = EndpointConfig::from_json(json!({ "stunServer": bad }))
                 .unwrap_err()
                 .to_string();

@@ -267,7 +267,10 @@ impl Registration {
         if ok {
             self.bound = (expires > 0).then(|| self.sent_contact.clone());
         }
-        let current = self.ctx.addressing.contact_uri(&self.account.config.extension);
+        let current = self
+            .ctx
+            .addressing
+            .contact_uri(&self.account.config.extension);
         Ok(RegisterOutcome {
             code,
             reason: reason_of(&resp),
@@ -335,9 +338,11 @@ impl Registration {
             self.bound.as_deref(),
             expires,
         );
-        req.headers.unique_push(Header::Contact(format!("<{contact}>").into()));
+        req.headers
+            .unique_push(Header::Contact(format!("<{contact}>").into()));
         if let Some(old) = stale {
-            req.headers.push(Header::Contact(format!("<{old}>;expires=0").into()));
+            req.headers
+                .push(Header::Contact(format!("<{old}>;expires=0").into()));
         }
         self.sent_contact = contact;
         req.headers.unique_push(Header::Expires(expires.into()));
@@ -379,7 +384,11 @@ fn contacts(current: String, bound: Option<&str>, expires: u32) -> (String, Opti
 /// binding of the AOR: other devices' too), else the first Contact's, else the Expires
 /// header, else what we asked for.
 fn granted_expires(resp: &sip::Response, asked: u32, ours: &str) -> u32 {
-    let mut contacts: Vec<_> = resp.contact_headers().into_iter().filter_map(|c| c.typed().ok()).collect();
+    let mut contacts: Vec<_> = resp
+        .contact_headers()
+        .into_iter()
+        .filter_map(|c| c.typed().ok())
+        .collect();
     // ours first; the sort is stable, so the others keep their order
     contacts.sort_by_key(|c| c.uri.to_string() != ours);
     for typed in contacts {
@@ -429,16 +438,25 @@ mod tests {
         let private = "sip:7779@10.0.0.2:5060".to_string();
         let public = "sip:7779@198.51.100.4:31000".to_string();
         // first REGISTER: nothing bound yet
-        assert_eq!(contacts(private.clone(), None, 300), (private.clone(), None));
+        assert_eq!(
+            contacts(private.clone(), None, 300),
+            (private.clone(), None)
+        );
         // refresh, nothing changed
-        assert_eq!(contacts(private.clone(), Some(&private), 300), (private.clone(), None));
+        assert_eq!(
+            contacts(private.clone(), Some(&private), 300),
+            (private.clone(), None)
+        );
         // rport showed another address: bind it, remove the old one in the same REGISTER
         assert_eq!(
             contacts(public.clone(), Some(&private), 300),
             (public.clone(), Some(private.clone()))
         );
         // un-REGISTER removes what the registrar holds, whatever we learned since
-        assert_eq!(contacts(public.clone(), Some(&private), 0), (private.clone(), None));
+        assert_eq!(
+            contacts(public.clone(), Some(&private), 0),
+            (private.clone(), None)
+        );
         assert_eq!(contacts(public.clone(), None, 0), (public, None));
     }
 
@@ -455,8 +473,15 @@ mod tests {
             }
         };
         let both = resp("Contact: <sip:7779@192.0.2.9:5060>;expires=3600\r\nContact: <sip:7779@198.51.100.4:31000>;expires=120\r\n");
-        assert_eq!(granted_expires(&both, 300, "sip:7779@198.51.100.4:31000"), 120);
-        assert_eq!(granted_expires(&both, 300, "sip:7779@10.0.0.2:5060"), 3600, "else the first");
+        assert_eq!(
+            granted_expires(&both, 300, "sip:7779@198.51.100.4:31000"),
+            120
+        );
+        assert_eq!(
+            granted_expires(&both, 300, "sip:7779@10.0.0.2:5060"),
+            3600,
+            "else the first"
+        );
         assert_eq!(granted_expires(&resp(""), 300, "x"), 77);
     }
 }

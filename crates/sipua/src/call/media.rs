@@ -79,7 +79,10 @@ pub(crate) struct CallMedia {
 
 impl CallMedia {
     pub(super) fn new(ports: CallPorts) -> Self {
-        let CallPorts { pair: ports, public } = ports;
+        let CallPorts {
+            pair: ports,
+            public,
+        } = ports;
         Self {
             rtp_port: ports.rtp_port,
             sdp_address: public,
@@ -124,13 +127,7 @@ impl CallMedia {
     /// Our SDP answer to `offer`.
     pub(super) fn answer(&self, ctx: &UaContext, offer: &sdp::Negotiated) -> String {
         let (ip, port) = self.sdp_address(ctx);
-        sdp::build_answer(
-            self.sdp_session,
-            self.next_sdp_version(),
-            ip,
-            port,
-            offer,
-        )
+        sdp::build_answer(self.sdp_session, self.next_sdp_version(), ip, port, offer)
     }
 
     /// Starts the RTP session with what offer/answer settled. Idempotent.

@@ -180,7 +180,11 @@ impl Endpoint {
         };
         let budget = Duration::from_millis(1000);
         let learned = match server {
-            Ok(server) => ctx.sip_socket.stun_binding(server, budget).await.map_err(|e| format!("{server}: {e}")),
+            Ok(server) => ctx
+                .sip_socket
+                .stun_binding(server, budget)
+                .await
+                .map_err(|e| format!("{server}: {e}")),
             Err(e) => Err(e.to_string()),
         };
         match learned {

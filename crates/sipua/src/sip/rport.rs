@@ -71,16 +71,28 @@ mod tests {
 
     #[test]
     fn received_and_rport_give_the_mapping() {
-        let r = response("SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1;rport=31000;received=198.51.100.4");
-        assert_eq!(seen_address(&r), Some("198.51.100.4:31000".parse().unwrap()));
+        let r =
+            response("SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1;rport=31000;received=198.51.100.4");
+        assert_eq!(
+            seen_address(&r),
+            Some("198.51.100.4:31000".parse().unwrap())
+        );
         // only the port changed (no received: the IP matched sent-by)
         let r = response("SIP/2.0/UDP 198.51.100.4:5060;branch=z9hG4bK1;rport=31000");
-        assert_eq!(seen_address(&r), Some("198.51.100.4:31000".parse().unwrap()));
+        assert_eq!(
+            seen_address(&r),
+            Some("198.51.100.4:31000".parse().unwrap())
+        );
         // received without rport: the sent-by port
         let r = response("SIP/2.0/UDP 10.0.0.2:5070;branch=z9hG4bK1;received=198.51.100.4");
         assert_eq!(seen_address(&r), Some("198.51.100.4:5070".parse().unwrap()));
-        let r = response("SIP/2.0/UDP [2001:db8::2]:5060;branch=z9hG4bK1;rport=5062;received=[2001:db8::9]");
-        assert_eq!(seen_address(&r), Some("[2001:db8::9]:5062".parse().unwrap()));
+        let r = response(
+            "SIP/2.0/UDP [2001:db8::2]:5060;branch=z9hG4bK1;rport=5062;received=[2001:db8::9]",
+        );
+        assert_eq!(
+            seen_address(&r),
+            Some("[2001:db8::9]:5062".parse().unwrap())
+        );
     }
 
     #[test]
@@ -90,7 +102,11 @@ mod tests {
         let r = response("SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1");
         assert_eq!(seen_address(&r), None);
         let r = response("SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1;received=garbage");
-        assert_eq!(seen_address(&r), None, "sent-by without received or rport value");
+        assert_eq!(
+            seen_address(&r),
+            None,
+            "sent-by without received or rport value"
+        );
     }
 
     #[test]
@@ -98,8 +114,16 @@ mod tests {
         let current: SocketAddr = "10.0.0.2:5060".parse().unwrap();
         let public: SocketAddr = "198.51.100.4:31000".parse().unwrap();
         assert_eq!(rewrite_to(true, current, Some(public)), Some(public));
-        assert_eq!(rewrite_to(false, current, Some(public)), None, "contactRewrite: false");
-        assert_eq!(rewrite_to(true, public, Some(public)), None, "already public");
+        assert_eq!(
+            rewrite_to(false, current, Some(public)),
+            None,
+            "contactRewrite: false"
+        );
+        assert_eq!(
+            rewrite_to(true, public, Some(public)),
+            None,
+            "already public"
+        );
         assert_eq!(rewrite_to(true, current, None), None);
         let v6: SocketAddr = "[2001:db8::9]:5060".parse().unwrap();
         assert_eq!(rewrite_to(true, current, Some(v6)), None, "another family");

@@ -130,7 +130,10 @@ mod tests {
         let changes = a.watch();
         assert_eq!(a.public(), "10.0.0.2:5060".parse().unwrap());
         assert!(a.learn("198.51.100.4:31000".parse().unwrap()));
-        assert!(!a.learn("198.51.100.4:31000".parse().unwrap()), "no change, no news");
+        assert!(
+            !a.learn("198.51.100.4:31000".parse().unwrap()),
+            "no change, no news"
+        );
         assert!(changes.has_changed().unwrap());
         assert_eq!(a.contact_uri("7779"), "sip:7779@198.51.100.4:31000");
         // SDP and the stack's Via keep the host's own address

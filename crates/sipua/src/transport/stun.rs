@@ -167,7 +167,11 @@ pub(crate) fn retransmit_waits(total: Duration) -> Vec<Duration> {
 }
 
 /// The STUN server's address of the family of `local` (our socket's), by DNS when a name.
-pub(crate) async fn resolve(host: &str, port: u16, local: SocketAddr) -> Result<SocketAddr, StunError> {
+pub(crate) async fn resolve(
+    host: &str,
+    port: u16,
+    local: SocketAddr,
+) -> Result<SocketAddr, StunError> {
     let found = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| StunError::Io(format!("cannot resolve {host}: {e}")))?;
@@ -320,7 +324,9 @@ pub(crate) mod tests {
         );
         // SIP, RTP and a CRLF keep-alive are not STUN
         assert!(!is_stun(b"REGISTER sip:x SIP/2.0\r\n\r\n"));
-        assert!(!is_stun(&[0x80, 0, 0, 1, 0x21, 0x12, 0xA4, 0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+        assert!(!is_stun(&[
+            0x80, 0, 0, 1, 0x21, 0x12, 0xA4, 0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+        ]));
         assert!(!is_stun(b"\r\n\r\n"));
         // a length that lies, and an attribute that overruns
         let mut lying = binding_request(&[1; 12]).to_vec();
@@ -346,8 +352,15 @@ pub(crate) mod tests {
 
     #[test]
     fn retransmissions_double_and_stop_at_the_total() {
-        let ms = |v: &[u64]| v.iter().map(|m| Duration::from_millis(*m)).collect::<Vec<_>>();
-        assert_eq!(retransmit_waits(Duration::from_millis(800)), ms(&[100, 200, 400, 100]));
+        let ms = |v: &[u64]| {
+            v.iter()
+                .map(|m| Duration::from_millis(*m))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            retransmit_waits(Duration::from_millis(800)),
+            ms(&[100, 200, 400, 100])
+        );
         assert_eq!(retransmit_waits(Duration::from_millis(50)), ms(&[50]));
         assert!(retransmit_waits(Duration::ZERO).is_empty());
     }
@@ -365,7 +378,9 @@ pub(crate) mod tests {
                     continue; // lose the first request: the client must retransmit
                 }
                 let _ = server.send_to(b"noise", from).await;
-                let _ = server.send_to(&success_response(&buf[..len], from), from).await;
+                let _ = server
+                    .send_to(&success_response(&buf[..len], from), from)
+                    .await;
             }
         });
         let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -373,7 +388,12 @@ pub(crate) mod tests {
         assert_eq!(got, Ok(client.local_addr().unwrap()));
         let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let start = std::time::Instant::now();
-        let got = binding(&client, silent.local_addr().unwrap(), Duration::from_millis(300)).await;
+        let got = binding(
+            &client,
+            silent.local_addr().unwrap(),
+            Duration::from_millis(300),
+        )
+        .await;
         assert_eq!(got, Err(StunError::Timeout));
         assert!(start.elapsed() < Duration::from_millis(600));
     }

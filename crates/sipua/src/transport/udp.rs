@@ -58,7 +58,9 @@ impl GuardedUdpSocket {
         let mut result = Err(StunError::Timeout);
         for wait in stun::retransmit_waits(total) {
             if let Err(e) = self.send_raw(&request, server).await {
-                result = Err(StunError::Io(format!("cannot send to STUN server {server}: {e}")));
+                result = Err(StunError::Io(format!(
+                    "cannot send to STUN server {server}: {e}"
+                )));
                 break;
             }
             if let Ok(answer) = tokio::time::timeout(wait, &mut rx).await {
@@ -83,8 +85,8 @@ impl GuardedUdpSocket {
     /// Hands a STUN datagram to the transaction waiting for it; false when none is (a stray
     /// or late response, dropped).
     fn deliver_stun(&self, packet: &[u8]) -> bool {
-        let waiter = stun::transaction_id(packet)
-            .and_then(|id| self.stun_waiters.lock().ok()?.remove(&id));
+        let waiter =
+            stun::transaction_id(packet).and_then(|id| self.stun_waiters.lock().ok()?.remove(&id));
         match waiter {
             Some(tx) => tx.send(packet.to_vec()).is_ok(),
             None => false,
@@ -191,8 +193,16 @@ mod tests {
             .stun_binding(server_addr, Duration::from_millis(800))
             .await;
         assert_eq!(public, Ok(mapped));
-        assert_eq!(got_sip.await.unwrap(), b"\r\n\r\n", "SIP still reaches the stack");
-        assert_eq!(counters.malformed.load(Ordering::Relaxed), 0, "STUN is not malformed SIP");
+        assert_eq!(
+            got_sip.await.unwrap(),
+            b"\r\n\r\n",
+            "SIP still reaches the stack"
+        );
+        assert_eq!(
+            counters.malformed.load(Ordering::Relaxed),
+            0,
+            "STUN is not malformed SIP"
+        );
         assert!(guarded.stun_waiters.lock().unwrap().is_empty());
         assert_ne!(ours.port(), 0);
     }

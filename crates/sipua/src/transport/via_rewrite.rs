@@ -78,8 +78,14 @@ mod tests {
         let out = vias(&rewrite(req, from, to));
         assert_eq!(out.len(), 2);
         assert!(out[0].contains("198.51.100.4:31000"), "{out:?}");
-        assert!(out[0].contains("branch=z9hG4bKx") && out[0].contains("rport"), "{out:?}");
-        assert!(out[1].contains("10.0.0.2:5060"), "only the top Via: {out:?}");
+        assert!(
+            out[0].contains("branch=z9hG4bKx") && out[0].contains("rport"),
+            "{out:?}"
+        );
+        assert!(
+            out[1].contains("10.0.0.2:5060"),
+            "only the top Via: {out:?}"
+        );
         // a Via that is not the stack's own is left alone
         let other = request("Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKz\r\n");
         assert!(vias(&rewrite(other, from, to))[0].contains("192.0.2.1:5060"));
