@@ -184,7 +184,7 @@ impl Endpoint {
                 .sip_socket
                 .stun_binding(server, budget)
                 .await
-                .map_err(|e| format!("{server}: {e}")),
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match learned {

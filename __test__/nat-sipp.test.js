@@ -1,8 +1,9 @@
-// Contact rewrite by rport (RFC 3581) against sipp registrars that answer as if we sat behind a
-// NAT (Via received=203.0.113.5;rport=40000): we learn the public address from a 2xx or a 401,
-// re-register at once with it (removing the old binding in the same REGISTER), and keep using it
-// (Via sent-by, the un-REGISTER); contactRewrite: false leaves the Contact alone. The NAT for
-// real (namespaces, nftables, Kamailio) is nat-netns.test.js.
+// NAT behaviour on loopback, against sipp. Contact rewrite by rport (RFC 3581): registrars that
+// answer as if we sat behind a NAT (Via received=203.0.113.5;rport=40000): we learn the public
+// address from a 2xx or a 401, re-register at once with it (removing the old binding in the same
+// REGISTER), and keep using it (Via sent-by, the un-REGISTER); contactRewrite: false leaves the
+// Contact alone. A dead STUN server holds nothing up for long. The NAT for real (namespaces,
+// nftables, Kamailio, stund) is nat-netns.test.js.
 'use strict'
 
 const test = require('node:test')
@@ -75,4 +76,32 @@ test('contactRewrite: false: the Contact stays, no re-REGISTER, no public_addres
   await sleep(100)
   assert.equal(publicEvents(events).length, 0, JSON.stringify(publicEvents(events)))
   await sip.stop()
+})
+
+test('a STUN server that never answers: start() and makeCall() are held up about 1 s at most, an error event names it, SDP falls back to the local address', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const dgram = require('node:dgram')
+  const silent = dgram.createSocket('udp4')
+  let requests = 0
+  silent.on('message', () => requests++) // a STUN server that hears and never answers
+  await new Promise((resolve) => silent.bind(0, '127.0.0.1', resolve))
+  t.after(() => silent.close())
+  const stunServer = `127.0.0.1:${silent.address().port}`
+  const uas = await startSipp({ scenario: 'uas_answer', t, timeoutMs: 20000 })
+  const t0 = Date.now()
+  const { sip, events } = await startService(t, { stunServer })
+  const startMs = Date.now() - t0
+  assert.ok(startMs < 2500, `start() took ${startMs} ms`)
+  const err = events.find((e) => e.name === 'error')
+  assert.ok(err && err.message.includes(`stunServer ${stunServer}`) && /no STUN response/.test(err.message), JSON.stringify(events))
+  const t1 = Date.now()
+  const call = await sip.makeCall('7779', `sip:1000@127.0.0.1:${uas.port}`)
+  const callMs = Date.now() - t1
+  assert.ok(callMs < 1500, `makeCall() took ${callMs} ms with a dead STUN server`)
+  assert.ok(requests >= 4, `we asked the STUN server (SIP socket and RTP port, with retransmissions): ${requests} requests`)
+  await waitFor(sip, events, 'call_state', (e) => e.callId === call.id && e.state === 'confirmed')
+  await sip.hangup(call.id)
+  const r = await uas.done
+  assert.equal(r.code, 0, describeSipp(r))
+  assert.match(r.messages, /c=IN IP4 127\.0\.0\.1\r?\n/, 'our offer has the local address')
 })
