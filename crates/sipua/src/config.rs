@@ -334,8 +334,12 @@ impl EndpointConfig {
     }
 
     /// The UDP keep-alive period: `keepAliveIntervalS`, 15 s when unset (PJSIP's
-    /// `udpKaIntervalSec`), `None` when 0 (off).
+    /// `udpKaIntervalSec`), `None` when 0 (off) or the transport is not UDP (streams have
+    /// their own pings).
     pub fn udp_keep_alive(&self) -> Option<std::time::Duration> {
+        if self.transport != TransportKind::Udp {
+            return None;
+        }
         match self.keep_alive_interval_s.unwrap_or(15) {
             0 => None,
             s => Some(std::time::Duration::from_secs(u64::from(s))),

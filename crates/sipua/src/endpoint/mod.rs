@@ -175,6 +175,10 @@ impl Endpoint {
     /// registrar's rport corrects the Contact anyway).
     async fn learn_public_address_by_stun(&self) {
         let ctx = &self.ctx;
+        // the UDP socket's mapping says nothing of a TCP/TLS connection's (rport tells that)
+        if ctx.config.transport != crate::config::TransportKind::Udp {
+            return;
+        }
         let Some(server) = ctx.stun_server(ctx.addressing.local).await else {
             return;
         };
