@@ -78,6 +78,27 @@ test('contactRewrite: false: the Contact stays, no re-REGISTER, no public_addres
   await sip.stop()
 })
 
+test('two accounts: the public address one learned is the endpoint\'s, the other re-registers with it at once', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const reg = await startSipp({ scenario: 'registrar_rport_two', calls: 2, t, timeoutMs: 20000 })
+  const { sip, events } = await startService(t, {
+    server: '127.0.0.1',
+    serverPort: reg.port,
+    keepAliveIntervalS: 0,
+    stopGraceMs: 200,
+    accounts: [{ extension: '7001' }, { extension: '7002' }],
+  })
+  const r = await reg.done // each Call-ID: 200, then a REGISTER with the public Contact + the old one removed
+  assert.equal(r.code, 0, describeSipp(r))
+  assert.equal(r.stats.successful, 2, describeSipp(r))
+  for (const account of ['7001', '7002']) {
+    const n = events.filter((e) => e.name === 'registration' && e.state === 'registered' && e.account === account).length
+    assert.equal(n, 2, `${account} registered twice (private, then public): ${JSON.stringify(events)}`)
+  }
+  assert.equal(publicEvents(events).length, 1, JSON.stringify(publicEvents(events)))
+  await sip.stop()
+})
+
 test('a STUN server that never answers: start() and makeCall() are held up about 1 s at most, an error event names it, SDP falls back to the local address', async (t) => {
   if (!requirePeer('sipp', t)) return
   const dgram = require('node:dgram')
