@@ -155,6 +155,9 @@ export interface ConfigInput {
    * system's resolver configuration.
    */
   dnsServers?: Array<string>
+  stunServer?: string
+  contactRewrite?: boolean
+  keepAliveIntervalS?: number
   accounts?: Array<AccountInput>
 }
 
@@ -176,6 +179,7 @@ export type EngineEvent =
   | { type: 'dtmf'; callId: string; digit: string; method: 'rfc4733' | 'info'; durationMs: number }
   | { type: 'hold'; callId: string; by: 'local' | 'remote'; held: boolean }
   | { type: 'request_failed'; callId: string; method: string; purpose: string; code: number; reason: string }
+  | { type: 'public_address'; address: string; port: number; source: 'rport' | 'stun' }
   | { type: 'error'; message: string }
 
 /** Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace. */

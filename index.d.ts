@@ -41,8 +41,28 @@ export interface SipServiceConfig {
   bindAddress?: string
   /** Local SIP port (default 5060; 0 = any free port, see {@link SipService.localAddress}). */
   localPort?: number
-  /** Address to advertise in Contact/Via/SDP when it differs from the bound one. */
+  /**
+   * Address to advertise in Contact/Via/SDP when it differs from the bound one (a fixed NAT
+   * mapping). When set, nothing learned (rport, STUN) replaces it.
+   */
   publicAddress?: string
+  /**
+   * STUN server `host[:port]` (port 3478 by default): asked for the SIP socket's public address
+   * at start and for each call's RTP port at call setup (at most ~0.8 s), so that Contact and
+   * SDP carry the NAT's public mapping. Unset: no STUN.
+   */
+  stunServer?: string
+  /**
+   * When the registrar's response shows another address than our Contact (Via
+   * `received`/`rport`, RFC 3581), re-register at once with that public address and remove the
+   * old binding (PJSIP's default contact rewrite). Default true.
+   */
+  contactRewrite?: boolean
+  /**
+   * Seconds between keep-alives while registered; on UDP a CRLF datagram to the registrar keeps
+   * the NAT binding open (default 15 on UDP); 0 turns them off.
+   */
+  keepAliveIntervalS?: number
   /** RTP port range, inclusive (default 10000-20000). */
   rtpPortMin?: number
   rtpPortMax?: number
@@ -192,6 +212,15 @@ export interface RequestFailedEvent {
   reason: string
 }
 
+/** Our public SIP address was learned or changed; Contact and Via carry it from now on. */
+export interface PublicAddressEvent {
+  type: 'public_address'
+  address: string
+  port: number
+  /** 'rport': the registrar's Via received/rport; 'stun': a STUN binding response. */
+  source: 'rport' | 'stun'
+}
+
 export interface SipServiceEvents {
   registration: [RegistrationEvent]
   incoming_call: [IncomingCallEvent]
@@ -199,6 +228,7 @@ export interface SipServiceEvents {
   dtmf: [DtmfEvent]
   hold: [HoldEvent]
   request_failed: [RequestFailedEvent]
+  public_address: [PublicAddressEvent]
   error: [ErrorEvent]
 }
 

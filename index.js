@@ -27,6 +27,9 @@ const CONFIG_TYPES = {
   websocketUrl: 'string',
   outboundProxy: 'string',
   dnsServers: 'strings',
+  stunServer: 'string',
+  contactRewrite: 'boolean',
+  keepAliveIntervalS: 'uint',
   accounts: 'array',
   logLevel: 'string',
 }

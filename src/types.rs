@@ -74,6 +74,12 @@ pub struct ConfigInput {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_servers: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub stun_server: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_rewrite: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_alive_interval_s: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<Vec<AccountInput>>,
 }
 
@@ -427,6 +433,12 @@ pub enum EngineEvent {
         code: u32,
         reason: String,
     },
+    PublicAddress {
+        address: String,
+        port: u32,
+        #[napi(ts_type = "'rport' | 'stun'")]
+        source: String,
+    },
     Error {
         message: String,
     },
@@ -505,6 +517,19 @@ impl From<sipua::Event> for EngineEvent {
                 purpose,
                 code: u32::from(code),
                 reason,
+            },
+            E::PublicAddress {
+                address,
+                port,
+                source,
+            } => Self::PublicAddress {
+                address,
+                port: u32::from(port),
+                source: match source {
+                    sipua::event::AddressSource::Rport => "rport",
+                    sipua::event::AddressSource::Stun => "stun",
+                }
+                .into(),
             },
             E::Error { message } => Self::Error { message },
         }

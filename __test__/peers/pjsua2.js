@@ -24,15 +24,19 @@ const SCRIPT = path.join(__dirname, 'pjsua2_peer.py')
  * @param {number} [o.maxSeconds]   lifetime bound, default 60
  * @param {string} [o.codecs]       enabled codecs in order, default 'PCMU/8000,PCMA/8000'
  * @param {number} [o.logLevel]     pjsua log level to stderr (kept in .log()), default 3
+ * @param {string} [o.host]         address to bind SIP and RTP on, default 127.0.0.1
+ * @param {string} [o.netns]        network namespace to run in (`ip netns exec`); `o.port` is then required
  */
 async function startPjsua2(o = {}) {
   const port = o.port || (await freePort())
   const maxSeconds = o.maxSeconds || 60
   const args = [SCRIPT, '--port', String(port), '--max-seconds', String(maxSeconds), '--log-level', String(o.logLevel ?? 3)]
   if (o.user) args.push('--user', o.user)
+  if (o.host) args.push('--host', o.host)
   if (o.autoAnswer) args.push('--auto-answer')
   if (o.codecs) args.push('--codecs', o.codecs)
-  const child = track(spawn('python3', ['-u', ...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] }))
+  const argv = o.netns ? ['ip', ['netns', 'exec', o.netns, 'python3', '-u', ...args]] : ['python3', ['-u', ...args]]
+  const child = track(spawn(argv[0], argv[1], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] }))
   const events = []
   const waiters = new Set()
   let log = ''
@@ -192,15 +196,16 @@ async function startPjsua2(o = {}) {
         throw new Error(`pjsua2 peer exited at start (code ${r.code}): ${log.slice(-3000)}`)
       }),
     ])
-    await waitUdpBound(port, child)
+    // /proc/net/udp shows this namespace's sockets only
+    if (!o.netns) await waitUdpBound(port, child)
   } catch (e) {
     await terminate(child, 500)
     throw e
   }
   return {
     port,
-    host: HOST,
-    uri: `sip:${o.user || 'pjsua'}@${HOST}:${port}`,
+    host: o.host || HOST,
+    uri: `sip:${o.user || 'pjsua'}@${o.host || HOST}:${port}`,
     child,
     events,
     cmd,

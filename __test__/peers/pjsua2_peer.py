@@ -339,6 +339,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--user", default="pjsua")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind SIP and RTP on")
     ap.add_argument("--auto-answer", action="store_true")
     ap.add_argument("--max-seconds", type=float, default=120)
     ap.add_argument("--log-level", type=int, default=3)
@@ -369,8 +370,8 @@ def main():
     ep.audDevManager().setNullDev()
 
     tcfg = pj.TransportConfig()
-    tcfg.boundAddress = "127.0.0.1"
-    tcfg.publicAddress = "127.0.0.1"
+    tcfg.boundAddress = args.host
+    tcfg.publicAddress = args.host
     tcfg.port = args.port
     tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
     port = ep.transportGetInfo(tid).localName.split(":")[-1]
@@ -386,10 +387,10 @@ def main():
         ep.codecSetPriority(cid, prio)
 
     acfg = pj.AccountConfig()
-    acfg.idUri = "sip:%s@127.0.0.1:%s" % (args.user, port)
+    acfg.idUri = "sip:%s@%s:%s" % (args.user, args.host, port)
     acfg.regConfig.registerOnAdd = False
-    acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
-    acfg.mediaConfig.transportConfig.publicAddress = "127.0.0.1"
+    acfg.mediaConfig.transportConfig.boundAddress = args.host
+    acfg.mediaConfig.transportConfig.publicAddress = args.host
     acfg.natConfig.sdpNatRewriteUse = False
     acfg.natConfig.viaRewriteUse = False
     acfg.natConfig.contactRewriteUse = False

@@ -121,6 +121,15 @@ pub struct EndpointConfig {
     /// DNS servers for SIP server location: `"ip"`, `"ip:port"`, `"[v6]:port"` (port 53 when
     /// none). Empty: the system's resolver configuration.
     pub dns_servers: Vec<String>,
+    /// STUN server (`host[:port]`, port 3478 by default) asked for our public address: of the
+    /// SIP socket at start, of each call's RTP port at call setup (RFC 5389 binding request).
+    pub stun_server: Option<String>,
+    /// Re-REGISTER with the address the registrar saw (Via `received`/`rport`, RFC 3581) when
+    /// it differs from our Contact, removing the old binding; as PJSIP's `contactRewriteUse`.
+    pub contact_rewrite: bool,
+    /// Seconds between keep-alives while registered: on UDP a CRLF datagram to the registrar
+    /// that keeps the NAT binding open. `None`: the transport's default (UDP 15 s); 0: off.
+    pub keep_alive_interval_s: Option<u32>,
     /// The accounts (operators) of this user agent.
     pub accounts: Vec<AccountConfig>,
 }
@@ -147,6 +156,9 @@ impl Default for EndpointConfig {
             websocket_url: None,
             outbound_proxy: None,
             dns_servers: Vec::new(),
+            stun_server: None,
+            contact_rewrite: true,
+            keep_alive_interval_s: None,
             accounts: Vec::new(),
         }
     }
@@ -315,6 +327,16 @@ impl EndpointConfig {
                 self.transport.as_str()
             )));
         }
+        if let Some(stun) = &self.stun_server {
+            stun_host_port(stun)?;
+        }
+        if let Some(s) = self.keep_alive_interval_s {
+            if s > 86_400 {
+                return Err(Error::Config(format!(
+                    "keepAliveIntervalS: must be at most 86400 s (0 = off), got {s}"
+                )));
+            }
+        }
         for (i, a) in self.accounts.iter().enumerate() {
             if a.extension.trim().is_empty() {
                 return Err(Error::Config(format!("accounts[{i}].extension: empty")));
@@ -337,6 +359,24 @@ impl EndpointConfig {
             .iter()
             .filter_map(|s| parse_dns_server(s))
             .collect()
+    }
+
+    /// The UDP keep-alive period: `keepAliveIntervalS`, 15 s when unset (PJSIP's
+    /// `udpKaIntervalSec`), `None` when 0 (off) or the transport is not UDP (streams have
+    /// their own pings).
+    pub fn udp_keep_alive(&self) -> Option<std::time::Duration> {
+        if self.transport != TransportKind::Udp {
+            return None;
+        }
+        match self.keep_alive_interval_s.unwrap_or(15) {
+            0 => None,
+            s => Some(std::time::Duration::from_secs(u64::from(s))),
+        }
+    }
+
+    /// The STUN server as host and port, when one is configured (checked by `validate`).
+    pub fn stun_host_port(&self) -> Option<(String, u16)> {
+        stun_host_port(self.stun_server.as_deref()?).ok()
     }
 
     /// 64·T1: how long a transaction waits for a silent peer (Timers B, F, H; RFC 3261 §9.1
@@ -386,6 +426,35 @@ fn check_proxy_uri(proxy: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`; the port defaults to 3478 (RFC 5389).
+fn stun_host_port(value: &str) -> Result<(String, u16)> {
+    let bad = |why: &str| Error::Config(format!("stunServer: {why}: {value:?}"));
+    let v = value.trim();
+    let (host, port) = if let Some(rest) = v.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
+        (h, after.strip_prefix(':'))
+    } else if v.matches(':').count() > 1 {
+        (v, None) // a bare IPv6 address
+    } else {
+        match v.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (v, None),
+        }
+    };
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/' || c == '@') {
+        return Err(bad("not a host[:port]"));
+    }
+    let port = match port {
+        None => 3478,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| bad("not a port 1-65535"))?,
+    };
+    Ok((host.to_string(), port))
 }
 
 fn field<'a>(row: &'a Value, name: &str) -> Option<&'a Value> {
@@ -615,5 +684,43 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("useWebsocket"), "{e}");
+    }
+
+    #[test]
+    fn nat_fields_default_and_are_checked() {
+        let c = EndpointConfig::default();
+        assert!(c.contact_rewrite);
+        assert_eq!(c.udp_keep_alive(), Some(std::time::Duration::from_secs(15)));
+        let off = EndpointConfig::from_json(json!({"keepAliveIntervalS": 0})).unwrap();
+        assert_eq!(off.udp_keep_alive(), None);
+        for (stun, want) in [
+            ("stun.example.org", ("stun.example.org", 3478)),
+            ("10.0.0.1:3479", ("10.0.0.1", 3479)),
+            ("[2001:db8::1]:5000", ("2001:db8::1", 5000)),
+            ("2001:db8::1", ("2001:db8::1", 3478)),
+        ] {
+            let c = EndpointConfig::from_json(json!({ "stunServer": stun })).unwrap();
+            assert_eq!(
+                c.stun_host_port(),
+                Some((want.0.to_string(), want.1)),
+                "{stun}"
+            );
+        }
+        for bad in [
+            "",
+            "stun.example.org:0",
+            "stun.example.org:x",
+            "[::1",
+            "a b",
+        ] {
+            let e = EndpointConfig::from_json(json!({ "stunServer": bad }))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("stunServer"), "{bad}: {e}");
+        }
+        let e = EndpointConfig::from_json(json!({"keepAliveIntervalS": 100_000}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("keepAliveIntervalS"), "{e}");
     }
 }

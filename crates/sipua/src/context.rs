@@ -5,17 +5,19 @@
 
 use crate::config::EndpointConfig;
 use crate::error::{Error, Result};
-use crate::event::Event;
+use crate::event::{AddressSource, Event};
 use crate::media::engine::MediaEngine;
 use crate::media::recorder::RecordingInfo;
 use crate::rtp_ports::PortPool;
 use crate::sip::remote_target::RemoteTargets;
 use crate::sip::uri::host_port_unless_default;
-use crate::transport::{Addressing, Locator, NextHop, Target, TransportCounters};
+use crate::transport::stun::StunError;
+use crate::transport::{Addressing, GuardedUdpSocket, Locator, NextHop, Target, TransportCounters};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -29,9 +31,12 @@ pub(crate) struct UaContext {
     pub sip: EndpointInnerRef,
     pub dialogs: Arc<DialogLayer>,
     pub ports: PortPool,
-    pub addressing: Addressing,
+    /// Shared with the Via rewrite inspector, which reads the public address on every request.
+    pub addressing: Arc<Addressing>,
     /// Where requests go: RFC 3263 resolution and the bad-target memory.
     pub locator: Arc<Locator>,
+    /// The SIP socket, for what is not a SIP message: keep-alives and STUN.
+    pub sip_socket: Arc<GuardedUdpSocket>,
     pub counters: Arc<TransportCounters>,
     /// The pacing clock and RTP sessions of the calls.
     pub media: Arc<MediaEngine>,
@@ -44,18 +49,30 @@ pub(crate) struct UaContext {
     events: mpsc::UnboundedSender<Event>,
 }
 
+/// What `Endpoint::start` built below the SIP stack, handed to the context in one piece.
+pub(crate) struct Network {
+    pub addressing: Arc<Addressing>,
+    pub locator: Arc<Locator>,
+    pub sip_socket: Arc<GuardedUdpSocket>,
+    pub counters: Arc<TransportCounters>,
+}
+
 impl UaContext {
     /// The context over a started stack: its dialog layer and the RTP port pool (bound on
     /// the SIP socket's address) are made here; the rest is what `Endpoint::start` built.
     pub(crate) fn new(
         config: EndpointConfig,
         sip: EndpointInnerRef,
-        addressing: Addressing,
-        locator: Arc<Locator>,
-        counters: Arc<TransportCounters>,
+        network: Network,
         remote_targets: RemoteTargets,
         events: mpsc::UnboundedSender<Event>,
     ) -> Arc<Self> {
+        let Network {
+            addressing,
+            locator,
+            sip_socket,
+            counters,
+        } = network;
         Arc::new(Self {
             dialogs: Arc::new(DialogLayer::new(sip.clone())),
             ports: PortPool::new(
@@ -67,6 +84,7 @@ impl UaContext {
             sip,
             addressing,
             locator,
+            sip_socket,
             counters,
             media: MediaEngine::new(),
             remote_targets,
@@ -152,6 +170,30 @@ impl UaContext {
             transport: None,
             secure: false,
         })
+    }
+
+    /// Takes `public` as our SIP address (Contact, Via) and tells the user when it changed.
+    pub(crate) fn learn_public_address(&self, public: SocketAddr, source: AddressSource) -> bool {
+        let changed = self.addressing.learn(public);
+        if changed {
+            tracing::info!(%public, ?source, "public address learned");
+            self.emit(Event::PublicAddress {
+                address: public.ip().to_string(),
+                port: public.port(),
+                source,
+            });
+        }
+        changed
+    }
+
+    /// The configured STUN server, resolved now for a socket bound at `local` (its family);
+    /// `None` when none is configured.
+    pub(crate) async fn stun_server(
+        &self,
+        local: SocketAddr,
+    ) -> Option<std::result::Result<SocketAddr, StunError>> {
+        let (host, port) = self.config.stun_host_port()?;
+        Some(crate::transport::stun::resolve(&host, port, local).await)
     }
 
     /// `host` or `host:port` of the PBX, as written into URIs.

@@ -66,6 +66,16 @@ pub enum Direction {
     Incoming,
 }
 
+/// How a public address was learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressSource {
+    /// The registrar's Via `received`/`rport` (RFC 3581).
+    Rport,
+    /// A STUN binding response (RFC 5389).
+    Stun,
+}
+
 /// Something that happened in the endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(
@@ -151,6 +161,16 @@ pub enum Event {
         code: u16,
         /// The reason phrase, or what went wrong.
         reason: String,
+    },
+    /// Our public address (the NAT's mapping of the SIP socket) was learned or changed; Contact
+    /// and Via carry it from now on.
+    PublicAddress {
+        /// The public IP address.
+        address: String,
+        /// The public port.
+        port: u16,
+        /// Who told us.
+        source: AddressSource,
     },
     /// A problem that did not fail an API call (a supervised task failing, a dropped message).
     Error {

@@ -2,6 +2,7 @@
 //! the config, keyed by extension; the registration loop of each account is in
 //! [`registration`].
 
+mod binding;
 mod registration;
 
 pub(crate) use registration::Registration;

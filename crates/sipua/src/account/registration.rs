@@ -1,20 +1,31 @@
 //! Registration of one account: REGISTER with digest auth, refresh before expiry, back-off retry
-//! after failure, un-REGISTER on stop. Timing decisions are pure functions, tested without
-//! sockets; the loop itself runs on the endpoint's SIP stack.
+//! after failure, un-REGISTER on stop. Behind NAT: the registrar's Via `received`/`rport`
+//! (RFC 3581) rewrites our Contact and we re-register at once, removing the old binding in the
+//! same REGISTER (PJSIP's default contact rewrite), and a CRLF keep-alive to the registrar
+//! holds the NAT binding between refreshes. Timing and rewrite decisions are pure functions,
+//! tested without sockets; the loop itself runs on the endpoint's SIP stack.
 
+use super::binding::{contacts, granted_expires};
 use super::Account;
 use crate::context::UaContext;
-use crate::event::{Event, RegistrationState};
+use crate::event::{AddressSource, Event, RegistrationState};
 use crate::sip::auth::{is_challenge, Authenticator, ChallengeLoop};
 use crate::sip::message::{reason_of, retry_after_of};
+use crate::sip::rport;
+use crate::transport::udp_keepalive::{self, KeepAliveSchedule};
 use crate::transport::{failover_timeout, unreachable_reported, Attempt, Target};
-use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{self, Header, SipMessage};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::transaction::Transaction;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// Immediate re-REGISTERs for a changed public address before waiting the normal refresh: a
+/// registrar that reports a different address each time must not make us loop.
+const MAX_REWRITES_IN_A_ROW: u32 = 3;
 
 /// When to refresh a registration the registrar granted for `granted` seconds: well before
 /// expiry (like pjsua's 5 s margin, but proportional for long grants), never below 1 s.
@@ -42,6 +53,9 @@ struct RegisterOutcome {
     pub granted: u32,
     /// A 503's Retry-After: how long that target is tried last.
     pub retry_after: Option<Duration>,
+    /// The public address changed while this REGISTER ran: the registrar holds an old
+    /// Contact, re-register now.
+    pub contact_stale: bool,
 }
 
 /// The REGISTER client of one account (RFC 3261 §10.2), owned by its task.
@@ -53,6 +67,15 @@ pub(crate) struct Registration {
     from_tag: String,
     cseq: u32,
     auth: Authenticator,
+    /// The Contact URI the registrar holds for us (last 2xx), removed (`expires=0`) by the
+    /// next REGISTER once our public address changed.
+    bound: Option<String>,
+    /// The Contact URI of the REGISTER in flight.
+    sent_contact: String,
+    /// Changes of the public address (ours, another account's, STUN's).
+    public: watch::Receiver<SocketAddr>,
+    /// The registrar target that answered last: where UDP keep-alives go.
+    registrar: Option<Target>,
 }
 
 impl Registration {
@@ -61,10 +84,14 @@ impl Registration {
         Self {
             register_call_id: format!("reg-{}", crate::ids::random_token(16)),
             from_tag: crate::ids::random_token(10),
+            public: ctx.addressing.watch(),
             ctx,
             account,
             cseq: 0,
             auth,
+            bound: None,
+            sent_contact: String::new(),
+            registrar: None,
         }
     }
 
@@ -82,6 +109,7 @@ impl Registration {
     pub(crate) async fn run(mut self, stop: CancellationToken) {
         let expires = self.ctx.config.register_expires;
         let mut failures = 0u32;
+        let mut rewrites = 0u32;
         let mut registered = false;
         loop {
             self.emit(RegistrationState::Registering, 0, "", 0);
@@ -89,6 +117,8 @@ impl Registration {
                 _ = stop.cancelled() => break,
                 o = self.register(expires) => o,
             };
+            // what this REGISTER learned is in `contact_stale`; only later changes wake `wait`
+            self.public.borrow_and_update();
             let wait = if (200..300).contains(&outcome.code) {
                 failures = 0;
                 registered = true;
@@ -98,6 +128,11 @@ impl Registration {
                     &outcome.reason,
                     outcome.granted,
                 );
+                if outcome.contact_stale && rewrites < MAX_REWRITES_IN_A_ROW {
+                    rewrites += 1;
+                    continue;
+                }
+                rewrites = 0;
                 refresh_after(outcome.granted)
             } else {
                 failures += 1;
@@ -105,9 +140,12 @@ impl Registration {
                 self.emit(RegistrationState::Failed, outcome.code, &outcome.reason, 0);
                 retry_after(failures)
             };
-            tokio::select! {
+            let woke = tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(wait) => {}
+                w = self.wait(wait, registered) => w,
+            };
+            if woke == Woke::AddressChanged {
+                rewrites = 0;
             }
         }
         if registered {
@@ -122,6 +160,55 @@ impl Registration {
             self.emit(RegistrationState::Unregistered, code, &reason, 0);
         } else {
             self.emit(RegistrationState::Unregistered, 0, "stopped", 0);
+        }
+    }
+
+    /// Waits `wait` before the next REGISTER, or less when the public address changes (then
+    /// our Contact at the registrar is stale). While registered, pings the registrar on the
+    /// SIP socket every keep-alive interval.
+    async fn wait(&mut self, wait: Duration, registered: bool) -> Woke {
+        let deadline = tokio::time::Instant::now() + wait;
+        let interval = self.ctx.config.udp_keep_alive().filter(|_| registered);
+        let target = match interval {
+            Some(_) => self
+                .registrar
+                .as_ref()
+                .filter(|t| t.transport == sip::Transport::Udp)
+                .map(|t| t.addr),
+            None => None,
+        };
+        let mut schedule = interval.map(|i| KeepAliveSchedule::new(i, std::time::Instant::now()));
+        let mut watching = true;
+        loop {
+            let ping_at = schedule
+                .as_ref()
+                .filter(|_| target.is_some())
+                .map(|s| tokio::time::Instant::from_std(s.next()));
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return Woke::Refresh,
+                changed = self.public.changed(), if watching => match changed {
+                    Ok(()) => return Woke::AddressChanged,
+                    Err(_) => watching = false, // the context is going away
+                },
+                _ = sleep_until_some(ping_at) => {
+                    if let (Some(s), Some(to)) = (schedule.as_mut(), target) {
+                        if s.due(std::time::Instant::now()) {
+                            if let Err(e) = self.ctx.sip_socket.send_raw(udp_keepalive::PING, to).await {
+                                tracing::debug!(%to, error = %e, "UDP keep-alive not sent");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Learns our public address from a registrar's response, when contact rewrite is on.
+    fn note_seen_address(&self, resp: &sip::Response) {
+        let current = self.ctx.addressing.public();
+        let seen = rport::seen_address(resp);
+        if let Some(public) = rport::rewrite_to(self.ctx.config.contact_rewrite, current, seen) {
+            self.ctx.learn_public_address(public, AddressSource::Rport);
         }
     }
 
@@ -142,6 +229,7 @@ impl Registration {
                 reason: e.to_string(),
                 granted: 0,
                 retry_after: None,
+                contact_stale: false,
             },
         }
     }
@@ -167,6 +255,7 @@ impl Registration {
                 continue;
             }
             self.ctx.locator.answered(target);
+            self.registrar = Some(target.clone());
             return Ok(o);
         }
         outcome.ok_or_else(|| crate::Error::Transport("REGISTER: no target to send to".into()))
@@ -207,6 +296,7 @@ impl Registration {
                     reason,
                     granted: 0,
                     retry_after: None,
+                    contact_stale: false,
                 },
             ))
         };
@@ -226,11 +316,19 @@ impl Registration {
             }
         };
         let code = resp.status_code.code();
-        let granted = if (200..300).contains(&code) {
-            granted_expires(&resp, expires)
+        let ok = (200..300).contains(&code);
+        let granted = if ok {
+            granted_expires(&resp, expires, &self.sent_contact)
         } else {
             0
         };
+        if ok {
+            self.bound = (expires > 0).then(|| self.sent_contact.clone());
+        }
+        let current = self
+            .ctx
+            .addressing
+            .contact_uri(&self.account.config.extension);
         Ok((
             Attempt::Response(code),
             RegisterOutcome {
@@ -238,6 +336,7 @@ impl Registration {
                 reason: reason_of(&resp),
                 granted,
                 retry_after: retry_after_of(&resp),
+                contact_stale: ok && expires > 0 && current != self.sent_contact,
             },
         ))
     }
@@ -282,7 +381,13 @@ impl Registration {
             }
         };
         tokio::select! {
-            resp = timed => Ok(resp),
+            resp = timed => {
+                // a 401 tells it as well as a 2xx: the answer to it carries the new Contact
+                if let Some(resp) = &resp {
+                    self.note_seen_address(resp);
+                }
+                Ok(resp)
+            }
             _ = unreachable_reported(&mut unreachable, target.addr) => Err(crate::Error::Transport(
                 "destination unreachable (ICMP)".into(),
             )),
@@ -319,9 +424,18 @@ impl Registration {
             self.cseq,
             Some(self.register_call_id.clone().into()),
         );
-        req.headers.unique_push(Header::Contact(
-            ctx.addressing.contact_for(&acc.extension).into(),
-        ));
+        let (contact, stale) = contacts(
+            ctx.addressing.contact_uri(&acc.extension),
+            self.bound.as_deref(),
+            expires,
+        );
+        req.headers
+            .unique_push(Header::Contact(format!("<{contact}>").into()));
+        if let Some(old) = stale {
+            req.headers
+                .push(Header::Contact(format!("<{old}>;expires=0").into()));
+        }
+        self.sent_contact = contact;
         req.headers.unique_push(Header::Expires(expires.into()));
         if let Some(h) = authorization {
             req.headers.push(h);
@@ -330,23 +444,19 @@ impl Registration {
     }
 }
 
-/// The lifetime granted in a 2xx: our Contact's `expires` param, else the Expires header,
-/// else what we asked for.
-fn granted_expires(resp: &sip::Response, asked: u32) -> u32 {
-    for contact in resp.contact_headers() {
-        if let Ok(typed) = contact.typed() {
-            for p in &typed.params {
-                if let sip::Param::Expires(e) = p {
-                    if let Ok(v) = e.value().parse::<u32>() {
-                        return v;
-                    }
-                }
-            }
-        }
+/// Why [`Registration::wait`] returned.
+#[derive(Debug, PartialEq, Eq)]
+enum Woke {
+    Refresh,
+    AddressChanged,
+}
+
+/// Sleeps until `at`, or forever when it is `None` (a disabled `select!` timer).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
-    resp.header_value("Expires")
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(asked)
 }
 
 #[cfg(test)]

@@ -80,7 +80,7 @@ pub(crate) async fn accept(
         .await?;
         return Ok(None);
     }
-    let ports = match ctx.ports.allocate() {
+    let ports = match super::media::reserve_ports(ctx).await {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "rejecting INVITE");

@@ -1,6 +1,7 @@
-//! A call's media: the RTP ports reserved for it, then the RTP session that starts when the
-//! call is answered (our 200 OK, or the peer's 2xx), follows re-INVITEs and ends with the call;
-//! and the SDP we send. It takes the [`UaContext`] and knows nothing of the call around it.
+//! A call's media: the RTP ports reserved for it (and their public mapping, by STUN when a
+//! server is configured), then the RTP session that starts when the call is answered (our
+//! 200 OK, or the peer's 2xx), follows re-INVITEs and ends with the call; and the SDP we send.
+//! It takes the [`UaContext`] and knows nothing of the call around it.
 
 use crate::context::UaContext;
 use crate::event::Event;
@@ -8,14 +9,64 @@ use crate::media::session::MediaSession;
 use crate::media::{MediaDirection, MediaEvent, MediaEvents};
 use crate::rtp_ports::{PortLease, RtpPortPair};
 use crate::sdp;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long call setup waits for the STUN server: a dead one must not hold a call up.
+const RTP_STUN_BUDGET: Duration = Duration::from_millis(800);
+
+/// The RTP ports of a new call, and the address and port others reach its RTP port at.
+pub(crate) struct CallPorts {
+    pub pair: RtpPortPair,
+    /// The STUN mapping of the RTP port, `None` without a STUN server or an answer from it.
+    pub public: Option<SocketAddr>,
+}
+
+/// Reserves a call's RTP ports and, with a STUN server configured, learns the NAT's mapping
+/// of the RTP port (the SIP socket's mapping, from rport or STUN, says nothing of it) within
+/// [`RTP_STUN_BUDGET`]; without an answer the SDP carries the local address, and symmetric
+/// RTP at the peer (or its `comedia`) still finds us.
+pub(crate) async fn reserve_ports(ctx: &UaContext) -> crate::Result<CallPorts> {
+    let pair = ctx.ports.allocate()?;
+    let public = tokio::time::timeout(RTP_STUN_BUDGET, stun_rtp(ctx, &pair.rtp))
+        .await
+        .unwrap_or_else(|_| Err("no STUN response".into()));
+    let public = match public {
+        Ok(p) => p,
+        Err(why) => {
+            tracing::warn!(port = pair.rtp_port, error = %why, "STUN for RTP failed; SDP has the local address");
+            None
+        }
+    };
+    Ok(CallPorts { pair, public })
+}
+
+/// The STUN mapping of `rtp` (`Ok(None)`: no STUN server configured). Runs on a clone of the
+/// socket, which nobody reads before the call's media session starts.
+async fn stun_rtp(ctx: &UaContext, rtp: &UdpSocket) -> Result<Option<SocketAddr>, String> {
+    let local = rtp.local_addr().map_err(|e| e.to_string())?;
+    let Some(server) = ctx.stun_server(local).await else {
+        return Ok(None);
+    };
+    let server = server.map_err(|e| e.to_string())?;
+    let clone = rtp.try_clone().map_err(|e| e.to_string())?;
+    clone.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let socket = tokio::net::UdpSocket::from_std(clone).map_err(|e| e.to_string())?;
+    crate::transport::stun::binding(&socket, server, RTP_STUN_BUDGET)
+        .await
+        .map(Some)
+        .map_err(|e| format!("STUN server {server}: {e}"))
+}
 
 /// The RTP side of one call.
 pub(crate) struct CallMedia {
     /// Our even RTP port, held for the call's life.
     rtp_port: u16,
+    /// Where the peer sends RTP, written in our SDP: the STUN mapping of the RTP port, else
+    /// the advertised address (`publicAddress` or this host's) and our port.
+    sdp_address: Option<SocketAddr>,
     lease: Mutex<Option<PortLease>>,
     /// The RTP and RTCP sockets until the media session takes them.
     sockets: Mutex<Option<(UdpSocket, UdpSocket)>>,
@@ -27,9 +78,14 @@ pub(crate) struct CallMedia {
 }
 
 impl CallMedia {
-    pub(super) fn new(ports: RtpPortPair) -> Self {
+    pub(super) fn new(ports: CallPorts) -> Self {
+        let CallPorts {
+            pair: ports,
+            public,
+        } = ports;
         Self {
             rtp_port: ports.rtp_port,
+            sdp_address: public,
             lease: Mutex::new(Some(ports.lease)),
             sockets: Mutex::new(Some((ports.rtp, ports.rtcp))),
             session: Mutex::new(None),
@@ -47,27 +103,31 @@ impl CallMedia {
         self.sdp_version.fetch_add(1, Ordering::SeqCst) + 1
     }
 
+    /// The address and port of `c=` and `m=`.
+    fn sdp_address(&self, ctx: &UaContext) -> (std::net::IpAddr, u16) {
+        match self.sdp_address {
+            Some(a) => (a.ip(), a.port()),
+            None => (ctx.addressing.advertised, self.rtp_port),
+        }
+    }
+
     /// Our SDP offer (initial INVITE, re-INVITE for hold/resume, or a 200 to an INVITE without
     /// an offer) with `direction`.
     pub(super) fn offer(&self, ctx: &UaContext, direction: MediaDirection) -> String {
+        let (ip, port) = self.sdp_address(ctx);
         sdp::build_offer(
             self.sdp_session,
             self.next_sdp_version(),
-            ctx.addressing.advertised,
-            self.rtp_port,
+            ip,
+            port,
             direction,
         )
     }
 
     /// Our SDP answer to `offer`.
     pub(super) fn answer(&self, ctx: &UaContext, offer: &sdp::Negotiated) -> String {
-        sdp::build_answer(
-            self.sdp_session,
-            self.next_sdp_version(),
-            ctx.addressing.advertised,
-            self.rtp_port,
-            offer,
-        )
+        let (ip, port) = self.sdp_address(ctx);
+        sdp::build_answer(self.sdp_session, self.next_sdp_version(), ip, port, offer)
     }
 
     /// Starts the RTP session with what offer/answer settled. Idempotent.

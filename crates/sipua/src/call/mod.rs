@@ -17,10 +17,9 @@ use crate::error::{Error, Result};
 use crate::event::{CallState, Direction, Event};
 use crate::media::session::MediaSession;
 use crate::media::MediaDirection;
-use crate::rtp_ports::RtpPortPair;
 use crate::sdp;
 use crate::sip::message::{content_type, reason_of, sdp_content_type};
-use media::CallMedia;
+use media::{CallMedia, CallPorts};
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{self, Header, StatusCode};
 use state::Input;
@@ -78,7 +77,7 @@ impl Call {
         sip_call_id: String,
         from: String,
         to: String,
-        ports: RtpPortPair,
+        ports: CallPorts,
     ) -> Arc<Self> {
         let (prefix, first_state) = match direction {
             Direction::Outgoing => ("out", CallState::Calling),

@@ -49,7 +49,8 @@ fn caller(ctx: &UaContext, accounts: &AccountTable, from: &str) -> Result<Caller
     {
         // Peer-to-peer use without accounts: `from` is just our user name.
         let user = user_part(from).to_string();
-        let host = host_port_unless_default(&ctx.addressing.advertised.to_string(), 5060);
+        let public = ctx.addressing.public();
+        let host = host_port_unless_default(&public.ip().to_string(), 5060);
         return Ok(Caller {
             aor: format!("sip:{user}@{host}"),
             user,
@@ -107,7 +108,7 @@ pub(crate) async fn place(
         NextHop::of_uri(&callee)
     };
     let route = ctx.route(&hop).await?;
-    let ports = ctx.ports.allocate()?;
+    let ports = super::media::reserve_ports(ctx).await?;
     let sip_call_id = format!("{}@sip-native", crate::ids::random_token(20));
     let call = Call::new(
         ctx,

@@ -12,11 +12,14 @@ pub use media_api::DtmfMethod;
 use crate::account::{AccountTable, Registration};
 use crate::call::{self, CallInfo};
 use crate::config::{EndpointConfig, TransportKind};
-use crate::context::UaContext;
+use crate::context::{Network, UaContext};
 use crate::error::{Error, Result};
-use crate::event::Event;
+use crate::event::{AddressSource, Event};
+use crate::sip::inspect::Inspectors;
 use crate::sip::remote_target::RemoteTargets;
-use crate::transport::{Addressing, GuardedUdpSocket, Locator, StackResolver, TransportCounters};
+use crate::transport::{
+    Addressing, GuardedUdpSocket, Locator, StackResolver, TransportCounters, ViaRewrite,
+};
 use calls::CallTable;
 use dispatch::Dispatcher;
 use rsipstack::sip;
@@ -112,7 +115,7 @@ impl Endpoint {
     ) -> Result<Self> {
         config.validate()?;
         let socket = bind_udp(&config).await?;
-        let addressing = Addressing::new(&config, socket.local_addr()?);
+        let addressing = Arc::new(Addressing::new(&config, socket.local_addr()?));
         let counters = Arc::new(TransportCounters::default());
         let cancel = CancellationToken::new();
         let guarded = Arc::new(GuardedUdpSocket::new(socket, counters.clone()));
@@ -139,7 +142,10 @@ impl Endpoint {
         let remote_targets = RemoteTargets::default();
         let stack = rsipstack::EndpointBuilder::new()
             .with_option(stack_timers(&config))
-            .with_inspector(Box::new(remote_targets.clone()))
+            .with_inspector(Box::new(Inspectors(vec![
+                Box::new(remote_targets.clone()),
+                Box::new(ViaRewrite(addressing.clone())),
+            ])))
             .with_transport_layer(transport_layer)
             .with_cancel_token(cancel)
             .with_user_agent(&config.user_agent)
@@ -149,9 +155,12 @@ impl Endpoint {
         let ctx = UaContext::new(
             config,
             stack.inner.clone(),
-            addressing,
-            locator,
-            counters,
+            Network {
+                addressing,
+                locator,
+                sip_socket: guarded.clone(),
+                counters,
+            },
             remote_targets,
             events,
         );
@@ -180,8 +189,43 @@ impl Endpoint {
             registration_tasks: Mutex::new(Vec::new()),
             socket: guarded,
         };
+        endpoint.learn_public_address_by_stun().await;
         endpoint.start_registrations();
         Ok(endpoint)
+    }
+
+    /// With a STUN server configured, asks it for the SIP socket's public address before the
+    /// first REGISTER, bounded (a dead server delays `start()` by at most that much; the
+    /// registrar's rport corrects the Contact anyway).
+    async fn learn_public_address_by_stun(&self) {
+        let ctx = &self.ctx;
+        // the UDP socket's mapping says nothing of a TCP/TLS connection's (rport tells that)
+        if ctx.config.transport != crate::config::TransportKind::Udp {
+            return;
+        }
+        let Some(server) = ctx.stun_server(ctx.addressing.local).await else {
+            return;
+        };
+        let budget = Duration::from_millis(1000);
+        let learned = match server {
+            Ok(server) => ctx
+                .sip_socket
+                .stun_binding(server, budget)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match learned {
+            Ok(public) => {
+                ctx.learn_public_address(public, AddressSource::Stun);
+            }
+            Err(why) => ctx.emit(Event::Error {
+                message: format!(
+                    "stunServer {}: {why}; Contact keeps the local address",
+                    ctx.config.stun_server.as_deref().unwrap_or_default()
+                ),
+            }),
+        }
     }
 
     /// One registration task per account that registers (when a server is configured).

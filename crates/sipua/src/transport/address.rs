@@ -1,47 +1,73 @@
-//! Where this user agent can be reached: the bound SIP socket and the address written into
-//! Contact, Via and SDP (the configured public address, the bound one, or for a wildcard bind
-//! the local address that routes to the PBX). NAT learning (rport, STUN) will update it here.
+//! Where this user agent can be reached: the bound SIP socket, the address of this host
+//! written into SDP (the configured public address, the bound one, or for a wildcard bind the
+//! local address that routes to the PBX), and the public address written into Contact and Via,
+//! which NAT learning (the registrar's `received`/`rport`, STUN) updates while we run.
 
 use crate::config::EndpointConfig;
 use crate::sip::uri::host_port;
-use rsipstack::sip;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use tokio::sync::watch;
 
-/// The local SIP address and the advertised one.
+/// The local SIP address, the advertised one and the public one.
 pub(crate) struct Addressing {
     /// The bound SIP socket.
     pub local: SocketAddr,
-    /// The address written into Contact, Via and SDP.
+    /// This host's address as others should see it without NAT learning: SDP `c=` (unless a
+    /// call's RTP port has a STUN mapping) and what the SIP stack writes as Via sent-by.
     pub advertised: IpAddr,
+    /// `publicAddress` was configured: it is the public address, nothing learned replaces it.
+    fixed: bool,
+    /// The address and port of Contact and Via, read on every request. A watch so that each
+    /// registration learns at once that another one changed it (and re-registers).
+    public: watch::Sender<SocketAddr>,
 }
 
 impl Addressing {
     pub(crate) fn new(config: &EndpointConfig, local: SocketAddr) -> Self {
+        let advertised = advertised_ip(config, local.ip());
         Self {
             local,
-            advertised: advertised_ip(config, local.ip()),
+            advertised,
+            fixed: config.public_address.is_some(),
+            public: watch::Sender::new(SocketAddr::new(advertised, local.port())),
         }
     }
 
-    /// Our Contact URI for `user`.
+    /// What the SIP stack writes as Via sent-by (it was given it at start).
+    pub(crate) fn stack_sent_by(&self) -> SocketAddr {
+        SocketAddr::new(self.advertised, self.local.port())
+    }
+
+    /// The address of our Contact and Via now.
+    pub(crate) fn public(&self) -> SocketAddr {
+        *self.public.borrow()
+    }
+
+    /// Takes `addr` as our public address; true when that changed it. A configured
+    /// `publicAddress` wins over anything learned.
+    pub(crate) fn learn(&self, addr: SocketAddr) -> bool {
+        if self.fixed {
+            return false;
+        }
+        self.public.send_if_modified(|current| {
+            let changed = *current != addr;
+            *current = addr;
+            changed
+        })
+    }
+
+    /// Notified whenever the public address changes.
+    pub(crate) fn watch(&self) -> watch::Receiver<SocketAddr> {
+        self.public.subscribe()
+    }
+
+    /// Our Contact URI for `user`, with the public address.
     pub(crate) fn contact_uri(&self, user: &str) -> String {
+        let public = self.public();
         format!(
             "sip:{user}@{}",
-            host_port(&self.advertised.to_string(), self.local.port())
+            host_port(&public.ip().to_string(), public.port())
         )
-    }
-
-    /// Our Contact header value for `user`.
-    pub(crate) fn contact_for(&self, user: &str) -> sip::typed::Contact {
-        sip::typed::Contact {
-            display_name: None,
-            uri: self
-                .contact_uri(user)
-                .as_str()
-                .try_into()
-                .unwrap_or_default(),
-            params: vec![],
-        }
     }
 }
 
@@ -95,5 +121,30 @@ mod tests {
         assert_eq!(natted.contact_uri("7779"), "sip:7779@203.0.113.7:5060");
         let wildcard = Addressing::new(&config, "0.0.0.0:5060".parse().unwrap());
         assert_eq!(wildcard.advertised, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn the_public_address_is_learned_unless_configured() {
+        let config = EndpointConfig::default();
+        let a = Addressing::new(&config, "10.0.0.2:5060".parse().unwrap());
+        let changes = a.watch();
+        assert_eq!(a.public(), "10.0.0.2:5060".parse().unwrap());
+        assert!(a.learn("198.51.100.4:31000".parse().unwrap()));
+        assert!(
+            !a.learn("198.51.100.4:31000".parse().unwrap()),
+            "no change, no news"
+        );
+        assert!(changes.has_changed().unwrap());
+        assert_eq!(a.contact_uri("7779"), "sip:7779@198.51.100.4:31000");
+        // SDP and the stack's Via keep the host's own address
+        assert_eq!(a.advertised, "10.0.0.2".parse::<IpAddr>().unwrap());
+        assert_eq!(a.stack_sent_by(), "10.0.0.2:5060".parse().unwrap());
+        let fixed = EndpointConfig {
+            public_address: Some("203.0.113.7".into()),
+            ..EndpointConfig::default()
+        };
+        let f = Addressing::new(&fixed, "10.0.0.2:5060".parse().unwrap());
+        assert!(!f.learn("198.51.100.4:31000".parse().unwrap()));
+        assert_eq!(f.contact_uri("7779"), "sip:7779@203.0.113.7:5060");
     }
 }

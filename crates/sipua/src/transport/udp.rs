@@ -1,13 +1,18 @@
 //! The SIP UDP socket, wrapped so that bad datagrams are dealt with before the SIP stack sees
 //! them (by [`crate::sip::guard`]): rsipstack alone would drop them silently, after logging the
-//! raw bytes at debug level.
+//! raw bytes at debug level. STUN responses to our binding requests share the socket (the
+//! NAT mapping is per socket) and are taken out before the guard, which would count them as
+//! malformed SIP.
 
 use super::icmp::{self, Unreachable};
+use super::stun::{self, StunError, TransactionId};
 use crate::sip::guard::{bad_request_for, classify, Verdict, MAX_DATAGRAM};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{oneshot, Mutex};
 
 /// Counters of what the guard dropped.
 #[derive(Debug, Default)]
@@ -26,6 +31,8 @@ pub(crate) struct GuardedUdpSocket {
     counters: Arc<TransportCounters>,
     /// Where the ICMP errors the socket reports go (RFC 3263 failover).
     unreachable: Unreachable,
+    /// Our STUN transactions in flight, by id: the receive loop hands their responses over.
+    stun_waiters: std::sync::Mutex<HashMap<TransactionId, oneshot::Sender<Vec<u8>>>>,
 }
 
 impl GuardedUdpSocket {
@@ -36,6 +43,58 @@ impl GuardedUdpSocket {
             scratch: Mutex::new(vec![0u8; 65536]),
             counters,
             unreachable: Unreachable::default(),
+            stun_waiters: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// One STUN binding transaction from the SIP socket (the receive loop must be running):
+    /// the public address and port the server saw, within `total`.
+    pub(crate) async fn stun_binding(
+        &self,
+        server: SocketAddr,
+        total: Duration,
+    ) -> Result<SocketAddr, StunError> {
+        let id = stun::new_transaction_id();
+        let (tx, mut rx) = oneshot::channel();
+        if let Ok(mut w) = self.stun_waiters.lock() {
+            w.insert(id, tx);
+        }
+        let request = stun::binding_request(&id);
+        let mut result = Err(StunError::Timeout);
+        for wait in stun::retransmit_waits(total) {
+            if let Err(e) = self.send_raw(&request, server).await {
+                result = Err(StunError::Io(format!(
+                    "cannot send to STUN server {server}: {e}"
+                )));
+                break;
+            }
+            if let Ok(answer) = tokio::time::timeout(wait, &mut rx).await {
+                result = match answer {
+                    Ok(packet) => stun::parse_binding_response(&packet),
+                    Err(_) => Err(StunError::Io("SIP socket closed".into())),
+                };
+                break;
+            }
+        }
+        if let Ok(mut w) = self.stun_waiters.lock() {
+            w.remove(&id);
+        }
+        result
+    }
+
+    /// Sends bytes that are not SIP messages (keep-alives, STUN) from the SIP socket.
+    pub(crate) async fn send_raw(&self, bytes: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+        self.socket()?.send_to(bytes, to).await
+    }
+
+    /// Hands a STUN datagram to the transaction waiting for it; false when none is (a stray
+    /// or late response, dropped).
+    fn deliver_stun(&self, packet: &[u8]) -> bool {
+        let waiter =
+            stun::transaction_id(packet).and_then(|id| self.stun_waiters.lock().ok()?.remove(&id));
+        match waiter {
+            Some(tx) => tx.send(packet.to_vec()).is_ok(),
+            None => false,
         }
     }
 
@@ -81,6 +140,12 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                 }
             };
             let packet = &scratch[..len];
+            if stun::is_stun(packet) {
+                if !self.deliver_stun(packet) {
+                    tracing::debug!(src = %from, len, "dropped a STUN message nobody waits for");
+                }
+                continue;
+            }
             match classify(packet, buf.len().min(MAX_DATAGRAM)) {
                 Verdict::Pass => {
                     buf[..len].copy_from_slice(packet);
@@ -107,5 +172,58 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
 
     fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
         Ok(self.socket()?.local_addr()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsipstack::platform::net::UdpSocket as _;
+
+    #[tokio::test]
+    async fn stun_responses_bypass_the_guard_and_reach_their_transaction() {
+        let sip = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let counters = Arc::new(TransportCounters::default());
+        let guarded = Arc::new(GuardedUdpSocket::new(sip, counters.clone()));
+        let ours = guarded.local_addr().unwrap();
+        // the SIP stack's receive loop
+        let reader = guarded.clone();
+        let got_sip = tokio::spawn(async move {
+            let mut buf = vec![0u8; 8192];
+            let (len, _) = reader.recv_from(&mut buf).await.unwrap();
+            buf.truncate(len);
+            buf
+        });
+        let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let server_addr = server.local_addr().unwrap();
+        let mapped: SocketAddr = "198.51.100.4:31000".parse().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 100];
+            let (len, from) = server.recv_from(&mut buf).await.unwrap();
+            // a stray STUN response first (another id), then the answer, then SIP
+            let mut stray = buf[..len].to_vec();
+            stray[8] ^= 0xff;
+            let stray = crate::transport::stun::tests::success_response(&stray, mapped);
+            server.send_to(&stray, from).await.unwrap();
+            let answer = crate::transport::stun::tests::success_response(&buf[..len], mapped);
+            server.send_to(&answer, from).await.unwrap();
+            server.send_to(b"\r\n\r\n", from).await.unwrap();
+        });
+        let public = guarded
+            .stun_binding(server_addr, Duration::from_millis(800))
+            .await;
+        assert_eq!(public, Ok(mapped));
+        assert_eq!(
+            got_sip.await.unwrap(),
+            b"\r\n\r\n",
+            "SIP still reaches the stack"
+        );
+        assert_eq!(
+            counters.malformed.load(Ordering::Relaxed),
+            0,
+            "STUN is not malformed SIP"
+        );
+        assert!(guarded.stun_waiters.lock().unwrap().is_empty());
+        assert_ne!(ours.port(), 0);
     }
 }
