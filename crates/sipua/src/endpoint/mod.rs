@@ -15,8 +15,10 @@ use crate::config::EndpointConfig;
 use crate::context::UaContext;
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::sip::inspectors::Inspectors;
 use crate::sip::remote_target::RemoteTargets;
-use crate::transport::{Addressing, GuardedUdpSocket, TransportCounters};
+use crate::sip::via_received::ViaReceived;
+use crate::transport::{family, Addressing, GuardedUdpSocket, TransportCounters};
 use calls::CallTable;
 use dispatch::Dispatcher;
 use rsipstack::transaction::endpoint::EndpointOption;
@@ -76,8 +78,11 @@ async fn bind_udp(config: &EndpointConfig) -> Result<tokio::net::UdpSocket> {
         ))
     })?;
     let bind = SocketAddr::new(bind_ip, config.local_port);
-    let socket = tokio::net::UdpSocket::bind(bind)
-        .await
+    let socket = family::bind_udp(bind)
+        .and_then(|s| {
+            s.set_nonblocking(true)?;
+            tokio::net::UdpSocket::from_std(s)
+        })
         .map_err(|e| Error::Transport(format!("cannot bind UDP {bind}: {e}")))?;
     Ok(socket)
 }
@@ -120,7 +125,10 @@ impl Endpoint {
         let remote_targets = RemoteTargets::default();
         let stack = rsipstack::EndpointBuilder::new()
             .with_option(stack_timers(&config))
-            .with_inspector(Box::new(remote_targets.clone()))
+            .with_inspector(Box::new(Inspectors(vec![
+                Box::new(ViaReceived),
+                Box::new(remote_targets.clone()),
+            ])))
             .with_transport_layer(transport_layer)
             .with_cancel_token(cancel)
             .with_user_agent(&config.user_agent)

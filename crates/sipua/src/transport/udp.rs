@@ -2,6 +2,7 @@
 //! them (by [`crate::sip::guard`]): rsipstack alone would drop them silently, after logging the
 //! raw bytes at debug level.
 
+use super::family::{sendable, unmapped};
 use crate::sip::guard::{bad_request_for, classify, Verdict, MAX_DATAGRAM};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +61,8 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
         let mut scratch = self.scratch.lock().await;
         loop {
             let (len, from) = socket.recv_from(&mut scratch).await?;
+            // An IPv4 peer of a dual-stack socket: the stack and its Via see plain IPv4.
+            let from = unmapped(from);
             let packet = &scratch[..len];
             match classify(packet, buf.len().min(MAX_DATAGRAM)) {
                 Verdict::Pass => {
@@ -70,7 +73,8 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                     self.counters.malformed.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(src = %from, len, reason = why, "dropped malformed SIP datagram");
                     if let Some(resp) = bad_request_for(packet, why) {
-                        if socket.send_to(resp.as_bytes(), from).await.is_ok() {
+                        let to = sendable(socket.local_addr()?, from);
+                        if socket.send_to(resp.as_bytes(), to).await.is_ok() {
                             self.counters
                                 .bad_request_sent
                                 .fetch_add(1, Ordering::Relaxed);
@@ -82,7 +86,10 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
     }
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
-        Ok(self.socket()?.send_to(buf, addr).await?)
+        let socket = self.socket()?;
+        Ok(socket
+            .send_to(buf, sendable(socket.local_addr()?, addr))
+            .await?)
     }
 
     fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
