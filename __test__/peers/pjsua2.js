@@ -20,19 +20,16 @@ const SCRIPT = path.join(__dirname, 'pjsua2_peer.py')
  * @param {object} [o.t]            node:test context: stop the peer when the test ends
  * @param {number} [o.port]         SIP port, default a free one
  * @param {string} [o.user]         user part of its URI (default 'pjsua')
- * @param {string} [o.host]         address to bind and advertise, default 127.0.0.1; '::1' gives a UDP6 transport
  * @param {boolean} [o.autoAnswer]  answer incoming calls with 200 at once (otherwise 180, then `answer`)
  * @param {number} [o.maxSeconds]   lifetime bound, default 60
  * @param {string} [o.codecs]       enabled codecs in order, default 'PCMU/8000,PCMA/8000'
  * @param {number} [o.logLevel]     pjsua log level to stderr (kept in .log()), default 3
  */
 async function startPjsua2(o = {}) {
-  const host = o.host || HOST
-  const port = o.port || (await freePort(host))
+  const port = o.port || (await freePort())
   const maxSeconds = o.maxSeconds || 60
   const args = [SCRIPT, '--port', String(port), '--max-seconds', String(maxSeconds), '--log-level', String(o.logLevel ?? 3)]
   if (o.user) args.push('--user', o.user)
-  if (o.host) args.push('--host', o.host)
   if (o.autoAnswer) args.push('--auto-answer')
   if (o.codecs) args.push('--codecs', o.codecs)
   const child = track(spawn('python3', ['-u', ...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] }))
@@ -202,8 +199,8 @@ async function startPjsua2(o = {}) {
   }
   return {
     port,
-    host,
-    uri: `sip:${o.user || 'pjsua'}@${host.includes(':') ? `[${host}]` : host}:${port}`,
+    host: HOST,
+    uri: `sip:${o.user || 'pjsua'}@${HOST}:${port}`,
     child,
     events,
     cmd,

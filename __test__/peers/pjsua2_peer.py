@@ -19,7 +19,7 @@ pjsua's own log goes to stderr.
   quit
 
 Events: ready{port,uri}, incoming{from,to,call_id}, call_state{state,code,reason,role},
-media_active{dir}, media_state{status,dir}, sdp{local,remote}, dtmf{digit,method,duration}, tone_done, stats{...},
+media_active{dir}, media_state{status,dir}, dtmf{digit,method,duration}, tone_done, stats{...},
 error{message}, stopped{reason}.
 
 Runs with threadCnt=0: pjsua's events are polled by libHandleEvents(10) on the main thread, so
@@ -126,10 +126,6 @@ class Call(pj.Call):
                 start_record(PEER, path)
             # a re-INVITE recreates the stream: reconnect what was playing / recording
             reconnect(PEER, am)
-
-    def onCallSdpCreated(self, prm):
-        # the SDP we are about to send, and the peer's (empty until it has sent one)
-        emit("sdp", local=prm.sdp.wholeSdp, remote=prm.remSdp.wholeSdp)
 
     def onDtmfDigit(self, prm):
         # with onDtmfEvent also overridden, pjsua2 2.15 calls onDtmfEvent only; keep for older
@@ -343,8 +339,6 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--user", default="pjsua")
-    ap.add_argument("--host", default="127.0.0.1",
-                    help="address to bind and advertise; an IPv6 one (::1) gives a UDP6 transport")
     ap.add_argument("--auto-answer", action="store_true")
     ap.add_argument("--max-seconds", type=float, default=120)
     ap.add_argument("--log-level", type=int, default=3)
@@ -374,12 +368,11 @@ def main():
     ep.libInit(cfg)
     ep.audDevManager().setNullDev()
 
-    ipv6 = ":" in args.host
     tcfg = pj.TransportConfig()
-    tcfg.boundAddress = args.host
-    tcfg.publicAddress = args.host
+    tcfg.boundAddress = "127.0.0.1"
+    tcfg.publicAddress = "127.0.0.1"
     tcfg.port = args.port
-    tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP6 if ipv6 else pj.PJSIP_TRANSPORT_UDP, tcfg)
+    tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
     port = ep.transportGetInfo(tid).localName.split(":")[-1]
     ep.libStart()
 
@@ -393,15 +386,10 @@ def main():
         ep.codecSetPriority(cid, prio)
 
     acfg = pj.AccountConfig()
-    uri_host = "[%s]" % args.host if ipv6 else args.host
-    acfg.idUri = "sip:%s@%s:%s" % (args.user, uri_host, port)
+    acfg.idUri = "sip:%s@127.0.0.1:%s" % (args.user, port)
     acfg.regConfig.registerOnAdd = False
-    acfg.mediaConfig.transportConfig.boundAddress = args.host
-    acfg.mediaConfig.transportConfig.publicAddress = args.host
-    if ipv6:
-        # SIP and media on IPv6 only: the SDP then says IN IP6 and RTP uses a v6 socket
-        acfg.sipConfig.ipv6Use = pj.PJSUA_IPV6_ENABLED_USE_IPV6_ONLY
-        acfg.mediaConfig.ipv6Use = pj.PJSUA_IPV6_ENABLED_USE_IPV6_ONLY
+    acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+    acfg.mediaConfig.transportConfig.publicAddress = "127.0.0.1"
     acfg.natConfig.sdpNatRewriteUse = False
     acfg.natConfig.viaRewriteUse = False
     acfg.natConfig.contactRewriteUse = False
