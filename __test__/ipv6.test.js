@@ -18,6 +18,7 @@ const { record, waitFor, startService } = require('./helpers/sip')
 const { sleep } = require('./helpers/wait')
 const { startSipp, describeSipp } = require('./peers/sipp')
 const { startBaresip, AUSINE_DBFS } = require('./peers/baresip')
+const { startKamailio } = require('./peers/kamailio')
 const A = require('./helpers/audio')
 
 const V6 = '::1'
@@ -46,10 +47,10 @@ function header(text, name) {
 const receivedBySipp = (r, re) => sippMessages(r.messages).filter((m) => m.dir === 'received' && re.test(m.text.split('\n')[0]))
 
 /** Asserts the bracket form of our address in one request sipp received from us. */
-function assertBracketed(msg, { port, user = ACCOUNT.extension, what }) {
+function assertBracketed(msg, { port, transport, user = ACCOUNT.extension, what }) {
   const ctx = `${what}:\n${msg.text}`
   const ours = `[::1]:${port}`
-  assert.match(header(msg.text, 'Via'), new RegExp(`^SIP/2\\.0/UDP \\[::1\\]:${port};`), `Via sent-by ${ours}; ${ctx}`)
+  assert.match(header(msg.text, 'Via'), new RegExp(`^SIP/2\\.0/${transport} \\[::1\\]:${port};`, 'i'), `Via sent-by ${ours}; ${ctx}`)
   assert.match(header(msg.text, 'Contact'), new RegExp(`<sip:${user}@\\[::1\\]:${port}[;>]`), `Contact ${ours}; ${ctx}`)
   assert.match(header(msg.text, 'From'), new RegExp(`<sip:${user}@\\[::1\\](:\\d+)?>`), `From bracketed; ${ctx}`)
   assert.doesNotMatch(msg.text, /@::1[>;:\s]/, `no unbracketed IPv6 host in a URI; ${ctx}`)
@@ -65,7 +66,7 @@ for (const transport of TRANSPORTS) {
       const sip = SipService.fromSettings(
         { pbx_server: form, pbx_port: String(reg.port), pbx_transport: transport.toUpperCase() },
         [{ pbx_extension: ACCOUNT.extension, pbx_password: '' }],
-        { bindAddress: V6, localPort: 0 },
+        { bindAddress: V6, localPort: 0, transport },
       )
       const events = record(sip)
       await sip.start()
@@ -81,7 +82,7 @@ for (const transport of TRANSPORTS) {
       assert.equal(registers.length, 2, `REGISTER and un-REGISTER: ${describeSipp(r)}`)
       for (const m of registers) {
         assert.equal(m.text.split('\n')[0].trim(), `REGISTER sip:[::1]:${reg.port} SIP/2.0`, `Request-URI:\n${m.text}`)
-        assertBracketed(m, { port, what: 'REGISTER' })
+        assertBracketed(m, { port, transport, what: 'REGISTER' })
         assert.match(header(m.text, 'To'), /<sip:7779@\[::1\]>/, `To bracketed:\n${m.text}`)
       }
       const sent = sippMessages(r.messages).filter((m) => m.dir === 'sent')
@@ -91,7 +92,7 @@ for (const transport of TRANSPORTS) {
 
   test(`${transport}: sipp calls us over IPv6 with a Via sent-by that is not its address: the responses reach it (received=::1, not [[::1]])`, { timeout: 30000 }, async (t) => {
     if (!requirePeer('sipp', t)) return
-    const { sip, events, port } = await startService(t, { bindAddress: V6, accounts: [ACCOUNT] })
+    const { sip, events, port } = await startService(t, { bindAddress: V6, transport, accounts: [ACCOUNT] })
     sip.on('incoming_call', (e) => sip.answer(e.callId).catch(() => {}))
     // 2001:db8::/32 is the documentation prefix: nothing answers there, so a response sent to
     // the sent-by instead of the source never comes back and sipp's call fails
@@ -115,7 +116,7 @@ for (const transport of TRANSPORTS) {
     assert.match(header(ok.text, 'Contact'), new RegExp(`<sip:7779@\\[::1\\]:${port}>`), `our Contact:\n${ok.text}`)
     for (const m of responses) {
       const via = header(m.text, 'Via')
-      assert.match(via, new RegExp(`^SIP/2\\.0/UDP \\[2001:db8::9\\]:5999;.*received=::1(;|$)`), `our response echoes the Via with received=::1:\n${m.text}`)
+      assert.match(via, new RegExp(`^SIP/2\\.0/${transport} \\[2001:db8::9\\]:5999;.*received=::1(;|$)`, 'i'), `our response echoes the Via with received=::1:\n${m.text}`)
       assert.match(via, new RegExp(`rport=${uac.port}`), `and rport=${uac.port}:\n${m.text}`)
       assert.doesNotMatch(via, /\[\[/, `no double brackets:\n${m.text}`)
     }
@@ -125,7 +126,7 @@ for (const transport of TRANSPORTS) {
   test(`${transport}: we call sipp over IPv6: Request-URI, Via, Contact and From in the bracket form, the offer says IN IP6`, { timeout: 30000 }, async (t) => {
     if (!requirePeer('sipp', t)) return
     const uas = await startSipp({ scenario: 'uas_answer', host: V6, args: sippT, t })
-    const { sip, events, port } = await startService(t, { bindAddress: V6, accounts: [ACCOUNT] })
+    const { sip, events, port } = await startService(t, { bindAddress: V6, transport, accounts: [ACCOUNT] })
     const { id } = await sip.makeCall(ACCOUNT.extension, `sip:1000@[::1]:${uas.port}`)
     await waitFor(sip, events, 'call_state', (e) => e.callId === id && e.state === 'confirmed', 10000)
     await sip.hangup(id)
@@ -134,12 +135,12 @@ for (const transport of TRANSPORTS) {
     const [invite] = receivedBySipp(r, /^INVITE /)
     assert.ok(invite, describeSipp(r))
     assert.equal(invite.text.split('\n')[0].trim(), `INVITE sip:1000@[::1]:${uas.port} SIP/2.0`)
-    assertBracketed(invite, { port, what: 'INVITE' })
+    assertBracketed(invite, { port, transport, what: 'INVITE' })
     assert.match(invite.text, /^o=\S+ \d+ \d+ IN IP6 ::1$/m, `o= IN IP6:\n${invite.text}`)
     assert.match(invite.text, /^c=IN IP6 ::1$/m, `c=IN IP6:\n${invite.text}`)
     const [bye] = receivedBySipp(r, /^BYE /)
     assert.ok(bye, describeSipp(r))
-    assert.match(bye.text.split('\n')[0], /^BYE sip:\[::1\]:\d+;transport=UDP SIP\/2\.0/i, `BYE to sipp's Contact:\n${bye.text}`)
+    assert.match(bye.text.split('\n')[0], new RegExp(`^BYE sip:\\[::1\\]:\\d+;transport=${transport} SIP/2\\.0`, 'i'), `BYE to sipp's Contact:\n${bye.text}`)
   })
 
   test(`${transport}: bound to '::' (dual stack), an IPv4 registrar gets an IPv4 Contact and an IPv4 caller's call completes`, { timeout: 30000 }, async (t) => {
@@ -163,9 +164,43 @@ for (const transport of TRANSPORTS) {
     assert.equal(r.code, 0, describeSipp(r))
     const [register] = receivedBySipp(r, /^REGISTER /)
     assert.match(header(register.text, 'Contact'), new RegExp(`<sip:7779@127\\.0\\.0\\.1:${port}>`), `IPv4 Contact (not [::ffff:127.0.0.1] or [::1]):\n${register.text}`)
-    assert.match(header(register.text, 'Via'), new RegExp(`^SIP/2\\.0/UDP 127\\.0\\.0\\.1:${port};`), `IPv4 Via:\n${register.text}`)
+    assert.match(header(register.text, 'Via'), new RegExp(`^SIP/2\\.0/${transport} 127\\.0\\.0\\.1:${port};`, 'i'), `IPv4 Via:\n${register.text}`)
   })
 }
+
+test('Kamailio on [::1]: two accounts register over IPv6 (digest) and call each other through it, BYE along the Record-Route', { timeout: 40000 }, async (t) => {
+  if (!requirePeer('kamailio', t)) return
+  const users = [
+    { username: '1001', password: 'pw-1001' },
+    { username: '1002', password: 'pw-1002' },
+  ]
+  const kam = await startKamailio({ users, host: V6, t })
+  const cfg = { bindAddress: V6, server: kam.host, serverPort: kam.port, registerExpires: 120 }
+  const a = await startService(t, { ...cfg, accounts: [{ extension: '1001', password: users[0].password }] })
+  const b = await startService(t, { ...cfg, accounts: [{ extension: '1002', password: users[1].password }] })
+  try {
+    for (const s of [a, b]) {
+      const r = await waitFor(s.sip, s.events, 'registration', (e) => e.state === 'registered' || e.state === 'failed', 10000)
+      assert.equal(r.state, 'registered', JSON.stringify(s.events))
+    }
+    const incoming = new Promise((resolve) => b.sip.once('incoming_call', resolve))
+    const call = await a.sip.makeCall('1001', '1002')
+    const inc = await incoming
+    assert.equal(inc.fromUser, '1001')
+    await b.sip.answer(inc.callId)
+    await waitFor(a.sip, a.events, 'call_state', (e) => e.callId === call.id && e.state === 'confirmed', 10000)
+    await waitFor(b.sip, b.events, 'call_state', (e) => e.callId === inc.callId && e.state === 'confirmed', 10000)
+    await sleep(500)
+    const st = a.sip.callStats(call.id)
+    assert.match(st.remoteAddress, new RegExp(`^\\[::1\\]:${b.sip.callStats(inc.callId).localPort}$`), `A sends RTP to B's IPv6 socket: ${JSON.stringify(st)}`)
+    assert.ok(st.packetsReceived > 10 && b.sip.callStats(inc.callId).packetsReceived > 10, 'RTP both ways over IPv6')
+    await a.sip.hangup(call.id)
+    await waitFor(b.sip, b.events, 'call_state', (e) => e.callId === inc.callId && e.state === 'disconnected', 10000)
+  } catch (err) {
+    err.message += '\n--- kamailio log (tail):\n' + kam.log().split('\n').filter((l) => !/epoll_wait/.test(l)).slice(-60).join('\n')
+    throw err
+  }
+})
 
 // PJSIP cannot be the IPv6 media peer: the pjsua2 wheel is built without PJ_HAS_IPV6
 // (pjsua_acc_add asserts on any ipv6Use, and an IN IP6 offer gets 500), so baresip is.
