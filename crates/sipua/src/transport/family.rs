@@ -28,13 +28,23 @@ pub(crate) fn unmapped(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
-/// `to` as a socket bound to `local` can send to it: IPv4 mapped into IPv6 on an IPv6 socket.
-pub(crate) fn sendable(local: SocketAddr, to: SocketAddr) -> SocketAddr {
+/// `to` as a socket bound to `local` can send to it: IPv4 mapped into IPv6 on a dual-stack
+/// socket. A family the socket cannot reach is an error that says so (rsipstack logs it with
+/// its "send failed"), rather than the kernel's bare "invalid argument".
+pub(crate) fn sendable(local: SocketAddr, to: SocketAddr) -> io::Result<SocketAddr> {
     match (local, to.ip()) {
-        (SocketAddr::V6(_), IpAddr::V4(v4)) => {
-            SocketAddr::new(v4.to_ipv6_mapped().into(), to.port())
+        (SocketAddr::V6(l), IpAddr::V4(v4)) if l.ip().is_unspecified() => {
+            Ok(SocketAddr::new(v4.to_ipv6_mapped().into(), to.port()))
         }
-        _ => to,
+        (SocketAddr::V6(_), IpAddr::V4(_)) | (SocketAddr::V4(_), IpAddr::V6(_)) => {
+            Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!(
+                    "cannot send to {to} from {local}: other address family; bind '::' for IPv4 and IPv6"
+                ),
+            ))
+        }
+        _ => Ok(to),
     }
 }
 
@@ -57,7 +67,7 @@ mod tests {
         assert!(from.ip().to_string().starts_with("::ffff:"), "{from}");
         let from = unmapped(from);
         assert_eq!(from, peer.local_addr().unwrap());
-        ours.send_to(b"pong", sendable(ours.local_addr().unwrap(), from))
+        ours.send_to(b"pong", sendable(ours.local_addr().unwrap(), from).unwrap())
             .unwrap();
         let (len, _) = peer.recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..len], b"pong");
@@ -67,14 +77,20 @@ mod tests {
     fn specific_addresses_keep_their_family() {
         let v6: SocketAddr = "[::1]:5060".parse().unwrap();
         let v4: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let any6: SocketAddr = "[::]:5060".parse().unwrap();
         assert_eq!(unmapped(v6), v6);
         assert_eq!(unmapped("[::ffff:127.0.0.1]:5060".parse().unwrap()), v4);
-        assert_eq!(sendable(v4, v4), v4);
-        assert_eq!(sendable(v6, v6), v6);
+        assert_eq!(sendable(v4, v4).unwrap(), v4);
+        assert_eq!(sendable(v6, v6).unwrap(), v6);
+        assert_eq!(sendable(any6, v6).unwrap(), v6);
         assert_eq!(
-            sendable(v6, v4),
+            sendable(any6, v4).unwrap(),
             "[::ffff:127.0.0.1]:5060".parse::<SocketAddr>().unwrap()
         );
+        for (local, to) in [(v6, v4), (v4, v6)] {
+            let e = sendable(local, to).unwrap_err().to_string();
+            assert!(e.contains(&to.to_string()) && e.contains("'::'"), "{e}");
+        }
         let s = bind_udp("[::1]:0".parse().unwrap()).unwrap();
         assert!(s.local_addr().unwrap().is_ipv6());
     }

@@ -73,7 +73,7 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                     self.counters.malformed.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(src = %from, len, reason = why, "dropped malformed SIP datagram");
                     if let Some(resp) = bad_request_for(packet, why) {
-                        let to = sendable(socket.local_addr()?, from);
+                        let to = sendable(socket.local_addr()?, from)?;
                         if socket.send_to(resp.as_bytes(), to).await.is_ok() {
                             self.counters
                                 .bad_request_sent
@@ -87,9 +87,8 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
         let socket = self.socket()?;
-        Ok(socket
-            .send_to(buf, sendable(socket.local_addr()?, addr))
-            .await?)
+        let to = sendable(socket.local_addr()?, addr)?;
+        Ok(socket.send_to(buf, to).await?)
     }
 
     fn local_addr(&self) -> rsipstack::Result<SocketAddr> {

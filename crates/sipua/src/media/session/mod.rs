@@ -338,8 +338,9 @@ impl MediaSession {
     fn send_rtp(&self, st: &mut State, now: Instant) {
         let step = st.params.codec.timestamp_increment(PTIME_MS);
         let packet = st.next_rtp();
-        let to = sendable(self.local_addr, packet.to);
-        let delivered = self.socket.send_to(packet.data, to).is_ok();
+        let delivered = sendable(self.local_addr, packet.to)
+            .and_then(|to| self.socket.send_to(packet.data, to))
+            .is_ok();
         if !delivered {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -358,7 +359,8 @@ impl MediaSession {
         };
         let ntp = stats::ntp_now(SystemTime::now());
         if let Some(report) = st.stream.sender_report(now, ntp) {
-            let _ = socket.send_to(report.data, sendable(self.local_addr, report.to));
+            let _ =
+                sendable(self.local_addr, report.to).and_then(|to| socket.send_to(report.data, to));
         }
     }
 
