@@ -287,6 +287,16 @@ impl EndpointConfig {
             )));
         };
         self.check_server_family(bind)?;
+        if let Some(p) = &self.public_address {
+            if p.trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_err()
+            {
+                return Err(Error::Config(format!(
+                    "publicAddress: not an IP address: {p:?}"
+                )));
+            }
+        }
         if self.rtp_port_min == 0 || self.rtp_port_min >= self.rtp_port_max {
             return Err(Error::Config(format!(
                 "rtpPortMin/rtpPortMax: need 0 < min < max, got {}-{}",
@@ -468,6 +478,17 @@ mod tests {
             ..EndpointConfig::default()
         };
         assert!(named.validate().is_ok(), "names resolve later");
+        for (public, ok) in [
+            ("[2001:db8::7]", true),
+            ("2001:db8::7", true),
+            ("pbx.example", false),
+        ] {
+            let c = EndpointConfig {
+                public_address: Some(public.into()),
+                ..EndpointConfig::default()
+            };
+            assert_eq!(c.validate().is_ok(), ok, "{public}");
+        }
     }
 
     #[test]
