@@ -73,8 +73,13 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                     self.counters.malformed.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(src = %from, len, reason = why, "dropped malformed SIP datagram");
                     if let Some(resp) = bad_request_for(packet, why) {
-                        let to = sendable(socket.local_addr()?, from)?;
-                        if socket.send_to(resp.as_bytes(), to).await.is_ok() {
+                        // never `?` here: an error would end the stack's receive loop
+                        let to = socket.local_addr().and_then(|l| sendable(l, from));
+                        let sent = match to {
+                            Ok(to) => socket.send_to(resp.as_bytes(), to).await.is_ok(),
+                            Err(_) => false,
+                        };
+                        if sent {
                             self.counters
                                 .bad_request_sent
                                 .fetch_add(1, Ordering::Relaxed);
@@ -93,5 +98,31 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
 
     fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
         Ok(self.socket()?.local_addr()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsipstack::platform::net::UdpSocket as _;
+
+    #[tokio::test]
+    async fn a_dual_stack_socket_shows_ipv4_peers_as_ipv4_and_answers_them() {
+        let std = super::super::family::bind_udp("[::]:0".parse().unwrap()).unwrap();
+        std.set_nonblocking(true).unwrap();
+        let port = std.local_addr().unwrap().port();
+        let socket = tokio::net::UdpSocket::from_std(std).unwrap();
+        let guarded = GuardedUdpSocket::new(socket, Arc::default());
+        let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        peer.send_to(b"\r\n\r\n", ("127.0.0.1", port))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let (len, from) = guarded.recv_from(&mut buf).await.unwrap();
+        // what the stack sees and writes into Via received: the peer's plain IPv4 address
+        assert_eq!((len, from), (4, peer.local_addr().unwrap()));
+        guarded.send_to(b"pong", from).await.unwrap();
+        let (len, _) = peer.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..len], b"pong");
     }
 }
