@@ -90,12 +90,12 @@ function which(bin) {
 // ---------------------------------------------------------------------------------------------
 // ports
 
-/** A UDP port on 127.0.0.1 that was free a moment ago. */
-function freePort() {
+/** A UDP port on `host` (default 127.0.0.1; '::1' for IPv6) that was free a moment ago. */
+function freePort(host = HOST) {
   return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4')
+    const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4')
     s.once('error', reject)
-    s.bind(0, HOST, () => {
+    s.bind(0, host, () => {
       const { port } = s.address()
       s.close(() => resolve(port))
     })

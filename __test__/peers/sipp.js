@@ -52,7 +52,8 @@ function parseStats(csv) {
  *
  * @param {object} o
  * @param {string} o.scenario   file in __test__/scenarios (with or without .xml), a path, or a builtin name
- * @param {string} [o.remote]   'host:port' to call (UAC scenarios); omit for a UAS
+ * @param {string} [o.remote]   'host:port' to call (UAC scenarios; '[::1]:port' for IPv6); omit for a UAS
+ * @param {string} [o.host]     local address (-i), default 127.0.0.1; '::1' runs sipp on IPv6
  * @param {number} [o.port]     local port, 0 = a free one
  * @param {number} [o.calls]    -m, default 1
  * @param {number} [o.timeoutMs] global bound (sipp -timeout, plus a hard kill), default 20000
@@ -65,7 +66,8 @@ function parseStats(csv) {
  */
 async function startSipp(o) {
   const opts = { calls: 1, timeoutMs: 20000, recvTimeoutMs: 10000, service: '7779', durationMs: 300, ...o }
-  const port = opts.port || (await freePort())
+  const host = opts.host || HOST
+  const port = opts.port || (await freePort(host))
   const dir = tmpDir('sipp')
   const sc = resolveScenario(opts.scenario)
   const keys = { display: 'sipp', expected: '486', ...(opts.keys || {}) }
@@ -74,7 +76,7 @@ async function startSipp(o) {
   if (sc.file) args.push('-sf', sc.file)
   else args.push('-sn', sc.builtin)
   args.push(
-    '-i', HOST, '-bind_local', '-p', String(port),
+    '-i', host, '-bind_local', '-p', String(port),
     '-m', String(opts.calls),
     '-nostdin',
     '-timeout', `${Math.max(1, Math.ceil(opts.timeoutMs / 1000))}s`, '-timeout_error',

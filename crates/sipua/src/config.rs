@@ -267,6 +267,31 @@ impl EndpointConfig {
         Ok(config)
     }
 
+    /// An IP-literal server our socket cannot reach: an IPv4 socket sends no IPv6 and an
+    /// IPv6 one no IPv4, except `::`, which is dual stack. (Names resolve later.)
+    fn check_server_family(&self, bind: std::net::IpAddr) -> Result<()> {
+        let Some(server) = self.server.as_deref() else {
+            return Ok(());
+        };
+        let Ok(ip) = server.trim_matches(['[', ']']).parse::<std::net::IpAddr>() else {
+            return Ok(());
+        };
+        let reachable = match bind.is_unspecified() {
+            true => bind.is_ipv6() || ip.is_ipv4(),
+            false => bind.is_ipv6() == ip.is_ipv6(),
+        };
+        if reachable {
+            return Ok(());
+        }
+        let family = |ip: std::net::IpAddr| if ip.is_ipv6() { "IPv6" } else { "IPv4" };
+        Err(Error::Config(format!(
+            "server: {server} is an {} address but bindAddress {bind} is {}; bind {} (or '::' for both)",
+            family(ip),
+            family(bind),
+            if ip.is_ipv6() { "'::' or '::1'" } else { "'0.0.0.0'" },
+        )))
+    }
+
     /// Checks ranges and required fields; the error names the field.
     pub fn validate(&self) -> Result<()> {
         if let Some(s) = &self.server {
@@ -287,11 +312,22 @@ impl EndpointConfig {
                 )));
             }
         }
-        if self.bind_address.parse::<std::net::IpAddr>().is_err() {
+        let Ok(bind) = self.bind_address.parse::<std::net::IpAddr>() else {
             return Err(Error::Config(format!(
                 "bindAddress: not an IP address: {:?}",
                 self.bind_address
             )));
+        };
+        self.check_server_family(bind)?;
+        if let Some(p) = &self.public_address {
+            if p.trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_err()
+            {
+                return Err(Error::Config(format!(
+                    "publicAddress: not an IP address: {p:?}"
+                )));
+            }
         }
         if self.rtp_port_min == 0 || self.rtp_port_min >= self.rtp_port_max {
             return Err(Error::Config(format!(
@@ -546,6 +582,52 @@ mod tests {
             c.accounts[0].display_name.as_deref(),
             Some("Оператор call-центра")
         );
+    }
+
+    #[test]
+    fn an_ipv6_pbx_row_and_the_bind_family() {
+        let op = json!({"pbx_extension": "7779"});
+        for server in ["::1", "[::1]", "2001:db8::1"] {
+            let row = json!({"pbx_server": server, "pbx_port": "5070"});
+            let over = json!({"bindAddress": "::"});
+            let c = EndpointConfig::from_settings(&row, std::slice::from_ref(&op), Some(&over))
+                .unwrap();
+            assert_eq!(c.server.as_deref(), Some(server));
+            // the default IPv4 wildcard cannot reach it: the error says what to bind
+            let e = EndpointConfig::from_settings(&row, std::slice::from_ref(&op), None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("server:") && e.contains("IPv6") && e.contains("'::'"),
+                "{e}"
+            );
+        }
+        let v4 = |bind: &str| EndpointConfig {
+            server: Some("192.0.2.1".into()),
+            bind_address: bind.into(),
+            ..EndpointConfig::default()
+        };
+        assert!(v4("::").validate().is_ok(), "'::' is dual stack");
+        assert!(v4("0.0.0.0").validate().is_ok());
+        let e = v4("::1").validate().unwrap_err().to_string();
+        assert!(e.contains("IPv4") && e.contains("'0.0.0.0'"), "{e}");
+        let named = EndpointConfig {
+            server: Some("pbx.example".into()),
+            bind_address: "::1".into(),
+            ..EndpointConfig::default()
+        };
+        assert!(named.validate().is_ok(), "names resolve later");
+        for (public, ok) in [
+            ("[2001:db8::7]", true),
+            ("2001:db8::7", true),
+            ("pbx.example", false),
+        ] {
+            let c = EndpointConfig {
+                public_address: Some(public.into()),
+                ..EndpointConfig::default()
+            };
+            assert_eq!(c.validate().is_ok(), ok, "{public}");
+        }
     }
 
     #[test]

@@ -152,7 +152,7 @@ fn lock_state(inner: &Inner) -> MutexGuard<'_, State> {
 /// Binds one port; `Ok(None)` when it is taken. `PermissionDenied` counts as taken too:
 /// Windows reports ports in its excluded ranges (Hyper-V, WSL) that way.
 fn bind(ip: IpAddr, port: u16) -> Result<Option<UdpSocket>, Error> {
-    match UdpSocket::bind(SocketAddr::new(ip, port)) {
+    match crate::transport::family::bind_udp(SocketAddr::new(ip, port)) {
         Ok(s) => Ok(Some(s)),
         Err(e)
             if matches!(

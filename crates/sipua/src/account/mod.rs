@@ -8,7 +8,7 @@ mod registration;
 pub(crate) use registration::Registration;
 
 use crate::config::{AccountConfig, EndpointConfig};
-use crate::sip::uri::{host_port_unless_default, user_part};
+use crate::sip::uri::{bracketed, host_port_unless_default, user_part};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -41,11 +41,13 @@ impl AccountTable {
             .iter()
             .enumerate()
             .map(|(i, acc)| {
-                let domain = acc
-                    .domain
-                    .clone()
-                    .or_else(|| config.server.clone())
-                    .unwrap_or_else(|| advertised.to_string());
+                // An IPv6 server or address is a URI host only in brackets (`sip:7779@[::1]`).
+                let domain = bracketed(
+                    &acc.domain
+                        .clone()
+                        .or_else(|| config.server.clone())
+                        .unwrap_or_else(|| advertised.to_string()),
+                );
                 let registrar_uri = match (&acc.domain, &server) {
                     (None, Some(hp)) => format!("sip:{hp}"),
                     _ => format!("sip:{domain}"),
@@ -117,5 +119,36 @@ mod tests {
             ("sip:7780@corp.example", "sip:corp.example")
         );
         assert!(table.find("1000").is_none());
+    }
+
+    #[test]
+    fn ipv6_servers_and_addresses_are_bracketed_in_the_aor() {
+        for server in ["::1", "[::1]"] {
+            let config = EndpointConfig {
+                server: Some(server.into()),
+                server_port: Some(5070),
+                accounts: vec![AccountConfig {
+                    extension: "7779".into(),
+                    ..AccountConfig::default()
+                }],
+                ..EndpointConfig::default()
+            };
+            let table = AccountTable::new(&config, "::1".parse().unwrap());
+            let a = table.find("7779").unwrap();
+            assert_eq!(
+                (a.aor.as_str(), a.registrar_uri.as_str()),
+                ("sip:7779@[::1]", "sip:[::1]:5070"),
+                "server {server:?}"
+            );
+        }
+        let serverless = EndpointConfig {
+            accounts: vec![AccountConfig {
+                extension: "7779".into(),
+                ..AccountConfig::default()
+            }],
+            ..EndpointConfig::default()
+        };
+        let table = AccountTable::new(&serverless, "2001:db8::5".parse().unwrap());
+        assert_eq!(table.find("7779").unwrap().aor, "sip:7779@[2001:db8::5]");
     }
 }

@@ -17,8 +17,9 @@ use crate::error::{Error, Result};
 use crate::event::{AddressSource, Event};
 use crate::sip::inspect::Inspectors;
 use crate::sip::remote_target::RemoteTargets;
+use crate::sip::via_received::ViaReceived;
 use crate::transport::{
-    Addressing, GuardedUdpSocket, Locator, StackResolver, TransportCounters, ViaRewrite,
+    family, Addressing, GuardedUdpSocket, Locator, StackResolver, TransportCounters, ViaRewrite,
 };
 use calls::CallTable;
 use dispatch::Dispatcher;
@@ -80,8 +81,11 @@ async fn bind_udp(config: &EndpointConfig) -> Result<tokio::net::UdpSocket> {
         ))
     })?;
     let bind = SocketAddr::new(bind_ip, config.local_port);
-    let socket = tokio::net::UdpSocket::bind(bind)
-        .await
+    let socket = family::bind_udp(bind)
+        .and_then(|s| {
+            s.set_nonblocking(true)?;
+            tokio::net::UdpSocket::from_std(s)
+        })
         .map_err(|e| Error::Transport(format!("cannot bind UDP {bind}: {e}")))?;
     Ok(socket)
 }
@@ -143,6 +147,7 @@ impl Endpoint {
         let stack = rsipstack::EndpointBuilder::new()
             .with_option(stack_timers(&config))
             .with_inspector(Box::new(Inspectors(vec![
+                Box::new(ViaReceived),
                 Box::new(remote_targets.clone()),
                 Box::new(ViaRewrite(addressing.clone())),
             ])))

@@ -1,6 +1,7 @@
 //! SIP helpers below the call and account logic: messages, URIs, digest authentication with
-//! its one challenge loop, log masking, the guard in front of the parser, the remote-target
-//! fix-up and what a Via says of our public address (rport). Nothing here knows calls, accounts or the endpoint.
+//! its one challenge loop, log masking, the guard in front of the parser, the message fix-ups
+//! (remote target, Via `received`) chained by `inspect`, and what a Via says of our public
+//! address (rport). Nothing here knows calls, accounts or the endpoint.
 
 pub(crate) mod auth;
 pub(crate) mod digest;
@@ -11,3 +12,4 @@ pub(crate) mod message;
 pub(crate) mod remote_target;
 pub(crate) mod rport;
 pub(crate) mod uri;
+pub(crate) mod via_received;

@@ -21,7 +21,8 @@ pub(crate) fn host_port_unless_default(host: &str, port: u16) -> String {
     }
 }
 
-fn bracketed(host: &str) -> String {
+/// `host` as a URI writes it: an IPv6 literal in brackets (`[::1]`), anything else as given.
+pub(crate) fn bracketed(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
     } else {
@@ -107,6 +108,9 @@ mod tests {
         );
         assert_eq!(host_port_unless_default("pbx", 5060), "pbx");
         assert_eq!(host_port_unless_default("pbx", 5080), "pbx:5080");
+        assert_eq!(bracketed("::1"), "[::1]");
+        assert_eq!(bracketed("[::1]"), "[::1]");
+        assert_eq!(bracketed("10.0.0.1"), "10.0.0.1");
     }
 
     #[test]

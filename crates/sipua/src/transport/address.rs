@@ -3,9 +3,10 @@
 //! local address that routes to the PBX), and the public address written into Contact and Via,
 //! which NAT learning (the registrar's `received`/`rport`, STUN) updates while we run.
 
+use super::family;
 use crate::config::EndpointConfig;
 use crate::sip::uri::host_port;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use tokio::sync::watch;
 
 /// The local SIP address, the advertised one and the public one.
@@ -75,31 +76,38 @@ fn advertised_ip(config: &EndpointConfig, bind_ip: IpAddr) -> IpAddr {
     if let Some(ip) = config
         .public_address
         .as_deref()
-        .and_then(|a| a.parse().ok())
+        .and_then(|a| a.trim_matches(['[', ']']).parse::<IpAddr>().ok())
     {
-        return ip;
+        return ip.to_canonical();
     }
     if !bind_ip.is_unspecified() {
         return bind_ip;
     }
-    // The source address the kernel would pick towards the PBX, of the bind's family.
-    let probe = |target: &str| -> Option<IpAddr> {
-        let any = match bind_ip {
-            IpAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-            IpAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    // A wildcard bind: the source address the kernel would pick towards the PBX. `0.0.0.0`
+    // reaches IPv4 PBXs only; `::` is dual stack, so the PBX's own family decides (rsipstack
+    // would take the first IPv4 interface whatever the bind: we hand it this address instead).
+    let target = config.server.as_deref().and_then(|host| {
+        host_port(host, config.server_port.unwrap_or(5060))
+            .to_socket_addrs()
+            .ok()?
+            .map(family::unmapped)
+            .find(|t| bind_ip.is_ipv6() || t.is_ipv4())
+    });
+    let probe = |target: SocketAddr| -> Option<IpAddr> {
+        let any = match target {
+            SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
         };
         let s = std::net::UdpSocket::bind(any).ok()?;
         s.connect(target).ok()?;
         Some(s.local_addr().ok()?.ip())
     };
-    let loopback = match bind_ip {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+    let loopback = match target.map_or(bind_ip.is_ipv6(), |t| t.is_ipv6()) {
+        false => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        true => IpAddr::V6(Ipv6Addr::LOCALHOST),
     };
-    config
-        .server
-        .as_deref()
-        .and_then(|host| probe(&host_port(host, config.server_port.unwrap_or(5060))))
+    target
+        .and_then(probe)
         .filter(|ip| !ip.is_unspecified())
         .unwrap_or(loopback)
 }
@@ -146,5 +154,30 @@ mod tests {
         let f = Addressing::new(&fixed, "10.0.0.2:5060".parse().unwrap());
         assert!(!f.learn("198.51.100.4:31000".parse().unwrap()));
         assert_eq!(f.contact_uri("7779"), "sip:7779@203.0.113.7:5060");
+    }
+
+    #[test]
+    fn a_dual_stack_wildcard_advertises_the_family_of_the_pbx() {
+        let with_server = |server: &str| EndpointConfig {
+            server: Some(server.into()),
+            ..EndpointConfig::default()
+        };
+        let any6: SocketAddr = "[::]:5060".parse().unwrap();
+        for (server, want) in [("127.0.0.1", "127.0.0.1"), ("::1", "::1"), ("[::1]", "::1")] {
+            let a = Addressing::new(&with_server(server), any6);
+            assert_eq!(a.advertised.to_string(), want, "server {server}");
+        }
+        // no PBX: the bind's own family
+        let a = Addressing::new(&EndpointConfig::default(), any6);
+        assert_eq!(a.advertised, IpAddr::V6(Ipv6Addr::LOCALHOST));
+        // an IPv4 wildcard never advertises IPv6, even towards an IPv6 PBX
+        let a = Addressing::new(&with_server("::1"), "0.0.0.0:5060".parse().unwrap());
+        assert_eq!(a.advertised, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let bracketed = EndpointConfig {
+            public_address: Some("[2001:db8::7]".into()),
+            ..EndpointConfig::default()
+        };
+        let a = Addressing::new(&bracketed, any6);
+        assert_eq!(a.contact_uri("7779"), "sip:7779@[2001:db8::7]:5060");
     }
 }

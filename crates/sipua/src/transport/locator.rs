@@ -21,8 +21,9 @@ pub(crate) struct Locator {
     resolver: Resolver,
     bad: BadTargets,
     supported: Vec<Transport>,
-    /// The family of the SIP socket: a target of the other family cannot be sent to from it.
-    ipv4: bool,
+    /// The SIP socket's address: a target of a family it cannot send to is dropped (a `::`
+    /// socket is dual stack and reaches both).
+    local: SocketAddr,
     unreachable: Unreachable,
 }
 
@@ -40,7 +41,7 @@ impl Locator {
             resolver: Resolver::new(dns_servers),
             bad: BadTargets::default(),
             supported,
-            ipv4: local.is_ipv4(),
+            local,
             unreachable,
         }
     }
@@ -55,9 +56,9 @@ impl Locator {
     /// failed recently moved last.
     pub(crate) async fn locate(&self, hop: &NextHop) -> Result<Vec<Target>> {
         let mut targets = self.resolver.locate(hop, &self.supported).await?;
-        targets.retain(|t| t.addr.is_ipv4() == self.ipv4);
+        targets.retain(|t| super::family::sendable(self.local, t.addr).is_ok());
         if targets.is_empty() {
-            let (has, lacks) = if self.ipv4 {
+            let (has, lacks) = if self.local.is_ipv4() {
                 ("IPv4", "IPv6")
             } else {
                 ("IPv6", "IPv4")
@@ -125,6 +126,11 @@ mod tests {
             e.contains("cannot resolve ::1: only IPv6 addresses, and the SIP socket is IPv4"),
             "{e}"
         );
+        // a dual-stack `::` socket reaches both families
+        let any6: SocketAddr = "[::]:5060".parse().unwrap();
+        let dual = Locator::new(&[], vec![Transport::Udp], any6, Unreachable::default());
+        assert_eq!(dual.locate(&hop("127.0.0.2")).await.unwrap().len(), 1);
+        assert_eq!(dual.locate(&hop("::1")).await.unwrap().len(), 1);
         let target = locator.locate(&hop("127.0.0.2")).await.unwrap().remove(0);
         assert_eq!(target.addr, "127.0.0.2:5070".parse().unwrap());
         // One target only: still returned when bad (there is nothing else to try).

@@ -5,6 +5,7 @@
 
 mod address;
 mod dns;
+pub(crate) mod family;
 mod icmp;
 mod locator;
 mod resolve;

@@ -4,6 +4,7 @@
 //! NAT mapping is per socket) and are taken out before the guard, which would count them as
 //! malformed SIP.
 
+use super::family::{sendable, unmapped};
 use super::icmp::{self, Unreachable};
 use super::stun::{self, StunError, TransactionId};
 use crate::sip::guard::{bad_request_for, classify, Verdict, MAX_DATAGRAM};
@@ -139,6 +140,8 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                     return Err(e.into());
                 }
             };
+            // An IPv4 peer of a dual-stack socket: the stack and its Via see plain IPv4.
+            let from = unmapped(from);
             let packet = &scratch[..len];
             if stun::is_stun(packet) {
                 if !self.deliver_stun(packet) {
@@ -155,7 +158,13 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                     self.counters.malformed.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(src = %from, len, reason = why, "dropped malformed SIP datagram");
                     if let Some(resp) = bad_request_for(packet, why) {
-                        if socket.send_to(resp.as_bytes(), from).await.is_ok() {
+                        // never `?` here: an error would end the stack's receive loop
+                        let to = socket.local_addr().and_then(|l| sendable(l, from));
+                        let sent = match to {
+                            Ok(to) => socket.send_to(resp.as_bytes(), to).await.is_ok(),
+                            Err(_) => false,
+                        };
+                        if sent {
                             self.counters
                                 .bad_request_sent
                                 .fetch_add(1, Ordering::Relaxed);
@@ -167,7 +176,9 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
     }
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
-        Ok(self.socket()?.send_to(buf, addr).await?)
+        let socket = self.socket()?;
+        let to = sendable(socket.local_addr()?, addr)?;
+        Ok(socket.send_to(buf, to).await?)
     }
 
     fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
@@ -225,5 +236,25 @@ mod tests {
         );
         assert!(guarded.stun_waiters.lock().unwrap().is_empty());
         assert_ne!(ours.port(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dual_stack_socket_shows_ipv4_peers_as_ipv4_and_answers_them() {
+        let std = super::super::family::bind_udp("[::]:0".parse().unwrap()).unwrap();
+        std.set_nonblocking(true).unwrap();
+        let port = std.local_addr().unwrap().port();
+        let socket = tokio::net::UdpSocket::from_std(std).unwrap();
+        let guarded = GuardedUdpSocket::new(socket, Arc::default());
+        let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        peer.send_to(b"\r\n\r\n", ("127.0.0.1", port))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let (len, from) = guarded.recv_from(&mut buf).await.unwrap();
+        // what the stack sees and writes into Via received: the peer's plain IPv4 address
+        assert_eq!((len, from), (4, peer.local_addr().unwrap()));
+        guarded.send_to(b"pong", from).await.unwrap();
+        let (len, _) = peer.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..len], b"pong");
     }
 }

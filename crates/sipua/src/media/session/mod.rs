@@ -25,7 +25,8 @@ use super::dtmf::{DtmfReceiver, DtmfSender};
 use super::jitter::{JitterBuffer, Playout};
 use super::recorder::{Recorder, RecordingInfo};
 use super::{stats, MediaDirection, MediaParams};
-use std::net::UdpSocket;
+use crate::transport::family::sendable;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -184,6 +185,8 @@ pub struct MediaSession {
     pub(crate) call_id: String,
     /// Our RTP port (the SDP's `m=` port).
     pub(crate) local_port: u16,
+    /// The RTP socket's address: an IPv6 one sends to IPv4 peers through mapped addresses.
+    local_addr: SocketAddr,
     socket: UdpSocket,
     rtcp_socket: UdpSocket,
     state: Mutex<State>,
@@ -209,10 +212,12 @@ impl MediaSession {
     ) -> std::io::Result<Arc<Self>> {
         rtp_socket.set_nonblocking(true)?;
         rtcp_socket.set_nonblocking(true)?;
-        let local_port = rtp_socket.local_addr()?.port();
+        let local_addr = rtp_socket.local_addr()?;
+        let local_port = local_addr.port();
         Ok(Arc::new(Self {
             call_id,
             local_port,
+            local_addr,
             socket: rtp_socket,
             rtcp_socket,
             state: Mutex::new(State::new(params, Instant::now())),
@@ -333,7 +338,9 @@ impl MediaSession {
     fn send_rtp(&self, st: &mut State, now: Instant) {
         let step = st.params.codec.timestamp_increment(PTIME_MS);
         let packet = st.next_rtp();
-        let delivered = self.socket.send_to(packet.data, packet.to).is_ok();
+        let delivered = sendable(self.local_addr, packet.to)
+            .and_then(|to| self.socket.send_to(packet.data, to))
+            .is_ok();
         if !delivered {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -352,7 +359,8 @@ impl MediaSession {
         };
         let ntp = stats::ntp_now(SystemTime::now());
         if let Some(report) = st.stream.sender_report(now, ntp) {
-            let _ = socket.send_to(report.data, report.to);
+            let _ =
+                sendable(self.local_addr, report.to).and_then(|to| socket.send_to(report.data, to));
         }
     }
 

@@ -5,6 +5,7 @@
 use super::stream::{Carries, Rejected};
 use super::{MediaEvent, MediaSession};
 use crate::media::{rtp, stats};
+use crate::transport::family::unmapped;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -34,7 +35,8 @@ impl MediaSession {
         while !self.is_closed() {
             tokio::select! {
                 r = rtp.recv_from(&mut buf) => match r {
-                    Ok((len, from)) => self.on_datagram(&buf[..len], from, Instant::now()),
+                    // symmetric RTP latches plain IPv4 for an IPv4 peer of a dual-stack socket
+                    Ok((len, from)) => self.on_datagram(&buf[..len], unmapped(from), Instant::now()),
                     Err(e) => {
                         tracing::debug!(call = %self.call_id, error = %e, "RTP receive error");
                         tokio::time::sleep(Duration::from_millis(5)).await;
