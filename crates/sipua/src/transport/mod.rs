@@ -2,6 +2,7 @@
 //! WebSocket, the resolver, keep-alives and STUN come beside it.
 
 mod address;
+mod framing;
 mod udp;
 
 pub(crate) use address::Addressing;
