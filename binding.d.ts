@@ -13,6 +13,8 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeEndpoint {
   /** `{ address, port, transport }` of the bound SIP socket. */
   localAddress(): LocalAddress
+  /** `{ address, port, transport }` of every listener (UDP, and TCP on the TCP transport). */
+  localAddresses(): Array<LocalAddress>
   /** Live calls, live transactions and dropped malformed messages. */
   counters(): Counters
   /** Snapshots of the calls not yet disconnected. */
@@ -143,6 +145,7 @@ export interface ConfigInput {
   rtpTimeoutMs?: number
   stopGraceMs?: number
   userAgent?: string
+  keepAliveIntervalS?: number
   useWebsocket?: boolean
   websocketUrl?: string
   accounts?: Array<AccountInput>
@@ -166,6 +169,7 @@ export type EngineEvent =
   | { type: 'dtmf'; callId: string; digit: string; method: 'rfc4733' | 'info'; durationMs: number }
   | { type: 'hold'; callId: string; by: 'local' | 'remote'; held: boolean }
   | { type: 'request_failed'; callId: string; method: string; purpose: string; code: number; reason: string }
+  | { type: 'transport'; transport: 'tcp' | 'tls' | 'ws' | 'wss'; remote: string; state: TransportState; reason: string }
   | { type: 'error'; message: string }
 
 /** Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace. */
@@ -175,7 +179,7 @@ export declare function initLogging(level: string): void
 export interface LocalAddress {
   address: string
   port: number
-  transport: 'udp' | 'tcp' | 'tls'
+  transport: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss'
 }
 
 /** Send-interval quantiles of the pacing clock, ms (20 = perfect pacing). */
@@ -232,6 +236,14 @@ export interface StartOptions {
   pbx?: PbxRow
   operators?: Array<OperatorRow>
   overrides?: ConfigInput
+}
+
+/** The state of the stream connection to the PBX. */
+export declare const enum TransportState {
+  Connecting = 'connecting',
+  Connected = 'connected',
+  Disconnected = 'disconnected',
+  Reconnecting = 'reconnecting',
 }
 
 /** Checks a configuration without starting anything; throws with the offending field's name. */

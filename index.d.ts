@@ -8,7 +8,7 @@ export type { CallStats, LocalAddress, MediaClock, RecordingInfo }
 /** Live counts, for leak checks and monitoring. */
 export type EndpointCounters = Counters
 
-export type Transport = 'udp' | 'tcp' | 'tls' | 'UDP' | 'TCP' | 'TLS'
+export type Transport = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss' | 'UDP' | 'TCP' | 'TLS' | 'WS' | 'WSS'
 
 /** One SIP account: an operator's extension on the PBX. */
 export interface AccountConfig {
@@ -66,6 +66,12 @@ export interface SipServiceConfig {
   stopGraceMs?: number
   /** User-Agent header value. */
   userAgent?: string
+  /**
+   * Keep-alive interval in seconds. On TCP/TLS/WS: a CRLF ping (RFC 5626) every 90 s by
+   * default; a missed pong (10 s) from a server that answers pings closes the connection,
+   * which is then re-dialled and re-registered. 0 = off.
+   */
+  keepAliveIntervalS?: number
   /** Engine log level to stderr (credentials masked): 'error' | 'warn' | 'info' | 'debug' | 'trace'. */
   logLevel?: 'error' | 'warn' | 'info' | 'debug' | 'trace'
   /** The service's `pbx_use_websocket`; only `false` is accepted (native SIP is the point). */
@@ -142,6 +148,17 @@ export interface ErrorEvent {
   message: string
 }
 
+/** The stream connection (TCP/TLS/WS/WSS) to the PBX changed state. */
+export interface TransportEvent {
+  type: 'transport'
+  transport: 'tcp' | 'tls' | 'ws' | 'wss'
+  /** The server as configured, `host:port`. */
+  remote: string
+  state: 'connecting' | 'connected' | 'disconnected' | 'reconnecting'
+  /** Why it failed or closed, e.g. "cannot connect to TCP 127.0.0.1:5070: connection refused". */
+  reason: string
+}
+
 export interface DtmfEvent {
   type: 'dtmf'
   callId: string
@@ -185,6 +202,7 @@ export interface SipServiceEvents {
   dtmf: [DtmfEvent]
   hold: [HoldEvent]
   request_failed: [RequestFailedEvent]
+  transport: [TransportEvent]
   error: [ErrorEvent]
 }
 
@@ -268,6 +286,8 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
   stop(): Promise<void>
   readonly isRunning: boolean
   localAddress(): LocalAddress
+  /** Every listener: UDP, and TCP when the transport is TCP. */
+  localAddresses(): LocalAddress[]
   /**
    * Places a call. `from` picks the account (extension, user name or SIP URI); `to` is a number,
    * an extension or a SIP URI. Resolves when the INVITE is sent; follow `call_state` events.

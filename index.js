@@ -23,6 +23,7 @@ const CONFIG_TYPES = {
   rtpTimeoutMs: 'uint',
   stopGraceMs: 'uint',
   userAgent: 'string',
+  keepAliveIntervalS: 'uint',
   useWebsocket: 'boolean',
   websocketUrl: 'string',
   accounts: 'array',
@@ -272,6 +273,10 @@ class SipService extends EventEmitter {
 
   localAddress() {
     return this._native().localAddress()
+  }
+
+  localAddresses() {
+    return this._native().localAddresses()
   }
 
   counters() {

@@ -98,6 +98,16 @@ impl NativeEndpoint {
         self.engine.local_address().into()
     }
 
+    /// `{ address, port, transport }` of every listener (UDP, and TCP on the TCP transport).
+    #[napi(catch_unwind)]
+    pub fn local_addresses(&self) -> Vec<LocalAddress> {
+        self.engine
+            .local_addresses()
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+
     /// Live calls, live transactions and dropped malformed messages.
     #[napi(catch_unwind)]
     pub fn counters(&self) -> Counters {

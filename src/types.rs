@@ -62,6 +62,8 @@ pub struct ConfigInput {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_alive_interval_s: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub use_websocket: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub websocket_url: Option<String>,
@@ -260,6 +262,27 @@ impl From<sipua::event::RegistrationState> for RegistrationState {
     }
 }
 
+/// The state of the stream connection to the PBX.
+#[napi(string_enum = "snake_case")]
+pub enum TransportState {
+    Connecting,
+    Connected,
+    Disconnected,
+    Reconnecting,
+}
+
+impl From<sipua::event::TransportState> for TransportState {
+    fn from(s: sipua::event::TransportState) -> Self {
+        use sipua::event::TransportState as S;
+        match s {
+            S::Connecting => Self::Connecting,
+            S::Connected => Self::Connected,
+            S::Disconnected => Self::Disconnected,
+            S::Reconnecting => Self::Reconnecting,
+        }
+    }
+}
+
 /// A snapshot of one call.
 #[napi(object)]
 pub struct CallSnapshot {
@@ -289,7 +312,7 @@ impl From<sipua::CallInfo> for CallSnapshot {
 pub struct LocalAddress {
     pub address: String,
     pub port: u32,
-    #[napi(ts_type = "'udp' | 'tcp' | 'tls'")]
+    #[napi(ts_type = "'udp' | 'tcp' | 'tls' | 'ws' | 'wss'")]
     pub transport: String,
 }
 
@@ -419,6 +442,13 @@ pub enum EngineEvent {
         code: u32,
         reason: String,
     },
+    Transport {
+        #[napi(ts_type = "'tcp' | 'tls' | 'ws' | 'wss'")]
+        transport: String,
+        remote: String,
+        state: TransportState,
+        reason: String,
+    },
     Error {
         message: String,
     },
@@ -496,6 +526,17 @@ impl From<sipua::Event> for EngineEvent {
                 method,
                 purpose,
                 code: u32::from(code),
+                reason,
+            },
+            E::Transport {
+                transport,
+                remote,
+                state,
+                reason,
+            } => Self::Transport {
+                transport,
+                remote,
+                state: state.into(),
                 reason,
             },
             E::Error { message } => Self::Error { message },

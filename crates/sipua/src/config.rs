@@ -19,6 +19,10 @@ pub enum TransportKind {
     Tcp,
     /// SIP over TLS.
     Tls,
+    /// SIP over WebSocket (RFC 7118).
+    Ws,
+    /// SIP over secure WebSocket.
+    Wss,
 }
 
 impl TransportKind {
@@ -28,6 +32,8 @@ impl TransportKind {
             "udp" => Some(Self::Udp),
             "tcp" => Some(Self::Tcp),
             "tls" => Some(Self::Tls),
+            "ws" => Some(Self::Ws),
+            "wss" => Some(Self::Wss),
             _ => None,
         }
     }
@@ -38,6 +44,25 @@ impl TransportKind {
             Self::Udp => "udp",
             Self::Tcp => "tcp",
             Self::Tls => "tls",
+            Self::Ws => "ws",
+            Self::Wss => "wss",
+        }
+    }
+
+    /// Whether it runs over a connection (everything but UDP).
+    pub fn is_stream(self) -> bool {
+        self != Self::Udp
+    }
+
+    /// The transport token of Via and `;transport=`.
+    pub(crate) fn sip_transport(self) -> rsipstack::sip::Transport {
+        use rsipstack::sip::Transport;
+        match self {
+            Self::Udp => Transport::Udp,
+            Self::Tcp => Transport::Tcp,
+            Self::Tls => Transport::Tls,
+            Self::Ws => Transport::Ws,
+            Self::Wss => Transport::Wss,
         }
     }
 }
@@ -108,6 +133,9 @@ pub struct EndpointConfig {
     pub stop_grace_ms: u64,
     /// Value of the User-Agent header.
     pub user_agent: String,
+    /// Keep-alive interval in seconds; `None`: the transport's default (90 s CRLF ping on
+    /// TCP/TLS/WS, RFC 5626 §4.4.1), 0: off.
+    pub keep_alive_interval_s: Option<u32>,
     /// The service's `pbx_use_websocket` / `pbx_websocket_url`: kept for compatibility, not a
     /// transport of this release (native SIP is the point of the package).
     pub use_websocket: bool,
@@ -135,6 +163,7 @@ impl Default for EndpointConfig {
             rtp_timeout_ms: 0,
             stop_grace_ms: 3_000,
             user_agent: concat!("sip-native/", env!("CARGO_PKG_VERSION")).into(),
+            keep_alive_interval_s: None,
             use_websocket: false,
             websocket_url: None,
             accounts: Vec::new(),
@@ -196,7 +225,7 @@ impl EndpointConfig {
         if let Some(t) = opt_string(pbx, "pbx_transport")? {
             config.transport = TransportKind::parse(&t).ok_or_else(|| {
                 Error::Config(format!(
-                    "pbx_transport: expected UDP, TCP or TLS, got {t:?}"
+                    "pbx_transport: expected UDP, TCP, TLS, WS or WSS, got {t:?}"
                 ))
             })?;
         }
@@ -289,9 +318,12 @@ impl EndpointConfig {
                 "useWebsocket: SIP over WebSocket is not supported; use UDP, TCP or TLS".into(),
             ));
         }
-        if self.transport != TransportKind::Udp {
+        if matches!(
+            self.transport,
+            TransportKind::Tls | TransportKind::Ws | TransportKind::Wss
+        ) {
             return Err(Error::Config(format!(
-                "transport: {} is not available yet in this release; use UDP",
+                "transport: {} is not available yet in this release; use UDP or TCP",
                 self.transport.as_str()
             )));
         }
@@ -309,6 +341,15 @@ impl EndpointConfig {
             }
         }
         Ok(())
+    }
+
+    /// The CRLF ping interval of stream flows; `None` when off.
+    pub(crate) fn stream_keepalive(&self) -> Option<std::time::Duration> {
+        match self.keep_alive_interval_s {
+            None => Some(std::time::Duration::from_secs(90)),
+            Some(0) => None,
+            Some(s) => Some(std::time::Duration::from_secs(u64::from(s))),
+        }
     }
 
     /// 64·T1: how long a transaction waits for a silent peer (Timers B, F, H; RFC 3261 §9.1

@@ -11,7 +11,7 @@ use crate::media::recorder::RecordingInfo;
 use crate::rtp_ports::PortPool;
 use crate::sip::remote_target::RemoteTargets;
 use crate::sip::uri::{host_port, host_port_unless_default};
-use crate::transport::{Addressing, TransportCounters};
+use crate::transport::{Addressing, PbxFlow, TransportCounters};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
@@ -32,6 +32,8 @@ pub(crate) struct UaContext {
     pub ports: PortPool,
     pub addressing: Addressing,
     pub counters: Arc<TransportCounters>,
+    /// The connection to the PBX, on a stream transport with a server configured.
+    pub flow: Option<Arc<PbxFlow>>,
     /// The pacing clock and RTP sessions of the calls.
     pub media: Arc<MediaEngine>,
     /// The peers' Contact URIs as sent, restored into our in-dialog requests.
@@ -51,6 +53,7 @@ impl UaContext {
         sip: EndpointInnerRef,
         addressing: Addressing,
         counters: Arc<TransportCounters>,
+        flow: Option<Arc<PbxFlow>>,
         remote_targets: RemoteTargets,
         events: mpsc::UnboundedSender<Event>,
     ) -> Arc<Self> {
@@ -65,6 +68,7 @@ impl UaContext {
             sip,
             addressing,
             counters,
+            flow,
             media: MediaEngine::new(),
             remote_targets,
             finished_recordings: Mutex::new(HashMap::new()),
@@ -107,8 +111,16 @@ impl UaContext {
             .and_then(|mut r| r.remove(call_id))
     }
 
-    /// The PBX host and port as a transport target.
+    /// The PBX as a transport target. On a stream transport, the address of our connection
+    /// to it (the key the stack finds that connection under); an error naming the server and
+    /// the cause while it is down, rather than letting the stack dial on its own.
     pub(crate) fn server_addr(&self) -> Result<SipAddr> {
+        if let Some(flow) = &self.flow {
+            return flow
+                .current()
+                .map(|f| f.remote.clone())
+                .ok_or_else(|| Error::Transport(flow.down_reason()));
+        }
         let host = self
             .config
             .server
@@ -117,6 +129,31 @@ impl UaContext {
         let hp = sip::HostWithPort::try_from(host_port(host, self.config.server_port).as_str())
             .map_err(|e| Error::Config(format!("server: {e}")))?;
         Ok(SipAddr::new(sip::Transport::Udp, hp))
+    }
+
+    /// The port our Contact and Via carry: the local port of the PBX connection when there is
+    /// one, else the SIP port.
+    fn contact_port(&self) -> u16 {
+        self.flow
+            .as_ref()
+            .and_then(|f| f.current())
+            .map(|f| f.local.port())
+            .unwrap_or(self.addressing.local.port())
+    }
+
+    /// Our Contact URI for `user`.
+    pub(crate) fn contact_uri(&self, user: &str) -> String {
+        self.addressing.contact_uri(user, self.contact_port())
+    }
+
+    /// Our Contact header value for `user`.
+    pub(crate) fn contact_for(&self, user: &str) -> sip::typed::Contact {
+        self.addressing.contact_for(user, self.contact_port())
+    }
+
+    /// The sent-by of the Via of our out-of-dialog requests.
+    pub(crate) fn via_addr(&self) -> SipAddr {
+        self.addressing.via_addr(self.contact_port())
     }
 
     /// `host` or `host:port` of the PBX, as written into URIs.

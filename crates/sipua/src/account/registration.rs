@@ -11,9 +11,22 @@ use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{self, Header, SipMessage};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::{SipAddr, SipConnection};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// Resolves when a new connection to the PBX is up; never without a stream transport.
+async fn next_flow(flows: &mut Option<watch::Receiver<u64>>) {
+    let changed = match flows {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => false,
+    };
+    if !changed {
+        std::future::pending::<()>().await;
+    }
+}
 
 /// When to refresh a registration the registrar granted for `granted` seconds: well before
 /// expiry (like pjsua's 5 s margin, but proportional for long grants), never below 1 s.
@@ -80,12 +93,17 @@ impl Registration {
         let expires = self.ctx.config.register_expires;
         let mut failures = 0u32;
         let mut registered = false;
+        let mut new_flows = self.ctx.flow.as_ref().map(|f| f.generations());
         loop {
             self.emit(RegistrationState::Registering, 0, "", 0);
             let outcome = tokio::select! {
                 _ = stop.cancelled() => break,
                 o = self.register(expires) => o,
             };
+            // The connection this REGISTER used (or failed to get) is accounted for.
+            if let Some(rx) = new_flows.as_mut() {
+                rx.borrow_and_update();
+            }
             let wait = if (200..300).contains(&outcome.code) {
                 failures = 0;
                 registered = true;
@@ -105,6 +123,10 @@ impl Registration {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = tokio::time::sleep(wait) => {}
+                // A new connection to the PBX: our binding on the old one is unreachable.
+                _ = next_flow(&mut new_flows) => {
+                    tracing::info!(account = %self.account.config.extension, "re-registering over the new connection");
+                }
             }
         }
         if registered {
@@ -138,13 +160,29 @@ impl Registration {
     async fn try_register(&mut self, expires: u32) -> crate::Result<RegisterOutcome> {
         self.auth.new_request();
         let uri = self.account.registrar_uri.clone();
-        let destination = self.ctx.server_addr()?;
+        // On a stream transport the REGISTER is pinned to our connection: if it is down the
+        // attempt fails now with the cause, instead of the stack dialling on its own.
+        let (destination, connection) = match &self.ctx.flow {
+            Some(flow) => {
+                let flow = flow.connection().await.map_err(crate::Error::Transport)?;
+                (
+                    flow.remote.clone(),
+                    Some(SipConnection::Channel(flow.conn.clone())),
+                )
+            }
+            None => (self.ctx.server_addr()?, None),
+        };
         let mut credentials = self.auth.preemptive("REGISTER", &uri);
         let mut auth = std::mem::replace(&mut self.auth, Authenticator::new("", ""));
         let mut challenges = ChallengeLoop::new(Some(&mut auth), "REGISTER", &uri);
         let result = loop {
             let resp = match self
-                .exchange(expires, credentials.take(), &destination)
+                .exchange(
+                    expires,
+                    credentials.take(),
+                    &destination,
+                    connection.clone(),
+                )
                 .await
             {
                 Ok(Some(resp)) if is_challenge(&resp) => resp,
@@ -192,11 +230,12 @@ impl Registration {
         &mut self,
         expires: u32,
         authorization: Option<Header>,
-        destination: &rsipstack::transport::SipAddr,
+        destination: &SipAddr,
+        connection: Option<SipConnection>,
     ) -> crate::Result<Option<sip::Response>> {
         let request = self.build(expires, authorization)?;
         let key = TransactionKey::from_request(&request, TransactionRole::Client)?;
-        let mut tx = Transaction::new_client(key, request, self.ctx.sip.clone(), None);
+        let mut tx = Transaction::new_client(key, request, self.ctx.sip.clone(), connection);
         tx.destination = Some(destination.clone());
         tx.send().await?;
         while let Some(msg) = tx.receive().await {
@@ -229,7 +268,7 @@ impl Registration {
             uri: aor_uri,
             params: vec![],
         };
-        let via = ctx.sip.get_via(None, None)?;
+        let via = ctx.sip.get_via(Some(ctx.via_addr()), None)?;
         let mut req = ctx.sip.make_request(
             sip::Method::Register,
             registrar,
@@ -239,9 +278,8 @@ impl Registration {
             self.cseq,
             Some(self.register_call_id.clone().into()),
         );
-        req.headers.unique_push(Header::Contact(
-            ctx.addressing.contact_for(&acc.extension).into(),
-        ));
+        req.headers
+            .unique_push(Header::Contact(ctx.contact_for(&acc.extension).into()));
         req.headers.unique_push(Header::Expires(expires.into()));
         if let Some(h) = authorization {
             req.headers.push(h);

@@ -126,7 +126,6 @@ pub(crate) fn place(
         content_type: Some("application/sdp".into()),
         offer: Some(offer.into_bytes()),
         contact: ctx
-            .addressing
             .contact_uri(&caller.user)
             .as_str()
             .try_into()

@@ -12,11 +12,15 @@ pub use media_api::DtmfMethod;
 use crate::account::{AccountTable, Registration};
 use crate::call::{self, CallInfo};
 use crate::config::EndpointConfig;
+use crate::config::TransportKind;
 use crate::context::UaContext;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::sip::remote_target::RemoteTargets;
-use crate::transport::{Addressing, GuardedUdpSocket, TransportCounters};
+use crate::transport::{
+    advertise, bind_tcp, serve_tcp, Addressing, DialTarget, FlowSetup, GuardedUdpSocket, PbxFlow,
+    TransportCounters,
+};
 use calls::CallTable;
 use dispatch::Dispatcher;
 use rsipstack::transaction::endpoint::EndpointOption;
@@ -37,7 +41,7 @@ pub struct LocalAddress {
     pub address: String,
     /// The bound port.
     pub port: u16,
-    /// `udp` (the only transport of this release).
+    /// `udp`, `tcp`, `tls`, `ws` or `wss`.
     pub transport: &'static str,
 }
 
@@ -65,7 +69,12 @@ pub struct Endpoint {
     /// One per registered account: they end by themselves (bounded un-REGISTER) on cancel.
     registration_tasks: Mutex<Vec<JoinHandle<()>>>,
     socket: Arc<GuardedUdpSocket>,
+    /// The TCP listener's address, when there is one.
+    tcp_listener: Option<SocketAddr>,
 }
+
+/// How long a connect to the PBX may take before it counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds the SIP socket from the config.
 async fn bind_udp(config: &EndpointConfig) -> Result<tokio::net::UdpSocket> {
@@ -80,6 +89,40 @@ async fn bind_udp(config: &EndpointConfig) -> Result<tokio::net::UdpSocket> {
         .await
         .map_err(|e| Error::Transport(format!("cannot bind UDP {bind}: {e}")))?;
     Ok(socket)
+}
+
+/// The flow to the PBX on a stream transport with a server configured.
+fn pbx_flow(
+    config: &EndpointConfig,
+    stack: &rsipstack::transaction::endpoint::Endpoint,
+    counters: &Arc<TransportCounters>,
+    events: &mpsc::UnboundedSender<Event>,
+    cancel: &CancellationToken,
+) -> Result<Option<Arc<PbxFlow>>> {
+    let (Some(server), true) = (&config.server, config.transport.is_stream()) else {
+        return Ok(None);
+    };
+    let bind_ip: IpAddr = config.bind_address.parse().map_err(|_| {
+        Error::Config(format!(
+            "bindAddress: not an IP address: {:?}",
+            config.bind_address
+        ))
+    })?;
+    let target = DialTarget {
+        kind: config.transport,
+        host: server.clone(),
+        port: config.server_port,
+        bind_ip,
+        connect_timeout: CONNECT_TIMEOUT,
+    };
+    let setup = FlowSetup {
+        target,
+        keepalive: config.stream_keepalive(),
+        counters: counters.clone(),
+        events: events.clone(),
+        cancel: cancel.child_token(),
+    };
+    Ok(Some(PbxFlow::start(setup, stack.inner.clone())))
 }
 
 /// The stack's timers from T1 (RFC 3261 §17): 64·T1 for B, F, H; T2 at least T1.
@@ -117,14 +160,44 @@ impl Endpoint {
         .await?;
         let transport_layer = TransportLayer::new(cancel.clone());
         transport_layer.add_transport(udp.into());
+        // The stack's idle timeout (300 s) would close our client flow between refreshes:
+        // our own keep-alives decide when a flow is dead.
+        transport_layer.set_stream_idle_timeout(Duration::ZERO);
+        let tcp = match config.transport {
+            TransportKind::Tcp => {
+                let listener = bind_tcp(addressing.local).await?;
+                let port = listener.local_addr()?.port();
+                advertise(
+                    &transport_layer,
+                    SocketAddr::new(addressing.advertised, port),
+                    rsipstack::sip::Transport::Tcp,
+                )
+                .await?;
+                Some(listener)
+            }
+            _ => None,
+        };
+        let tcp_listener = match &tcp {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
         let remote_targets = RemoteTargets::default();
         let stack = rsipstack::EndpointBuilder::new()
             .with_option(stack_timers(&config))
             .with_inspector(Box::new(remote_targets.clone()))
             .with_transport_layer(transport_layer)
-            .with_cancel_token(cancel)
+            .with_cancel_token(cancel.clone())
             .with_user_agent(&config.user_agent)
             .build();
+        if let Some(listener) = tcp {
+            serve_tcp(
+                listener,
+                stack.inner.clone(),
+                counters.clone(),
+                cancel.child_token(),
+            );
+        }
+        let flow = pbx_flow(&config, &stack, &counters, &events, &cancel)?;
         let incoming = stack.incoming_transactions()?;
         let accounts = Arc::new(AccountTable::new(&config, addressing.advertised));
         let ctx = UaContext::new(
@@ -132,6 +205,7 @@ impl Endpoint {
             stack.inner.clone(),
             addressing,
             counters,
+            flow,
             remote_targets,
             events,
         );
@@ -159,6 +233,7 @@ impl Endpoint {
             stack_tasks: Mutex::new(stack_tasks),
             registration_tasks: Mutex::new(Vec::new()),
             socket: guarded,
+            tcp_listener,
         };
         endpoint.start_registrations();
         Ok(endpoint)
@@ -182,14 +257,33 @@ impl Endpoint {
         }
     }
 
-    /// The bound SIP socket.
+    /// The listener of the transport in use.
     pub fn local_address(&self) -> LocalAddress {
-        let local = self.ctx.addressing.local;
-        LocalAddress {
+        let transport = self.ctx.config.transport;
+        self.local_addresses()
+            .into_iter()
+            .find(|a| a.transport == transport.as_str())
+            .unwrap_or_else(|| {
+                // WS and TLS flows have no listener of their own: the port is the SIP one.
+                let local = self.ctx.addressing.local;
+                LocalAddress {
+                    address: local.ip().to_string(),
+                    port: local.port(),
+                    transport: transport.as_str(),
+                }
+            })
+    }
+
+    /// Every listener: UDP, and TCP when the transport is TCP.
+    pub fn local_addresses(&self) -> Vec<LocalAddress> {
+        let entry = |local: SocketAddr, transport: &'static str| LocalAddress {
             address: local.ip().to_string(),
             port: local.port(),
-            transport: "udp",
-        }
+            transport,
+        };
+        let mut all = vec![entry(self.ctx.addressing.local, "udp")];
+        all.extend(self.tcp_listener.map(|l| entry(l, "tcp")));
+        all
     }
 
     /// Live calls, transactions and dropped messages.

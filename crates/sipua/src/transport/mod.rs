@@ -1,9 +1,18 @@
-//! Transports under the SIP stack and our addressing. Today the guarded UDP socket; TCP, TLS,
-//! WebSocket, the resolver, keep-alives and STUN come beside it.
+//! Transports under the SIP stack and our addressing: the guarded UDP socket, and the stream
+//! transports (TCP) that we dial, frame and keep alive ourselves and hand to the stack as
+//! channel connections.
 
 mod address;
+mod dial;
+mod flow;
 mod framing;
+mod keepalive;
+mod listener;
+mod stream;
 mod udp;
 
 pub(crate) use address::Addressing;
+pub(crate) use dial::DialTarget;
+pub(crate) use flow::{FlowSetup, PbxFlow};
+pub(crate) use listener::{advertise, bind_tcp, serve as serve_tcp};
 pub(crate) use udp::{GuardedUdpSocket, TransportCounters};
