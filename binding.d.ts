@@ -145,6 +145,7 @@ export interface ConfigInput {
   userAgent?: string
   useWebsocket?: boolean
   websocketUrl?: string
+  tls?: TlsInput
   accounts?: Array<AccountInput>
 }
 
@@ -232,6 +233,15 @@ export interface StartOptions {
   pbx?: PbxRow
   operators?: Array<OperatorRow>
   overrides?: ConfigInput
+}
+
+/** The config's `tls` object (files are checked by the engine, which names the field). */
+export interface TlsInput {
+  caFile?: string
+  certFile?: string
+  keyFile?: string
+  serverName?: string
+  verify?: boolean
 }
 
 /** Checks a configuration without starting anything; throws with the offending field's name. */

@@ -7,6 +7,7 @@
 const { spawnSync } = require('node:child_process')
 const dgram = require('node:dgram')
 const fs = require('node:fs')
+const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
 const { sleep, until } = require('./wait')
@@ -102,6 +103,18 @@ function freePort() {
   })
 }
 
+/** A TCP port on 127.0.0.1 that was free a moment ago (for stream listeners). */
+function freeTcpPort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.once('error', reject)
+    s.listen(0, HOST, () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
 /** Whether some process has a UDP socket bound to `port` (Linux /proc). */
 function udpBound(port) {
   const hex = ':' + port.toString(16).toUpperCase().padStart(4, '0')
@@ -174,6 +187,7 @@ module.exports = {
   readIfExists,
   which,
   freePort,
+  freeTcpPort,
   waitUdpBound,
   requirePeer,
 }
