@@ -146,6 +146,10 @@ const PEERS = {
     which('kamailio') && which('sqlite3') && require('../peers/kamailio').kamailioModuleDir()
       ? null
       : 'install with: apt-get install kamailio kamailio-sqlite-modules sqlite3',
+  // the TLS and WebSocket listeners of startKamailio({ transports })
+  'kamailio-tls': () => kamailioModules(['tls.so'], 'kamailio-tls-modules'),
+  'kamailio-websocket': () => kamailioModules(['websocket.so', 'xhttp.so'], 'kamailio-websocket-modules'),
+  openssl: () => (which('openssl') ? null : 'install with: apt-get install openssl'),
   baresip: () => {
     if (!which('baresip')) return 'install with: apt-get install baresip-core'
     const missing = require('../peers/baresip').missingBaresipModules()
@@ -159,6 +163,11 @@ const PEERS = {
     fs.existsSync(path.join(__dirname, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'))
       ? null
       : 'install with: npm ci (devDependency typescript)',
+}
+
+function kamailioModules(files, pkg) {
+  const dir = PEERS.kamailio() ? null : require('../peers/kamailio').kamailioModuleDir()
+  return dir && files.every((f) => fs.existsSync(path.join(dir, f))) ? null : `install with: apt-get install kamailio ${pkg}`
 }
 
 /**

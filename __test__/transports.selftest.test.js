@@ -1,0 +1,149 @@
+// The transport harness proven without sip-native: the test certificates refused by an
+// independent TLS client (node's) for the reasons the engine must give; Kamailio answering over
+// every listener (UDP, TCP, TLS, WS, WSS, on 127.0.0.1 and [::1]); and two PJSIP phones that
+// register at Kamailio over TCP, over TLS (verifying its certificate) and over TLS on [::1] and
+// call each other through it with a tone each way, so Kamailio reaches a UA over the connection
+// the UA opened. A PJSIP phone that verifies refuses a Kamailio serving an unknown CA's certificate.
+// If this fails, transports.test.js failures are about the harness, not us.
+'use strict'
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const path = require('node:path')
+const net = require('node:net')
+const tls = require('node:tls')
+const fs = require('node:fs')
+// Loads neither the addon nor the helpers that do (./helpers/sip, ./helpers/interop).
+const { requirePeer, tmpDir } = require('./helpers/process')
+const { sleep } = require('./helpers/wait')
+const { makeCerts, removeCerts } = require('./helpers/certs')
+const { sendOptions } = require('./helpers/sipwire')
+const { startKamailio } = require('./peers/kamailio')
+const { startPjsua2 } = require('./peers/pjsua2')
+const A = require('./helpers/audio')
+
+const USERS = [
+  { username: '1001', password: 'pw1001' },
+  { username: '1002', password: 'pw1002' },
+]
+
+function certsFor(t) {
+  if (!requirePeer('openssl', t)) return null
+  const certs = makeCerts()
+  t.after(() => removeCerts(certs))
+  return certs
+}
+
+/** What node's TLS client says of `server` when it trusts `ca` and expects `servername`. */
+async function nodeVerdict(server, ca, servername) {
+  const srv = tls.createServer({ cert: fs.readFileSync(server.cert), key: fs.readFileSync(server.key) }, (s) => s.end())
+  srv.on('tlsClientError', () => {})
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r))
+  try {
+    return await new Promise((resolve) => {
+      const c = tls.connect({ host: '127.0.0.1', port: srv.address().port, ca: fs.readFileSync(ca), servername }, () => {
+        c.destroy()
+        resolve('ok')
+      })
+      c.on('error', (e) => resolve(e.code || e.message))
+    })
+  } finally {
+    srv.close()
+  }
+}
+
+test('the test certificates: node trusts the server one for localhost and refuses the unknown-CA, wrong-name and expired ones', async (t) => {
+  const certs = certsFor(t)
+  if (!certs) return
+  assert.equal(await nodeVerdict(certs.server, certs.ca.cert, 'localhost'), 'ok')
+  assert.equal(await nodeVerdict(certs.unknown, certs.ca.cert, 'localhost'), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
+  assert.equal(await nodeVerdict(certs.wrongName, certs.ca.cert, 'localhost'), 'ERR_TLS_CERT_ALTNAME_INVALID')
+  assert.equal(await nodeVerdict(certs.expired, certs.ca.cert, 'localhost'), 'CERT_HAS_EXPIRED')
+})
+
+test('Kamailio answers OPTIONS over UDP, TCP, TLS, WS and WSS on 127.0.0.1 and [::1]; TLS without the CA is refused', async (t) => {
+  if (!requirePeer('kamailio-tls', t) || !requirePeer('kamailio-websocket', t)) return
+  const certs = certsFor(t)
+  if (!certs) return
+  const kam = await startKamailio({ users: USERS, t, transports: ['tcp', 'tls', 'ws', 'wss'], certs: certs.server, ca: certs.ca.cert, ipv6: true })
+  for (const transport of ['udp', 'tcp', 'tls', 'ws', 'wss']) {
+    for (const host of ['127.0.0.1', '::1']) {
+      const line = await sendOptions({ transport, host, port: kam.ports[transport], ca: certs.ca.cert, servername: 'localhost' })
+      assert.match(line, /^SIP\/2\.0 200 /, `${transport} on ${host}`)
+    }
+  }
+  await assert.rejects(sendOptions({ transport: 'wss', host: '127.0.0.1', port: kam.ports.wss }), /unable to verify/)
+  // the WS listener is Kamailio's xhttp: a GET without the upgrade is answered 404, not 101
+  const plain = await new Promise((resolve, reject) => {
+    const c = net.connect({ host: '127.0.0.1', port: kam.ports.ws }, () => c.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'))
+    c.setTimeout(2000, () => c.destroy(new Error('no HTTP answer')))
+    c.on('data', (d) => (c.destroy(), resolve(d.toString('latin1').split('\r\n')[0])))
+    c.on('error', reject)
+  })
+  assert.match(plain, /^HTTP\/1\.[01] 404/)
+})
+
+for (const [transport, host] of [
+  ['tcp', '127.0.0.1'],
+  ['tls', '127.0.0.1'],
+  ['tls', '::1'],
+]) {
+  test(`PJSIP registers at Kamailio over ${transport} on ${host} and calls PJSIP through it: a tone each way${host === '::1' ? ' (RTP on 127.0.0.1: the wheel has no IPv6 media)' : ''}`, { timeout: 60000 }, async (t) => {
+    if (!requirePeer('kamailio-tls', t) || !requirePeer('pjsua2', t)) return
+    const certs = certsFor(t)
+    if (!certs) return
+    const kam = await startKamailio({ users: USERS, t, transports: [transport], certs: certs.server, ca: certs.ca.cert, ipv6: host === '::1' })
+    const hostInUri = host.includes(':') ? `[${host}]` : host
+    const registrar = `sip:${hostInUri}:${kam.ports[transport]};transport=${transport}`
+    const tlsOpts = { caFile: certs.ca.cert, verifyServer: true }
+    const phone = (user, autoAnswer) =>
+      startPjsua2({ t, user, autoAnswer, transport, host, tls: tlsOpts, maxSeconds: 50, register: { registrar, password: `pw${user}` } })
+    const a = await phone('1001', false)
+    const b = await phone('1002', true)
+    await a.registered()
+    await b.registered()
+
+    a.dial(`sip:1002@${hostInUri}:${kam.ports[transport]};transport=${transport}`)
+    await a.established()
+    await b.established()
+    const dir = tmpDir('selftest-tr')
+    const aRec = path.join(dir, 'a-heard.wav')
+    const bRec = path.join(dir, 'b-heard.wav')
+    await a.record(aRec)
+    await b.record(bRec)
+    await b.playTone(1000, 1500, -10)
+    await a.playTone(440, 1500, -10)
+    await Promise.all([a.toneDone(), b.toneDone()])
+    await sleep(A.PLAYOUT_MS)
+    await a.stopRecord()
+    await b.stopRecord()
+    A.assertTone(A.toneCheck(aRec), { freq: 1000, levelDb: -10, minMs: 1000, what: '1001 heard 1002' })
+    A.assertTone(A.toneCheck(bRec), { freq: 440, levelDb: -10, minMs: 1000, what: '1002 heard 1001' })
+    a.cmd('hangup')
+    await b.waitEvent('call_state', (e) => e.state === 'disconnected')
+
+    // Kamailio reached 1002 over the connection 1002 opened: its log shows the INVITE relayed to
+    // the registration's received address, and no second connection towards 1002's listener
+    const relayed = kam.log().match(/relay INVITE to \S+ via (\S+)/)
+    t.diagnostic(relayed && relayed[0])
+    assert.ok(relayed, `Kamailio relayed the INVITE:\n${kam.log().slice(-3000)}`)
+    assert.notEqual(relayed[1], '<null>', 'the INVITE went to the received address (the UA connection)')
+    assert.ok(!relayed[1].includes(`:${b.port}`), `not to the UA's listener port ${b.port}: ${relayed[1]}`)
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+}
+
+test('PJSIP verifying the server refuses a Kamailio with a certificate of an unknown CA', { timeout: 30000 }, async (t) => {
+  if (!requirePeer('kamailio-tls', t) || !requirePeer('pjsua2', t)) return
+  const certs = certsFor(t)
+  if (!certs) return
+  const kam = await startKamailio({ users: USERS, t, transports: ['tls'], certs: certs.unknown, ca: certs.unknownCa.cert })
+  const a = await startPjsua2({
+    t,
+    user: '1001',
+    transport: 'tls',
+    tls: { caFile: certs.ca.cert, verifyServer: true },
+    register: { registrar: kam.uris.tls, password: 'pw1001' },
+  })
+  await assert.rejects(a.registered(), /registration failed: (?!200)\d+/)
+})
