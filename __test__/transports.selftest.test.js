@@ -4,11 +4,14 @@
 // register at Kamailio over TCP, over TLS (verifying its certificate) and over TLS on [::1] and
 // call each other through it with a tone each way, so Kamailio reaches a UA over the connection
 // the UA opened. A PJSIP phone that verifies refuses a Kamailio serving an unknown CA's certificate.
+// For WS/WSS there is no SIP client here but ours: a hand-written WebSocket UA (helpers/sipwire)
+// registers with an unroutable Contact and a PJSIP call reaches it over its own WebSocket.
 // If this fails, transports.test.js failures are about the harness, not us.
 'use strict'
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
+const crypto = require('node:crypto')
 const path = require('node:path')
 const net = require('node:net')
 const tls = require('node:tls')
@@ -17,7 +20,7 @@ const fs = require('node:fs')
 const { requirePeer, tmpDir } = require('./helpers/process')
 const { sleep } = require('./helpers/wait')
 const { makeCerts, removeCerts } = require('./helpers/certs')
-const { sendOptions } = require('./helpers/sipwire')
+const { sendOptions, openSip } = require('./helpers/sipwire')
 const { startKamailio } = require('./peers/kamailio')
 const { startPjsua2 } = require('./peers/pjsua2')
 const A = require('./helpers/audio')
@@ -147,3 +150,65 @@ test('PJSIP verifying the server refuses a Kamailio with a certificate of an unk
   })
   await assert.rejects(a.registered(), /registration failed: (?!200)\d+/)
 })
+
+/** The header `name` of a SIP message (first one), or undefined. */
+const header = (msg, name) => (msg.match(new RegExp(`^${name}\\s*:\\s*(.*)$`, 'im')) || [])[1]
+
+/** A REGISTER of a WebSocket UA with an unroutable Contact (RFC 7118 §5), digest-authenticated. */
+async function wsRegister(conn, { transport, user, password }) {
+  const callId = `${crypto.randomBytes(6).toString('hex')}@selftest`
+  const request = (cseq, auth = '') =>
+    `REGISTER sip:127.0.0.1 SIP/2.0\r\n` +
+    `Via: SIP/2.0/${transport.toUpperCase()} ws-ua.invalid;branch=z9hG4bK${crypto.randomBytes(6).toString('hex')}\r\n` +
+    `From: <sip:${user}@127.0.0.1>;tag=ws${cseq}\r\nTo: <sip:${user}@127.0.0.1>\r\n` +
+    `Call-ID: ${callId}\r\nCSeq: ${cseq} REGISTER\r\nMax-Forwards: 70\r\n` +
+    `Contact: <sip:${user}@ws-ua.invalid;transport=${transport}>;expires=60\r\n${auth}Content-Length: 0\r\n\r\n`
+  conn.send(request(1))
+  const challenge = await conn.next((m) => m.startsWith('SIP/2.0 401'))
+  const www = header(challenge, 'WWW-Authenticate')
+  const param = (k) => (www.match(new RegExp(`${k}="?([^",]+)"?`)) || [])[1]
+  const md5hex = (s) => crypto.createHash('md5').update(s).digest('hex')
+  const [realm, nonce, qop] = [param('realm'), param('nonce'), param('qop')]
+  const cnonce = crypto.randomBytes(4).toString('hex')
+  const ha1 = md5hex(`${user}:${realm}:${password}`)
+  const ha2 = md5hex('REGISTER:sip:127.0.0.1')
+  const response = qop ? md5hex(`${ha1}:${nonce}:00000001:${cnonce}:auth:${ha2}`) : md5hex(`${ha1}:${nonce}:${ha2}`)
+  const qopPart = qop ? `, qop=auth, nc=00000001, cnonce="${cnonce}"` : ''
+  conn.send(
+    request(
+      2,
+      `Authorization: Digest username="${user}", realm="${realm}", nonce="${nonce}", uri="sip:127.0.0.1", response="${response}", algorithm=MD5${qopPart}\r\n`,
+    ),
+  )
+  const ok = await conn.next((m) => /^SIP\/2\.0 [2-6]\d\d/.test(m) && !m.startsWith('SIP/2.0 100'))
+  return ok.split('\r\n')[0]
+}
+
+for (const transport of ['ws', 'wss']) {
+  test(`a hand-written ${transport.toUpperCase()} UA registers at Kamailio with an unroutable Contact; a PJSIP call to it arrives over its WebSocket and its 486 goes back`, { timeout: 30000 }, async (t) => {
+    if (!requirePeer('kamailio-websocket', t) || !requirePeer('kamailio-tls', t) || !requirePeer('pjsua2', t)) return
+    const certs = certsFor(t)
+    if (!certs) return
+    const kam = await startKamailio({ users: USERS, t, transports: [transport], certs: certs.server, ca: certs.ca.cert })
+    const conn = await openSip({ transport, host: '127.0.0.1', port: kam.ports[transport], ca: certs.ca.cert, servername: 'localhost' })
+    t.after(() => conn.close())
+    assert.equal(await wsRegister(conn, { transport, user: '1001', password: 'pw1001' }), 'SIP/2.0 200 OK')
+
+    const caller = await startPjsua2({ t, user: '1002', register: { registrar: kam.uri, password: 'pw1002' }, maxSeconds: 25 })
+    await caller.registered()
+    caller.dial(`sip:1001@127.0.0.1:${kam.port}`)
+    const invite = await conn.next((m) => m.startsWith('INVITE '), 10000)
+    assert.match(invite.split('\r\n')[0], /^INVITE sip:1001@ws-ua\.invalid;transport=ws/i, 'the R-URI is the registered Contact')
+    const vias = invite.split('\r\n').filter((l) => /^Via\s*:/i.test(l))
+    assert.match(vias[0], new RegExp(`^Via: SIP/2\\.0/${transport}`, 'i'), `Kamailio sent it over ${transport}: ${vias[0]}`)
+    const reply =
+      `SIP/2.0 486 Busy Here\r\n${vias.join('\r\n')}\r\n` +
+      ['From', 'Call-ID', 'CSeq'].map((h) => `${h}: ${header(invite, h)}`).join('\r\n') +
+      `\r\nTo: ${header(invite, 'To')};tag=ws486\r\nContent-Length: 0\r\n\r\n`
+    conn.send(reply)
+    const ack = await conn.next((m) => m.startsWith('ACK '), 5000)
+    assert.equal(header(ack, 'Call-ID'), header(invite, 'Call-ID'), 'Kamailio ACKed our 486 over the same WebSocket')
+    const end = await caller.waitEvent('call_state', (e) => e.state === 'disconnected', 10000)
+    assert.equal(end.code, 486, 'the caller got our 486 through Kamailio')
+  })
+}
