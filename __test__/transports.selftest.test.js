@@ -68,7 +68,7 @@ test('Kamailio answers OPTIONS over UDP, TCP, TLS, WS and WSS on 127.0.0.1 and [
   if (!requirePeer('kamailio-tls', t) || !requirePeer('kamailio-websocket', t)) return
   const certs = certsFor(t)
   if (!certs) return
-  const kam = await startKamailio({ users: USERS, t, transports: ['tcp', 'tls', 'ws', 'wss'], certs: certs.server, ca: certs.ca.cert, ipv6: true })
+  const kam = await startKamailio({ users: USERS, t, transports: ['tcp', 'tls', 'ws', 'wss'], certs: certs.server, ipv6: true })
   for (const transport of ['udp', 'tcp', 'tls', 'ws', 'wss']) {
     for (const host of ['127.0.0.1', '::1']) {
       const line = await sendOptions({ transport, host, port: kam.ports[transport], ca: certs.ca.cert, servername: 'localhost' })
@@ -95,7 +95,7 @@ for (const [transport, host] of [
     if (!requirePeer('kamailio-tls', t) || !requirePeer('pjsua2', t)) return
     const certs = certsFor(t)
     if (!certs) return
-    const kam = await startKamailio({ users: USERS, t, transports: [transport], certs: certs.server, ca: certs.ca.cert, ipv6: host === '::1' })
+    const kam = await startKamailio({ users: USERS, t, transports: [transport], certs: certs.server, ipv6: host === '::1' })
     const hostInUri = host.includes(':') ? `[${host}]` : host
     const registrar = `sip:${hostInUri}:${kam.ports[transport]};transport=${transport}`
     const tlsOpts = { caFile: certs.ca.cert, verifyServer: true }
@@ -140,7 +140,7 @@ test('PJSIP verifying the server refuses a Kamailio with a certificate of an unk
   if (!requirePeer('kamailio-tls', t) || !requirePeer('pjsua2', t)) return
   const certs = certsFor(t)
   if (!certs) return
-  const kam = await startKamailio({ users: USERS, t, transports: ['tls'], certs: certs.unknown, ca: certs.unknownCa.cert })
+  const kam = await startKamailio({ users: USERS, t, transports: ['tls'], certs: certs.unknown })
   const a = await startPjsua2({
     t,
     user: '1001',
@@ -189,7 +189,7 @@ for (const transport of ['ws', 'wss']) {
     if (!requirePeer('kamailio-websocket', t) || !requirePeer('kamailio-tls', t) || !requirePeer('pjsua2', t)) return
     const certs = certsFor(t)
     if (!certs) return
-    const kam = await startKamailio({ users: USERS, t, transports: [transport], certs: certs.server, ca: certs.ca.cert })
+    const kam = await startKamailio({ users: USERS, t, transports: [transport], certs: certs.server })
     const conn = await openSip({ transport, host: '127.0.0.1', port: kam.ports[transport], ca: certs.ca.cert, servername: 'localhost' })
     t.after(() => conn.close())
     assert.equal(await wsRegister(conn, { transport, user: '1001', password: 'pw1001' }), 'SIP/2.0 200 OK')

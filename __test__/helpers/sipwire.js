@@ -79,7 +79,7 @@ function splitStream(buf) {
  * local: { address, port }, close() }`; `next` resolves with the first received message (a
  * string) matching `pred` that no earlier `next` took. Rejects naming the step that failed
  * (connect, TLS, WebSocket upgrade). For tls/wss, `ca` is a PEM file to trust and `servername`
- * the SNI (default host).
+ * the SNI (default host); `verify: false` accepts any server certificate.
  */
 function openSip(o) {
   const { transport, host, port } = o
@@ -148,7 +148,10 @@ function openSip(o) {
     }
     const sni = o.servername || host
     const sock = secure
-      ? tls.connect({ host, port, ca: o.ca ? fs.readFileSync(o.ca) : undefined, servername: net.isIP(sni) ? undefined : sni }, onConnect)
+      ? tls.connect(
+          { host, port, ca: o.ca ? fs.readFileSync(o.ca) : undefined, servername: net.isIP(sni) ? undefined : sni, rejectUnauthorized: o.verify !== false },
+          onConnect,
+        )
       : net.connect({ host, port }, onConnect)
     sock.on('error', (e) => fail(e.message))
     sock.on('close', () => fail('connection closed'))
@@ -193,6 +196,7 @@ function openSip(o) {
  * @param {number} o.port
  * @param {string} [o.ca]
  * @param {string} [o.servername]
+ * @param {boolean} [o.verify] default true
  * @param {string} [o.path] WebSocket resource, default '/'
  * @param {number} [o.timeoutMs] default 2000
  */
