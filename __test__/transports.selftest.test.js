@@ -64,7 +64,7 @@ test('the test certificates: node trusts the server one for localhost and refuse
   assert.equal(await nodeVerdict(certs.expired, certs.ca.cert, 'localhost'), 'CERT_HAS_EXPIRED')
 })
 
-test('Kamailio answers OPTIONS over UDP, TCP, TLS, WS and WSS on 127.0.0.1 and [::1]; TLS without the CA is refused', async (t) => {
+test('Kamailio answers OPTIONS over UDP, TCP, TLS, WS and WSS on 127.0.0.1 and [::1]; TLS without the CA is refused; killed and restarted it answers on the same ports', async (t) => {
   if (!requirePeer('kamailio-tls', t) || !requirePeer('kamailio-websocket', t)) return
   const certs = certsFor(t)
   if (!certs) return
@@ -84,6 +84,16 @@ test('Kamailio answers OPTIONS over UDP, TCP, TLS, WS and WSS on 127.0.0.1 and [
     c.on('error', reject)
   })
   assert.match(plain, /^HTTP\/1\.[01] 404/)
+
+  // killed and restarted: an open connection drops, the same ports answer again
+  const conn = await openSip({ transport: 'tls', host: '127.0.0.1', port: kam.ports.tls, ca: certs.ca.cert, servername: 'localhost' })
+  const dropped = conn.next(() => false, 10000).catch((e) => e.message)
+  await kam.restart({ kill: true })
+  assert.match(await dropped, /connection closed|ECONNRESET/, 'the TLS connection dropped with Kamailio')
+  for (const transport of ['udp', 'tcp', 'tls', 'ws', 'wss']) {
+    assert.match(await sendOptions({ transport, host: '127.0.0.1', port: kam.ports[transport], ca: certs.ca.cert }), /^SIP\/2\.0 200 /, `${transport} after restart`)
+  }
+  assert.match(kam.log(), /--- restarted ---/)
 })
 
 for (const [transport, host] of [

@@ -135,6 +135,15 @@ async function waitUdpBound(port, child, timeoutMs = 5000) {
   await until(() => udpBound(port) || hasExited(child), timeoutMs, `a process bound UDP port ${port}`)
 }
 
+/** How many file descriptors this process has open (Linux /proc; null elsewhere): a leak check. */
+function openFds() {
+  try {
+    return fs.readdirSync('/proc/self/fd').length
+  } catch {
+    return null
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // which peers are installed
 
@@ -197,6 +206,7 @@ module.exports = {
   which,
   freePort,
   freeTcpPort,
+  openFds,
   waitUdpBound,
   requirePeer,
 }

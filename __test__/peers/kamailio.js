@@ -18,9 +18,9 @@ const { spawn, spawnSync } = require('node:child_process')
 const crypto = require('node:crypto')
 const fs = require('node:fs')
 const path = require('node:path')
-const { HOST, freePort, freeTcpPort, tmpDir, track, terminate, killGroup, hasExited } = require('../helpers/process')
+const { HOST, freePort, freeTcpPort, tmpDir, track, exited, terminate, killGroup, hasExited } = require('../helpers/process')
 const { sendOptions } = require('../helpers/sipwire')
-const { until } = require('../helpers/wait')
+const { sleep, until } = require('../helpers/wait')
 
 function kamailioModuleDir() {
   const candidates = [
@@ -316,7 +316,8 @@ async function startKamailio(o = {}) {
     const ports = await transportPorts(transports)
     fs.writeFileSync(cfg, kamailioCfg({ ports, hosts, domain, db, mpath, tlsFile }))
     try {
-      return await launch({ o, dir, cfg, db, ports, hosts, domain, realm, users })
+      const setup = { o, dir, cfg, db, ports, hosts, domain, realm, users }
+      return handleFor(setup, await launch(setup))
     } catch (e) {
       lastErr = e
       if (!/Address already in use|bind/i.test(e.message)) break
@@ -325,7 +326,8 @@ async function startKamailio(o = {}) {
   throw lastErr
 }
 
-async function launch({ o, dir, cfg, db, ports, hosts, domain, realm, users }) {
+async function launch(setup) {
+  const { o, dir, cfg, ports, hosts } = setup
   const args = ['-f', cfg, '-DD', '-E', '-w', dir, '-Y', dir, '-P', path.join(dir, 'kamailio.pid'), '-m', '64', '-M', '8']
   const child = track(spawn('kamailio', args, { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }))
   let log = ''
@@ -361,10 +363,26 @@ async function launch({ o, dir, cfg, db, ports, hosts, domain, realm, users }) {
     await stop()
     throw new Error(`kamailio did not come up on ${HOST} ${JSON.stringify(ports)} (${err.message}):\n${log.slice(-4000)}`)
   }
+  return {
+    log: () => log,
+    stop,
+    kill: async () => {
+      clearTimeout(hardKill)
+      killGroup(child, 'SIGKILL')
+      await exited(child)
+    },
+  }
+}
+
+/** The handle startKamailio resolves to; `restart` swaps the process under it. */
+function handleFor(setup, first) {
+  const { ports, domain, realm, users, dir, cfg, db } = setup
   const uris = {}
   for (const [t, port] of Object.entries(ports)) {
     uris[t] = t === 'ws' || t === 'wss' ? `${t}://${HOST}:${port}/` : `sip:${HOST}:${port}${t === 'udp' ? '' : `;transport=${t}`}`
   }
+  let proc = first
+  let earlier = ''
   return {
     host: HOST,
     port: ports.udp,
@@ -377,8 +395,21 @@ async function launch({ o, dir, cfg, db, ports, hosts, domain, realm, users }) {
     cfg,
     db,
     uri: `sip:${HOST}:${ports.udp}`,
-    log: () => log,
-    stop,
+    log: () => earlier + proc.log(),
+    stop: () => proc.stop(),
+    /** SIGKILLs every Kamailio process at once: its connections drop with no SIP goodbye. */
+    kill: () => proc.kill(),
+    /**
+     * Stops it (SIGTERM, or SIGKILL with `{ kill: true }`), waits `downMs`, and starts it again
+     * on the same ports with the same users; resolves once it answers again. Registrations are
+     * lost (usrloc is in memory), as after a PBX restart. log() keeps the old log in front.
+     */
+    async restart({ kill = false, downMs = 0 } = {}) {
+      await (kill ? proc.kill() : proc.stop())
+      if (downMs) await sleep(downMs)
+      earlier += proc.log() + '\n--- restarted ---\n'
+      proc = await launch(setup)
+    },
   }
 }
 
