@@ -124,6 +124,40 @@ for (const transport of ['tcp', 'tls', 'ws', 'wss']) {
   })
 }
 
+for (const transport of ['tcp', 'tls']) {
+  test(`over ${transport}: Kamailio killed and restarted, we reconnect, re-register and take a new call`, { timeout: 90000 }, async (t) => {
+    if (!needs(t, transport) || !requirePeer('pjsua2', t)) return
+    const certs = certsFor(t)
+    const kam = await startKamailio({ users: USERS, t, transports: [transport], certs: certs.server })
+    await withKamLog(kam, async () => {
+      const { sip, events } = await startService(t, towards(kam, transport, certs))
+      const transportEvents = []
+      sip.on('transport', (e) => transportEvents.push(e))
+      await waitFor(sip, events, 'registration', (e) => e.state === 'registered')
+      const before = events.length
+      await kam.restart({ kill: true, downMs: 500 })
+      // our connection dropped: we say so, dial again with back-off and register anew
+      const again = await waitFor(sip, events.slice(before), 'registration', (e) => e.state === 'registered', 60000)
+      assert.equal(again.code, 200)
+      assert.ok(
+        transportEvents.some((e) => e.state === 'disconnected' || e.state === 'reconnecting'),
+        `a transport event told of the drop: ${JSON.stringify(transportEvents)}`,
+      )
+      assert.equal(transportEvents.filter((e) => e.state === 'connected').pop()?.transport, transport)
+
+      const pj = await startPjsua2({ t, user: '1002', register: { registrar: kam.uri, password: 'pw1002' }, maxSeconds: 30 })
+      await pj.registered()
+      const incoming = new Promise((resolve) => sip.once('incoming_call', resolve))
+      pj.dial(`sip:1001@127.0.0.1:${kam.port}`)
+      const inc = await incoming
+      await sip.answer(inc.callId)
+      await waitFor(sip, events, 'call_state', (e) => e.callId === inc.callId && e.state === 'confirmed')
+      await sip.hangup(inc.callId)
+      await disconnected(sip, events, inc.callId)
+    })
+  })
+}
+
 test('wss from the settings rows (pbx_use_websocket, pbx_websocket_url) registers at Kamailio', { timeout: 30000 }, async (t) => {
   if (!needs(t, 'wss')) return
   const certs = certsFor(t)
