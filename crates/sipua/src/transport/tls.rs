@@ -234,9 +234,10 @@ fn describe(e: &std::io::Error) -> String {
                  tls.caFile)"
                     .into()
             }
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                "certificate expired".into()
+            CertificateError::ExpiredContext { not_after, .. } => {
+                format!("certificate expired (on {})", utc_date(not_after.as_secs()))
             }
+            CertificateError::Expired => "certificate expired".into(),
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                 "certificate not valid yet".into()
             }
@@ -270,6 +271,21 @@ fn describe(e: &std::io::Error) -> String {
         rustls::Error::NoCertificatesPresented => "the peer sent no certificate".into(),
         other => other.to_string(),
     }
+}
+
+/// `YYYY-MM-DD` of a Unix time (UTC), for the expiry in an error; the civil-from-days
+/// conversion of the proleptic Gregorian calendar (400-year eras of 146097 days).
+fn utc_date(secs: u64) -> String {
+    let days = (secs / 86_400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// rustls presents the certificate's names as `DnsName("pbx.example.com")`; keep the name.

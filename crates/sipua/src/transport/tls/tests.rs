@@ -165,7 +165,10 @@ async fn unknown_issuer_wrong_name_and_expired_are_refused_in_plain_words() {
             leaf(&ca, &["other.example.test"], false),
             "name mismatch (certificate is for other.example.test, not localhost)",
         ),
-        (leaf(&ca, &["localhost"], true), "certificate expired"),
+        (
+            leaf(&ca, &["localhost"], true),
+            "certificate expired (on 2021-01-01)",
+        ),
     ];
     for (cert, why) in cases {
         let e = dial(server(&pems, &cert), "localhost", &tls)
@@ -298,6 +301,18 @@ async fn a_client_certificate_is_presented_when_configured() {
         e.contains("CertificateRequired") || e.contains("alert"),
         "{e}"
     );
+}
+
+#[test]
+fn utc_dates_of_unix_times() {
+    for (secs, date) in [
+        (0, "1970-01-01"),
+        (951_782_400, "2000-02-29"),
+        (1_609_459_200, "2021-01-01"),
+        (4_107_542_399, "2100-02-28"),
+    ] {
+        assert_eq!(utc_date(secs), date, "{secs}");
+    }
 }
 
 #[test]
