@@ -194,8 +194,33 @@ async function wsRegister(conn, { transport, user, password }) {
   return ok.split('\r\n')[0]
 }
 
+/**
+ * Our answer to `request`: its Vias, From, To (with a tag), Call-ID and CSeq; for a 200 to an
+ * INVITE also its Record-Route, a Contact on `transport` and an SDP offer answer (PCMU, port 9).
+ */
+function answer(request, status, transport) {
+  const lines = request.split('\r\n')
+  const all = (name) => lines.filter((l) => new RegExp(`^${name}\\s*:`, 'i').test(l))
+  const isInvite = /^INVITE /.test(request) && status.startsWith('200')
+  const sdp = isInvite ? 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n' : ''
+  const to = header(request, 'To')
+  return [
+    `SIP/2.0 ${status}`,
+    ...all('Via'),
+    ...(isInvite ? all('Record-Route') : []),
+    `From: ${header(request, 'From')}`,
+    `To: ${/;tag=/.test(to) ? to : `${to};tag=ws${crypto.randomBytes(3).toString('hex')}`}`,
+    `Call-ID: ${header(request, 'Call-ID')}`,
+    `CSeq: ${header(request, 'CSeq')}`,
+    ...(isInvite ? [`Contact: <sip:1001@ws-ua.invalid;transport=${transport}>`, 'Content-Type: application/sdp'] : []),
+    `Content-Length: ${Buffer.byteLength(sdp)}`,
+    '',
+    sdp,
+  ].join('\r\n')
+}
+
 for (const transport of ['ws', 'wss']) {
-  test(`a hand-written ${transport.toUpperCase()} UA registers at Kamailio with an unroutable Contact; a PJSIP call to it arrives over its WebSocket and its 486 goes back`, { timeout: 30000 }, async (t) => {
+  test(`a hand-written ${transport.toUpperCase()} UA registers at Kamailio with an unroutable Contact; a PJSIP call to it arrives over its WebSocket and its 486 goes back; a second call is answered and the ACK and BYE come back over the WebSocket`, { timeout: 30000 }, async (t) => {
     if (!requirePeer('kamailio-websocket', t) || !requirePeer('kamailio-tls', t) || !requirePeer('pjsua2', t)) return
     const certs = certsFor(t)
     if (!certs) return
@@ -211,14 +236,26 @@ for (const transport of ['ws', 'wss']) {
     assert.match(invite.split('\r\n')[0], /^INVITE sip:1001@ws-ua\.invalid;transport=ws/i, 'the R-URI is the registered Contact')
     const vias = invite.split('\r\n').filter((l) => /^Via\s*:/i.test(l))
     assert.match(vias[0], new RegExp(`^Via: SIP/2\\.0/${transport}`, 'i'), `Kamailio sent it over ${transport}: ${vias[0]}`)
-    const reply =
-      `SIP/2.0 486 Busy Here\r\n${vias.join('\r\n')}\r\n` +
-      ['From', 'Call-ID', 'CSeq'].map((h) => `${h}: ${header(invite, h)}`).join('\r\n') +
-      `\r\nTo: ${header(invite, 'To')};tag=ws486\r\nContent-Length: 0\r\n\r\n`
-    conn.send(reply)
+    conn.send(answer(invite, '486 Busy Here'))
     const ack = await conn.next((m) => m.startsWith('ACK '), 5000)
     assert.equal(header(ack, 'Call-ID'), header(invite, 'Call-ID'), 'Kamailio ACKed our 486 over the same WebSocket')
     const end = await caller.waitEvent('call_state', (e) => e.state === 'disconnected', 10000)
     assert.equal(end.code, 486, 'the caller got our 486 through Kamailio')
+
+    // a second call we answer: the ACK and the caller's BYE come back over our WebSocket (the
+    // Contact of our 200, unroutable, was aliased by Kamailio with our connection)
+    const from = caller.events.length
+    caller.dial(`sip:1001@127.0.0.1:${kam.port}`)
+    const invite2 = await conn.next((m) => m.startsWith('INVITE '), 10000)
+    conn.send(answer(invite2, '200 OK', transport))
+    const ack2 = await conn.next((m) => m.startsWith('ACK '), 5000)
+    assert.match(ack2.split('\r\n')[0], /^ACK sip:1001@ws-ua\.invalid/i, `the ACK of our 200 is for our Contact: ${ack2.split('\r\n')[0]}`)
+    await caller.waitEvent('call_state', (e) => e.state === 'confirmed', 5000, from)
+    caller.cmd('hangup')
+    const bye = await conn.next((m) => m.startsWith('BYE '), 5000)
+    assert.equal(header(bye, 'Call-ID'), header(invite2, 'Call-ID'))
+    conn.send(answer(bye, '200 OK'))
+    const end2 = await caller.waitEvent('call_state', (e) => e.state === 'disconnected', 5000, from)
+    assert.equal(end2.code, 200, JSON.stringify(end2))
   })
 }
