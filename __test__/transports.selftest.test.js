@@ -23,6 +23,7 @@ const { makeCerts, removeCerts } = require('./helpers/certs')
 const { sendOptions, openSip } = require('./helpers/sipwire')
 const { startKamailio } = require('./peers/kamailio')
 const { startPjsua2 } = require('./peers/pjsua2')
+const { startSipp, describeSipp } = require('./peers/sipp')
 const A = require('./helpers/audio')
 
 const USERS = [
@@ -259,3 +260,16 @@ for (const transport of ['ws', 'wss']) {
     assert.equal(end2.code, 200, JSON.stringify(end2))
   })
 }
+
+test('sipp over TCP: a UAC calls a UAS (both -t t1) through the whole call', { timeout: 30000 }, async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const uas = await startSipp({ t, scenario: 'uas', transport: 'tcp' })
+  const uac = await startSipp({ t, scenario: 'uac', transport: 'tcp', remote: `127.0.0.1:${uas.port}` })
+  const [rc, rs] = await Promise.all([uac.done, uas.done])
+  assert.equal(rc.code, 0, describeSipp(rc))
+  assert.match(rc.messages, /Via: SIP\/2\.0\/TCP/, 'the UAC sent its messages over TCP')
+  // the UAS answered the BYE; sipp then counts the UAC's close of the connection, during the
+  // UAS's final timewait, as a failed call (FailedTcpClosed), and that is its only failure
+  assert.match(rs.messages, /TCP message received[^\n]*\n+BYE /, describeSipp(rs))
+  assert.equal(rs.stats.raw['FailedTcpClosed(C)'], String(rs.stats.failed), describeSipp(rs))
+})

@@ -128,6 +128,24 @@ function udpBound(port) {
   return false
 }
 
+/** Whether some process listens on TCP port `port` (Linux /proc; state 0A = LISTEN). */
+function tcpListening(port) {
+  const hex = ':' + port.toString(16).toUpperCase().padStart(4, '0')
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const l of readIfExists(f).split('\n').slice(1)) {
+      const cols = l.trim().split(/\s+/)
+      if (cols[1] && cols[1].endsWith(hex) && cols[3] === '0A') return true
+    }
+  }
+  return false
+}
+
+/** Resolves once `port` listens for TCP (or `child` has exited: its caller reports that). */
+async function waitTcpListening(port, child, timeoutMs = 5000) {
+  if (!fs.existsSync('/proc/net/tcp')) return sleep(300)
+  await until(() => tcpListening(port) || hasExited(child), timeoutMs, `a process listening on TCP port ${port}`)
+}
+
 /** Resolves once `port` is bound (or `child` has exited: its caller reports that). */
 async function waitUdpBound(port, child, timeoutMs = 5000) {
   // without /proc there is nothing to observe: give the peer a moment
@@ -208,5 +226,6 @@ module.exports = {
   freeTcpPort,
   openFds,
   waitUdpBound,
+  waitTcpListening,
   requirePeer,
 }
