@@ -103,19 +103,14 @@ impl TlsClient {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let name = self.server_name(host)?;
-        let shown = name.to_str().into_owned();
+        let checked = name.to_str().into_owned();
+        let who = if checked == host.trim_start_matches('[').trim_end_matches(']') {
+            format!("with {host}")
+        } else {
+            format!("with {host} (checked as {checked})")
+        };
         let handshake = TlsConnector::from(self.config.clone()).connect(name, stream);
-        match tokio::time::timeout(handshake_timeout, handshake).await {
-            Ok(Ok(tls)) => Ok(tls),
-            Ok(Err(e)) => Err(Error::Transport(format!(
-                "TLS handshake with {shown} failed: {}",
-                describe(&e)
-            ))),
-            Err(_) => Err(Error::Transport(format!(
-                "TLS handshake with {shown} failed: handshake timed out after {} ms",
-                handshake_timeout.as_millis()
-            ))),
-        }
+        bounded(handshake, handshake_timeout, &who).await
     }
 }
 
@@ -151,17 +146,23 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let handshake = TlsAcceptor::from(config.clone()).accept(stream);
-    match tokio::time::timeout(handshake_timeout, handshake).await {
-        Ok(Ok(tls)) => Ok(tls),
-        Ok(Err(e)) => Err(Error::Transport(format!(
-            "TLS handshake from {peer} failed: {}",
-            describe(&e)
-        ))),
-        Err(_) => Err(Error::Transport(format!(
-            "TLS handshake from {peer} failed: handshake timed out after {} ms",
-            handshake_timeout.as_millis()
-        ))),
-    }
+    bounded(handshake, handshake_timeout, &format!("from {peer}")).await
+}
+
+/// A handshake bounded in time; its error reads "TLS handshake {who} failed: {why}".
+async fn bounded<T>(
+    handshake: impl std::future::Future<Output = std::io::Result<T>>,
+    timeout: Duration,
+    who: &str,
+) -> Result<T> {
+    let why = match tokio::time::timeout(timeout, handshake).await {
+        Ok(Ok(tls)) => return Ok(tls),
+        Ok(Err(e)) => describe(&e),
+        Err(_) => format!("handshake timed out after {} ms", timeout.as_millis()),
+    };
+    Err(Error::Transport(format!(
+        "TLS handshake {who} failed: {why}"
+    )))
 }
 
 /// The system's CA bundle plus `ca_file`. A system without a bundle (a bare container) is not

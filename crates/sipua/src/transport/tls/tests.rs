@@ -142,6 +142,23 @@ async fn server_name_is_used_when_dialling_an_address() {
     };
     let (_, sni) = dial(server.clone(), "127.0.0.1", &tls).await.unwrap();
     assert_eq!(sni.as_deref(), Some("pbx.example.test"));
+    // a refusal names both the host dialled and the name checked
+    let e = dial(
+        server.clone(),
+        "127.0.0.1",
+        &TlsConfig {
+            server_name: Some("other.example.test".into()),
+            ..tls.clone()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.contains(
+            "TLS handshake with 127.0.0.1 (checked as other.example.test) failed: name mismatch"
+        ),
+        "{e}"
+    );
     // Without it the resolved address is checked, and the certificate does not name it.
     let e = dial(server, "127.0.0.1", &trusting(&pems, &ca))
         .await
