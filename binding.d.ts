@@ -148,6 +148,7 @@ export interface ConfigInput {
   keepAliveIntervalS?: number
   useWebsocket?: boolean
   websocketUrl?: string
+  tls?: TlsInput
   accounts?: Array<AccountInput>
 }
 
@@ -238,12 +239,22 @@ export interface StartOptions {
   overrides?: ConfigInput
 }
 
+<<<<<<< HEAD
 /** The state of the stream connection to the PBX. */
 export declare const enum TransportState {
   Connecting = 'connecting',
   Connected = 'connected',
   Disconnected = 'disconnected',
   Reconnecting = 'reconnecting',
+=======
+/** The config's `tls` object (files are checked by the engine, which names the field). */
+export interface TlsInput {
+  caFile?: string
+  certFile?: string
+  keyFile?: string
+  serverName?: string
+  verify?: boolean
+>>>>>>> i7-harness
 }
 
 /** Checks a configuration without starting anything; throws with the offending field's name. */

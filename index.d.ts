@@ -26,6 +26,20 @@ export interface AccountConfig {
   register?: boolean
 }
 
+/** TLS settings of the `tls` and `wss` transports; every field is optional. */
+export interface TlsConfig {
+  /** PEM file of extra CA certificates trusted besides the system's (a private PBX CA). */
+  caFile?: string
+  /** PEM client certificate chain, for a PBX that asks for one (needs `keyFile`). */
+  certFile?: string
+  /** PEM private key of `certFile`. */
+  keyFile?: string
+  /** Name for SNI and the certificate check when it differs from the host dialled (a PBX dialled by IP). */
+  serverName?: string
+  /** Verify the server certificate (default true); `false` accepts any, logged as a warning. */
+  verify?: boolean
+}
+
 /** Typed configuration of a {@link SipService}. */
 export interface SipServiceConfig {
   /** PBX / registrar host. Omit for peer-to-peer use (no registration). */
@@ -77,6 +91,8 @@ export interface SipServiceConfig {
   /** The service's `pbx_use_websocket`; only `false` is accepted (native SIP is the point). */
   useWebsocket?: boolean
   websocketUrl?: string
+  /** TLS settings (server certificate check, client certificate). */
+  tls?: TlsConfig
   accounts?: AccountConfig[]
 }
 

@@ -81,3 +81,19 @@ test('an incoming call with a Cyrillic display name gives displayName intact', a
   assert.equal(r.code, 0, describeSipp(r))
   await sip.stop()
 })
+
+test('tls options: a wrong type or unknown key is a TypeError naming tls.<field>; an unreadable file names the field', () => {
+  new SipService({ localPort: 0, tls: { caFile: __filename, serverName: 'pbx.example.com', verify: false } })
+  for (const [tls, field] of [
+    [{ verify: 'no' }, 'tls.verify'],
+    [{ caFile: 5 }, 'tls.caFile'],
+    [{ cafile: __filename }, 'tls.cafile'],
+  ]) {
+    assert.throws(() => new SipService({ localPort: 0, tls }), (e) => e instanceof TypeError && e.message.includes(field), field)
+  }
+  assert.throws(() => new SipService({ localPort: 0, tls: 'x' }), (e) => e instanceof TypeError && e.message.includes('config.tls'))
+  assert.throws(
+    () => new SipService({ localPort: 0, tls: { caFile: '/nonexistent/ca.pem' } }),
+    (e) => /tls\.caFile/.test(e.message) && /nonexistent/.test(e.message),
+  )
+})

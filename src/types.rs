@@ -26,6 +26,23 @@ pub struct AccountInput {
     pub register: Option<bool>,
 }
 
+/// The config's `tls` object (files are checked by the engine, which names the field).
+#[napi(object)]
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsInput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<bool>,
+}
+
 /// The typed camelCase config (ranges are checked by the engine, which names the field).
 #[napi(object)]
 #[derive(Serialize, Default)]
@@ -67,6 +84,8 @@ pub struct ConfigInput {
     pub use_websocket: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub websocket_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInput>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<Vec<AccountInput>>,
 }

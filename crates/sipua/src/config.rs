@@ -96,6 +96,72 @@ impl AccountConfig {
     }
 }
 
+/// TLS settings (`tls: { caFile, certFile, keyFile, serverName, verify }`), used by the TLS and
+/// WSS transports. Every field is optional: by default the server certificate is checked against
+/// the system's CA bundle for the host name we dial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file of extra CA certificates trusted besides the system's (a private PBX CA).
+    pub ca_file: Option<String>,
+    /// PEM file of our client certificate chain, for PBXs that ask for one; needs `keyFile`.
+    pub cert_file: Option<String>,
+    /// PEM file of the private key of `certFile` (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<String>,
+    /// Name sent in SNI and checked against the certificate, when it differs from the host we
+    /// dial (a PBX reached by IP whose certificate names its DNS name).
+    pub server_name: Option<String>,
+    /// Whether the server certificate is verified (default true). `false` accepts any
+    /// certificate, which lets anyone on the path impersonate the PBX: logged as a warning.
+    pub verify: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            server_name: None,
+            verify: true,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// The files must be readable at start, so a wrong path fails `start()` naming the field
+    /// rather than the first registration; their PEM contents are checked by the transport.
+    fn validate(&self) -> Result<()> {
+        for (name, path) in [
+            ("tls.caFile", &self.ca_file),
+            ("tls.certFile", &self.cert_file),
+            ("tls.keyFile", &self.key_file),
+        ] {
+            if let Some(path) = path {
+                std::fs::File::open(path)
+                    .map_err(|e| Error::Config(format!("{name}: cannot read {path:?}: {e}")))?;
+            }
+        }
+        match (&self.cert_file, &self.key_file) {
+            (Some(_), None) => Err(Error::Config(
+                "tls.keyFile: needed with tls.certFile (the client certificate's key)".into(),
+            )),
+            (None, Some(_)) => Err(Error::Config(
+                "tls.certFile: needed with tls.keyFile (the client certificate)".into(),
+            )),
+            _ => Ok(()),
+        }?;
+        if let Some(name) = &self.server_name {
+            if rustls_pki_types::ServerName::try_from(name.as_str()).is_err() {
+                return Err(Error::Config(format!(
+                    "tls.serverName: not a DNS name or IP address: {name:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Configuration of one user agent endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -141,6 +207,8 @@ pub struct EndpointConfig {
     pub use_websocket: bool,
     /// The service's `pbx_websocket_url`.
     pub websocket_url: Option<String>,
+    /// TLS settings for the TLS and WSS transports.
+    pub tls: TlsConfig,
     /// The accounts (operators) of this user agent.
     pub accounts: Vec<AccountConfig>,
 }
@@ -166,6 +234,7 @@ impl Default for EndpointConfig {
             keep_alive_interval_s: None,
             use_websocket: false,
             websocket_url: None,
+            tls: TlsConfig::default(),
             accounts: Vec::new(),
         }
     }
@@ -313,17 +382,15 @@ impl EndpointConfig {
                 self.stop_grace_ms
             )));
         }
+        self.tls.validate()?;
         if self.use_websocket {
             return Err(Error::Config(
                 "useWebsocket: SIP over WebSocket is not supported; use UDP, TCP or TLS".into(),
             ));
         }
-        if matches!(
-            self.transport,
-            TransportKind::Tls | TransportKind::Ws | TransportKind::Wss
-        ) {
+        if matches!(self.transport, TransportKind::Ws | TransportKind::Wss) {
             return Err(Error::Config(format!(
-                "transport: {} is not available yet in this release; use UDP or TCP",
+                "transport: {} is not available yet in this release; use UDP, TCP or TLS",
                 self.transport.as_str()
             )));
         }
@@ -531,6 +598,44 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("operators"), "{e}");
+    }
+
+    #[test]
+    fn tls_fields_parse_and_files_are_checked() {
+        let c = EndpointConfig::from_json(json!({})).unwrap();
+        assert!(c.tls.verify, "verify defaults to true");
+        let c = EndpointConfig::from_json(
+            json!({"tls": {"verify": false, "serverName": "pbx.example.com"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.tls.verify, c.tls.server_name.as_deref()),
+            (false, Some("pbx.example.com"))
+        );
+        let this_file = concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs");
+        let c = EndpointConfig::from_json(json!({"tls": {"caFile": this_file}})).unwrap();
+        assert_eq!(c.tls.ca_file.as_deref(), Some(this_file));
+        for (tls, field) in [
+            (json!({"caFile": "/nonexistent/ca.pem"}), "tls.caFile"),
+            (
+                json!({"certFile": "/nonexistent/c.pem", "keyFile": this_file}),
+                "tls.certFile",
+            ),
+            (
+                json!({"certFile": this_file, "keyFile": "/nonexistent/k.pem"}),
+                "tls.keyFile",
+            ),
+            (json!({"certFile": this_file}), "tls.keyFile"),
+            (json!({"keyFile": this_file}), "tls.certFile"),
+            (json!({"serverName": "bad name"}), "tls.serverName"),
+            (json!({"verify": "yes"}), "expected a boolean"),
+            (json!({"cafile": this_file}), "cafile"),
+        ] {
+            let e = EndpointConfig::from_json(json!({ "tls": tls }))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{field}: {e}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::event::Event;
 use crate::sip::remote_target::RemoteTargets;
 use crate::transport::{
     advertise, bind_tcp, serve_tcp, Addressing, DialTarget, FlowSetup, GuardedUdpSocket, PbxFlow,
-    TransportCounters,
+    TlsClient, TransportCounters,
 };
 use calls::CallTable;
 use dispatch::Dispatcher;
@@ -108,12 +108,17 @@ fn pbx_flow(
             config.bind_address
         ))
     })?;
+    let tls = match config.transport {
+        TransportKind::Tls | TransportKind::Wss => Some(TlsClient::new(&config.tls)?),
+        _ => None,
+    };
     let target = DialTarget {
         kind: config.transport,
         host: server.clone(),
         port: config.server_port,
         bind_ip,
         connect_timeout: CONNECT_TIMEOUT,
+        tls,
     };
     let setup = FlowSetup {
         target,
@@ -235,8 +240,40 @@ impl Endpoint {
             socket: guarded,
             tcp_listener,
         };
+        endpoint.check_tls_server().await?;
         endpoint.start_registrations();
         Ok(endpoint)
+    }
+
+    /// Over TLS, waits for the first connection: a server certificate that does not verify
+    /// fails `start()` (and each account's registration, as an event) with the reason, since
+    /// retrying cannot fix it. A server that is merely down is retried in the background.
+    async fn check_tls_server(&self) -> Result<()> {
+        let Some(flow) = self
+            .ctx
+            .flow
+            .as_ref()
+            .filter(|_| self.ctx.config.transport == TransportKind::Tls)
+        else {
+            return Ok(());
+        };
+        let refused = match flow.first_outcome().await {
+            Err(e) if e.tls_refused => e.message,
+            _ => return Ok(()),
+        };
+        for acc in self.accounts.iter() {
+            if acc.config.register.unwrap_or(true) {
+                self.ctx.emit(Event::Registration {
+                    account: acc.config.extension.clone(),
+                    state: crate::event::RegistrationState::Failed,
+                    code: 503,
+                    reason: refused.clone(),
+                    expires: 0,
+                });
+            }
+        }
+        self.stop().await;
+        Err(Error::Transport(refused))
     }
 
     /// One registration task per account that registers (when a server is configured).

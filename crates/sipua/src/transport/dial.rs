@@ -3,6 +3,7 @@
 //! in plain words ("cannot connect to TCP 127.0.0.1:5070: connection refused").
 
 use super::stream::Io;
+use super::tls::TlsClient;
 use crate::config::TransportKind;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -17,7 +18,35 @@ pub(crate) struct DialTarget {
     pub port: u16,
     /// Our bind address; connections leave from it unless it is a wildcard.
     pub bind_ip: IpAddr,
+    /// Bounds the TCP connect, and the TLS handshake after it.
     pub connect_timeout: Duration,
+    /// The TLS client of the TLS transport.
+    pub tls: Option<TlsClient>,
+}
+
+/// Why a dial failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DialError {
+    /// Names the server and the cause.
+    pub message: String,
+    /// The server answered but its TLS certificate or handshake was refused: retrying will
+    /// not help until someone changes a certificate or the config.
+    pub tls_refused: bool,
+}
+
+impl From<String> for DialError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            tls_refused: false,
+        }
+    }
+}
+
+impl std::fmt::Display for DialError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 impl DialTarget {
@@ -35,18 +64,31 @@ pub(crate) struct Dialled {
 }
 
 /// Dials `target`.
-pub(crate) async fn dial(target: &DialTarget) -> Result<Dialled, String> {
+pub(crate) async fn dial(target: &DialTarget) -> Result<Dialled, DialError> {
     let remote = resolve(target).await?;
     let tcp = connect(target, remote).await?;
     let local = tcp
         .local_addr()
         .map_err(|e| format!("{}: {e}", failed(target, remote)))?;
     let _ = tcp.set_nodelay(true);
-    Ok(Dialled {
-        io: Box::new(tcp),
-        local,
-        remote,
-    })
+    let io: Box<dyn Io> = match &target.tls {
+        None => Box::new(tcp),
+        // SNI and the certificate check use the host as configured, not the address dialled.
+        Some(tls) => match tls.connect(tcp, &target.host, target.connect_timeout).await {
+            Ok(stream) => Box::new(stream),
+            Err(e) => {
+                let message = match e {
+                    crate::Error::Transport(m) | crate::Error::Config(m) => m,
+                    other => other.to_string(),
+                };
+                return Err(DialError {
+                    tls_refused: !message.contains("timed out"),
+                    message: format!("{}: {message}", failed(target, remote)),
+                });
+            }
+        },
+    };
+    Ok(Dialled { io, local, remote })
 }
 
 /// "cannot connect to TCP host:port", with the address when the host is a name.
@@ -129,6 +171,7 @@ mod tests {
             port,
             bind_ip: "127.0.0.1".parse().unwrap(),
             connect_timeout: Duration::from_secs(2),
+            tls: None,
         }
     }
 
@@ -141,13 +184,21 @@ mod tests {
             .unwrap()
             .port();
         let started = std::time::Instant::now();
-        let err = dial(&target("127.0.0.1", port)).await.err().unwrap();
+        let err = dial(&target("127.0.0.1", port))
+            .await
+            .err()
+            .unwrap()
+            .message;
         assert_eq!(
             err,
             format!("cannot connect to TCP 127.0.0.1:{port}: connection refused")
         );
         assert!(started.elapsed() < Duration::from_secs(1));
-        let err = dial(&target("localhost", port)).await.err().unwrap();
+        let err = dial(&target("localhost", port))
+            .await
+            .err()
+            .unwrap()
+            .message;
         assert!(
             err.starts_with(&format!(
                 "cannot connect to TCP localhost:{port} (127.0.0.1:{port})"

@@ -6,7 +6,7 @@
 //! Dialling ourselves matters because rsipstack's own dial has no timeout and, on a refused
 //! connect, retries until Timer B (32 s) instead of failing the request.
 
-use super::dial::{dial, DialTarget};
+use super::dial::{dial, DialError, DialTarget};
 use super::stream::{spawn_stream, StreamFlow, StreamSetup};
 use super::udp::TransportCounters;
 use crate::event::{Event, TransportState};
@@ -40,6 +40,8 @@ pub(crate) struct PbxFlow {
     state: watch::Sender<FlowState>,
     /// Bumped each time a new connection is up: registrations re-register on a change.
     generation: watch::Sender<u64>,
+    /// The outcome of the first attempt, once known.
+    first: watch::Sender<Option<Result<(), DialError>>>,
 }
 
 /// What the flow task needs.
@@ -58,6 +60,7 @@ impl PbxFlow {
             remote: setup.target.describe(),
             state: watch::channel(FlowState::Connecting).0,
             generation: watch::channel(0).0,
+            first: watch::channel(None).0,
         });
         tokio::spawn(flow.clone().run(setup, sip));
         flow
@@ -86,6 +89,16 @@ impl PbxFlow {
             FlowState::Up(flow) if !flow.closed.is_cancelled() => Some(flow.clone()),
             _ => None,
         }
+    }
+
+    /// Waits for the outcome of the first connection attempt.
+    pub(crate) async fn first_outcome(&self) -> Result<(), DialError> {
+        let mut rx = self.first.subscribe();
+        let outcome = match rx.wait_for(|o| o.is_some()).await {
+            Ok(o) => o.clone().unwrap_or(Ok(())),
+            Err(_) => Ok(()),
+        };
+        outcome
     }
 
     /// Why there is no live connection now.
@@ -142,10 +155,17 @@ impl PbxFlow {
                     };
                     spawn_stream(d.io, setup, &sip.transport_layer)
                         .await
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| DialError::from(e.to_string()))
                 }
                 Err(e) => Err(e),
             };
+            self.first.send_if_modified(|f| {
+                let unset = f.is_none();
+                if unset {
+                    *f = Some(opened.as_ref().map(|_| ()).map_err(Clone::clone));
+                }
+                unset
+            });
             match opened {
                 Ok(flow) => {
                     failures = 0;
@@ -160,7 +180,7 @@ impl PbxFlow {
                     self.state.send_replace(FlowState::Down(why.clone()));
                     emit(TransportState::Disconnected, why);
                 }
-                Err(why) => {
+                Err(DialError { message: why, .. }) => {
                     failures += 1;
                     tracing::warn!(reason = %why, "SIP connection to the server failed");
                     self.state.send_replace(FlowState::Down(why.clone()));
