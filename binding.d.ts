@@ -239,14 +239,6 @@ export interface StartOptions {
   overrides?: ConfigInput
 }
 
-<<<<<<< HEAD
-/** The state of the stream connection to the PBX. */
-export declare const enum TransportState {
-  Connecting = 'connecting',
-  Connected = 'connected',
-  Disconnected = 'disconnected',
-  Reconnecting = 'reconnecting',
-=======
 /** The config's `tls` object (files are checked by the engine, which names the field). */
 export interface TlsInput {
   caFile?: string
@@ -254,7 +246,14 @@ export interface TlsInput {
   keyFile?: string
   serverName?: string
   verify?: boolean
->>>>>>> i7-harness
+}
+
+/** The state of the stream connection to the PBX. */
+export declare const enum TransportState {
+  Connecting = 'connecting',
+  Connected = 'connected',
+  Disconnected = 'disconnected',
+  Reconnecting = 'reconnecting',
 }
 
 /** Checks a configuration without starting anything; throws with the offending field's name. */

@@ -66,19 +66,21 @@ async function withKamLog(kam, fn) {
   }
 }
 
-/** Each side plays a tone while the other records; asserts each heard the other's. */
+/** Each side plays a tone in turn while the other records (our recording mixes both
+ * directions, so the tones must not overlap); asserts each heard the other's. */
 async function tonesBothWays(t, sip, callId, pj) {
   const dir = tmpDir('transports')
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
   const pjRec = path.join(dir, 'pjsip-heard.wav')
   const ourRec = path.join(dir, 'we-heard.wav')
   await pj.record(pjRec)
-  await sip.record(callId, ourRec)
   await sip.playTone(callId, { frequency: 1000, durationMs: 2000, level: -10 })
+  await sleep(A.PLAYOUT_MS)
+  await pj.stopRecord()
+  await sip.record(callId, ourRec)
   await pj.playTone(440, 2000, -10)
   await pj.toneDone()
   await sleep(A.PLAYOUT_MS)
-  await pj.stopRecord()
   await sip.stopRecording(callId)
   A.assertTone(A.toneCheck(pjRec), { freq: 1000, levelDb: -10, minMs: 1500, what: 'PJSIP heard our 1000 Hz' })
   A.assertTone(A.toneCheck(ourRec), { freq: 440, levelDb: -10, minMs: 1500, what: "we heard PJSIP's 440 Hz" })
