@@ -88,8 +88,12 @@ export interface SipServiceConfig {
   keepAliveIntervalS?: number
   /** Engine log level to stderr (credentials masked): 'error' | 'warn' | 'info' | 'debug' | 'trace'. */
   logLevel?: 'error' | 'warn' | 'info' | 'debug' | 'trace'
-  /** The service's `pbx_use_websocket`; only `false` is accepted (native SIP is the point). */
+  /**
+   * The service's `pbx_use_websocket`: `true` selects SIP over WebSocket (RFC 7118), `ws` or
+   * `wss` by the scheme of `websocketUrl`.
+   */
   useWebsocket?: boolean
+  /** `ws://host[:port][/path]` or `wss://...` of the WebSocket transport (default `ws(s)://server:serverPort/`). */
   websocketUrl?: string
   /** TLS settings (server certificate check, client certificate). */
   tls?: TlsConfig

@@ -67,6 +67,20 @@ test('settings rows as a database returns them: numbers for strings pass, a valu
   }
 })
 
+test('pbx_use_websocket: the URL picks ws or wss; a malformed one fails naming pbx_websocket_url / websocketUrl', async () => {
+  for (const url of ['http://pbx/ws', 'ws://pbx:0/', 'ws://', 'pbx:8088']) {
+    assert.throws(
+      () => SipService.fromSettings({ ...PBX, pbx_use_websocket: 1, pbx_websocket_url: url }, [OPERATOR], { localPort: 0 }),
+      (e) => /pbx_websocket_url/.test(e.message),
+      url,
+    )
+  }
+  await assert.rejects(
+    new SipService({ localPort: 0, bindAddress: '127.0.0.1', useWebsocket: true, websocketUrl: 'wss//pbx' }).start(),
+    /websocketUrl: not a WebSocket URL/,
+  )
+})
+
 test('an incoming call with a Cyrillic display name gives displayName intact', async (t) => {
   if (!requirePeer('sipp', t)) return
   const { sip, events, addr } = await startService(t, { accounts: [{ extension: '7779' }] })

@@ -3,16 +3,18 @@
 // framing (a body split across segments, two messages in one segment, whitespace before the
 // colon of Content-Length), bad input (a 400 for a framed bad request, a garbage connection
 // closed alone), reconnect and re-register after the PBX closes, a dead keep-alive, and a
-// refused connect that fails at once, 100 times without leaking descriptors.
+// refused connect that fails at once, 100 times without leaking descriptors; sipp over TCP
+// (-t t1) calling our TCP listener.
 'use strict'
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const { startRawTcp, reply, connect, Framer } = require('./peers/raw-tcp')
-const { startService, waitFor } = require('./helpers/sip')
+const { startService, waitFor, disconnected } = require('./helpers/sip')
+const { startSipp, describeSipp } = require('./peers/sipp')
 const { SipService } = require('..')
-const { freePort } = require('./helpers/process')
+const { freePort, requirePeer } = require('./helpers/process')
 const { until, sleep } = require('./helpers/wait')
 
 const ACCOUNT = { extension: '7779', password: 'pw' }
@@ -212,4 +214,18 @@ test('TCP: a refused connect fails the registration at once with the cause; 100 
   const after = fds()
   t.diagnostic(`open descriptors ${before} -> ${after} after 100 refused connects`)
   assert.ok(after <= before + 2, `open descriptors ${before} -> ${after} after 100 refused connects`)
+})
+
+test('TCP listener: sipp (-t t1) calls us over its own TCP connection; we answer, it hangs up', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const { sip, events } = await startService(t, { transport: 'tcp', accounts: [{ extension: '7779' }] })
+  const tcpPort = sip.localAddresses().find((a) => a.transport === 'tcp').port
+  const seen = new Promise((resolve) => sip.once('incoming_call', resolve))
+  const uac = await startSipp({ scenario: 'uac_call', transport: 'tcp', remote: `127.0.0.1:${tcpPort}`, durationMs: 300, t })
+  const inc = await seen
+  await sip.answer(inc.callId)
+  await disconnected(sip, events, inc.callId)
+  const r = await uac.done
+  assert.equal(r.code, 0, describeSipp(r))
+  assert.match(r.messages, /INVITE sip:7779@127\.0\.0\.1:\d+ SIP\/2\.0[\s\S]*Via: SIP\/2\.0\/TCP/)
 })

@@ -4,6 +4,10 @@
 //! Both end in [`EndpointConfig::validate`], so a wrong value is reported the same way whichever
 //! shape it came in, with the field's name in the message.
 
+mod websocket_url;
+
+pub use websocket_url::WebSocketUrl;
+
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -202,10 +206,11 @@ pub struct EndpointConfig {
     /// Keep-alive interval in seconds; `None`: the transport's default (90 s CRLF ping on
     /// TCP/TLS/WS, RFC 5626 §4.4.1), 0: off.
     pub keep_alive_interval_s: Option<u32>,
-    /// The service's `pbx_use_websocket` / `pbx_websocket_url`: kept for compatibility, not a
-    /// transport of this release (native SIP is the point of the package).
+    /// The service's `pbx_use_websocket`: `true` selects the `ws` or `wss` transport by the
+    /// scheme of `websocket_url`.
     pub use_websocket: bool,
-    /// The service's `pbx_websocket_url`.
+    /// `ws://host[:port][/path]` or `wss://...` (the service's `pbx_websocket_url`): where the
+    /// WebSocket transport dials; default `ws(s)://server:serverPort/`.
     pub websocket_url: Option<String>,
     /// TLS settings for the TLS and WSS transports.
     pub tls: TlsConfig,
@@ -268,8 +273,9 @@ impl EndpointConfig {
 
     /// Parses the typed camelCase config (a JSON object) and validates it.
     pub fn from_json(value: Value) -> Result<Self> {
-        let config: EndpointConfig =
+        let mut config: EndpointConfig =
             serde_json::from_value(value).map_err(|e| Error::Config(e.to_string()))?;
+        config.resolve_websocket("websocketUrl")?;
         config.validate()?;
         Ok(config)
     }
@@ -339,6 +345,7 @@ impl EndpointConfig {
             }
             config = over;
         }
+        config.resolve_websocket("pbx_websocket_url")?;
         config.validate()?;
         Ok(config)
     }
@@ -383,17 +390,7 @@ impl EndpointConfig {
             )));
         }
         self.tls.validate()?;
-        if self.use_websocket {
-            return Err(Error::Config(
-                "useWebsocket: SIP over WebSocket is not supported; use UDP, TCP or TLS".into(),
-            ));
-        }
-        if matches!(self.transport, TransportKind::Ws | TransportKind::Wss) {
-            return Err(Error::Config(format!(
-                "transport: {} is not available yet in this release; use UDP, TCP or TLS",
-                self.transport.as_str()
-            )));
-        }
+        self.check_websocket("websocketUrl")?;
         for (i, a) in self.accounts.iter().enumerate() {
             if a.extension.trim().is_empty() {
                 return Err(Error::Config(format!("accounts[{i}].extension: empty")));
@@ -408,6 +405,61 @@ impl EndpointConfig {
             }
         }
         Ok(())
+    }
+
+    /// `useWebsocket`: takes the transport, `ws` or `wss`, from the URL's scheme. `field` is
+    /// the name the user wrote the URL under, for the error.
+    pub fn resolve_websocket(&mut self, field: &str) -> Result<()> {
+        if self.use_websocket {
+            let url = self.websocket_url.as_deref().ok_or_else(|| {
+                Error::Config(format!(
+                    "{field}: needed when the WebSocket transport is on"
+                ))
+            })?;
+            let parsed =
+                WebSocketUrl::parse(url).map_err(|e| Error::Config(format!("{field}: {e}")))?;
+            self.transport = if parsed.secure {
+                TransportKind::Wss
+            } else {
+                TransportKind::Ws
+            };
+        }
+        self.check_websocket(field)
+    }
+
+    fn check_websocket(&self, field: &str) -> Result<()> {
+        if !matches!(self.transport, TransportKind::Ws | TransportKind::Wss) {
+            return Ok(());
+        }
+        if let Some(url) = self.websocket_target() {
+            let url = url.map_err(|e| Error::Config(format!("{field}: {e}")))?;
+            if url.secure != (self.transport == TransportKind::Wss) {
+                return Err(Error::Config(format!(
+                    "{field}: a {} URL does not go with transport {}",
+                    if url.secure { "wss://" } else { "ws://" },
+                    self.transport.as_str()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the WebSocket transport dials: `websocket_url`, else `ws(s)://server:serverPort/`;
+    /// `None` without a URL or a server.
+    pub fn websocket_target(&self) -> Option<std::result::Result<WebSocketUrl, String>> {
+        match (&self.websocket_url, &self.server) {
+            (Some(url), _) => Some(WebSocketUrl::parse(url)),
+            (None, Some(server)) => Some(Ok(WebSocketUrl {
+                secure: self.transport == TransportKind::Wss,
+                host: server
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port: self.server_port,
+                path: "/".into(),
+            })),
+            (None, None) => None,
+        }
     }
 
     /// The CRLF ping interval of stream flows; `None` when off.
@@ -639,12 +691,47 @@ mod tests {
     }
 
     #[test]
-    fn websocket_is_refused_clearly() {
+    fn websocket_rows_pick_ws_or_wss_and_bad_urls_name_the_field() {
         let mut row = pbx_row();
         row["pbx_use_websocket"] = json!("true");
         let e = EndpointConfig::from_settings(&row, &[], None)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("useWebsocket"), "{e}");
+        assert!(e.contains("pbx_websocket_url: needed"), "{e}");
+        row["pbx_websocket_url"] = json!("wss://pbx.example.com:8089/ws");
+        let c = EndpointConfig::from_settings(&row, &[], None).unwrap();
+        assert_eq!(c.transport, TransportKind::Wss);
+        row["pbx_websocket_url"] = json!("ws://pbx.example.com");
+        let c = EndpointConfig::from_settings(&row, &[], None).unwrap();
+        assert_eq!(c.transport, TransportKind::Ws);
+        row["pbx_websocket_url"] = json!("http://pbx.example.com/ws");
+        let e = EndpointConfig::from_settings(&row, &[], None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pbx_websocket_url: not a WebSocket URL"), "{e}");
+        // Off: the URL is not looked at, as before.
+        row["pbx_use_websocket"] = json!(0);
+        assert_eq!(
+            EndpointConfig::from_settings(&row, &[], None)
+                .unwrap()
+                .transport,
+            TransportKind::Udp
+        );
+        let e = EndpointConfig::from_json(json!({"transport": "ws", "websocketUrl": "ws://h:0/"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("websocketUrl: bad port"), "{e}");
+        let e = EndpointConfig::from_json(json!({"transport": "ws", "websocketUrl": "wss://h/"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not go with transport ws"), "{e}");
+        let c = EndpointConfig::from_json(
+            json!({"transport": "wss", "server": "pbx", "serverPort": 8089}),
+        )
+        .unwrap();
+        assert_eq!(
+            c.websocket_target().unwrap().unwrap().as_url(),
+            "wss://pbx:8089/"
+        );
     }
 }

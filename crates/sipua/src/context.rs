@@ -11,7 +11,7 @@ use crate::media::recorder::RecordingInfo;
 use crate::rtp_ports::PortPool;
 use crate::sip::remote_target::RemoteTargets;
 use crate::sip::uri::{host_port, host_port_unless_default};
-use crate::transport::{Addressing, PbxFlow, TransportCounters};
+use crate::transport::{Addressing, PbxFlow, PeerDialer, StreamTransports, TransportCounters};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
@@ -34,6 +34,8 @@ pub(crate) struct UaContext {
     pub counters: Arc<TransportCounters>,
     /// The connection to the PBX, on a stream transport with a server configured.
     pub flow: Option<Arc<PbxFlow>>,
+    /// Dials peers other than the PBX, on the TCP and TLS transports.
+    pub peers: Option<PeerDialer>,
     /// The pacing clock and RTP sessions of the calls.
     pub media: Arc<MediaEngine>,
     /// The peers' Contact URIs as sent, restored into our in-dialog requests.
@@ -53,7 +55,7 @@ impl UaContext {
         sip: EndpointInnerRef,
         addressing: Addressing,
         counters: Arc<TransportCounters>,
-        flow: Option<Arc<PbxFlow>>,
+        streams: StreamTransports,
         remote_targets: RemoteTargets,
         events: mpsc::UnboundedSender<Event>,
     ) -> Arc<Self> {
@@ -68,7 +70,8 @@ impl UaContext {
             sip,
             addressing,
             counters,
-            flow,
+            flow: streams.pbx,
+            peers: streams.peers,
             media: MediaEngine::new(),
             remote_targets,
             finished_recordings: Mutex::new(HashMap::new()),

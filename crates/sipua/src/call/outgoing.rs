@@ -147,9 +147,26 @@ pub(crate) fn place(
         code: 0,
         reason: String::new(),
     });
+    // A stream target other than the PBX: we dial it (the stack's own dial has no timeout
+    // and, for TLS, no trusted roots).
+    let peer = match (&ctx.peers, via_server) {
+        (Some(dialer), false) => dialer.target_of(&option.callee),
+        _ => None,
+    };
     let task = {
         let call = call.clone();
+        let mut option = option;
         async move {
+            if let (Some((host, port)), Some(dialer)) = (peer, call.ctx.peers.as_ref()) {
+                match dialer.connect(&host, port, &call.ctx.sip).await {
+                    Ok(addr) => option.destination = Some(addr),
+                    Err(why) => {
+                        call.end(503, &why);
+                        call.ctx.remote_targets.forget(&call.sip_call_id);
+                        return;
+                    }
+                }
+            }
             run(call.clone(), option, caller.auth).await;
             // Only now: a BYE sent after the call ended still needs the peer's Contact.
             call.ctx.remote_targets.forget(&call.sip_call_id);

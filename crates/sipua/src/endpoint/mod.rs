@@ -18,8 +18,8 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::sip::remote_target::RemoteTargets;
 use crate::transport::{
-    advertise, bind_tcp, serve_tcp, Addressing, DialTarget, FlowSetup, GuardedUdpSocket, PbxFlow,
-    TlsClient, TransportCounters,
+    advertise, bind_tcp, serve_tcp, tls_server_config, Addressing, DialTarget, FlowSetup,
+    GuardedUdpSocket, PbxFlow, PeerDialer, StreamTransports, TlsClient, TransportCounters,
 };
 use calls::CallTable;
 use dispatch::Dispatcher;
@@ -69,7 +69,7 @@ pub struct Endpoint {
     /// One per registered account: they end by themselves (bounded un-REGISTER) on cancel.
     registration_tasks: Mutex<Vec<JoinHandle<()>>>,
     socket: Arc<GuardedUdpSocket>,
-    /// The TCP listener's address, when there is one.
+    /// The TCP or TLS listener's address, when there is one.
     tcp_listener: Option<SocketAddr>,
 }
 
@@ -112,13 +112,26 @@ fn pbx_flow(
         TransportKind::Tls | TransportKind::Wss => Some(TlsClient::new(&config.tls)?),
         _ => None,
     };
+    // WebSocket: dial the URL's host and port; the registrar stays `server`.
+    let ws = match config.transport {
+        TransportKind::Ws | TransportKind::Wss => config
+            .websocket_target()
+            .transpose()
+            .map_err(|e| Error::Config(format!("websocketUrl: {e}")))?,
+        _ => None,
+    };
+    let (host, port) = match &ws {
+        Some(url) => (url.host.clone(), url.port),
+        None => (server.clone(), config.server_port),
+    };
     let target = DialTarget {
         kind: config.transport,
-        host: server.clone(),
-        port: config.server_port,
+        host,
+        port,
         bind_ip,
         connect_timeout: CONNECT_TIMEOUT,
         tls,
+        ws_url: ws.map(|u| u.as_url()),
     };
     let setup = FlowSetup {
         target,
@@ -145,9 +158,10 @@ impl Endpoint {
     /// Binds the transport, starts the SIP stack and the registrations. Events go to `events`;
     /// the sender is dropped by [`Endpoint::stop`], which ends the receiver's stream.
     pub async fn start(
-        config: EndpointConfig,
+        mut config: EndpointConfig,
         events: mpsc::UnboundedSender<Event>,
     ) -> Result<Self> {
+        config.resolve_websocket("websocketUrl")?;
         config.validate()?;
         let socket = bind_udp(&config).await?;
         let addressing = Addressing::new(&config, socket.local_addr()?);
@@ -168,19 +182,27 @@ impl Endpoint {
         // The stack's idle timeout (300 s) would close our client flow between refreshes:
         // our own keep-alives decide when a flow is dead.
         transport_layer.set_stream_idle_timeout(Duration::ZERO);
-        let tcp = match config.transport {
-            TransportKind::Tcp => {
+        // TCP always listens on the SIP port; TLS when it has a certificate to serve.
+        let listen_tls = match config.transport {
+            TransportKind::Tls if config.tls.cert_file.is_some() => {
+                Some(tls_server_config(&config.tls)?)
+            }
+            _ => None,
+        };
+        let listens = config.transport == TransportKind::Tcp || listen_tls.is_some();
+        let tcp = match listens {
+            true => {
                 let listener = bind_tcp(addressing.local).await?;
                 let port = listener.local_addr()?.port();
                 advertise(
                     &transport_layer,
                     SocketAddr::new(addressing.advertised, port),
-                    rsipstack::sip::Transport::Tcp,
+                    config.transport.sip_transport(),
                 )
                 .await?;
                 Some(listener)
             }
-            _ => None,
+            false => None,
         };
         let tcp_listener = match &tcp {
             Some(l) => Some(l.local_addr()?),
@@ -197,12 +219,27 @@ impl Endpoint {
         if let Some(listener) = tcp {
             serve_tcp(
                 listener,
+                listen_tls,
                 stack.inner.clone(),
                 counters.clone(),
                 cancel.child_token(),
             );
         }
         let flow = pbx_flow(&config, &stack, &counters, &events, &cancel)?;
+        let peers = match config.transport {
+            TransportKind::Tcp | TransportKind::Tls => Some(PeerDialer {
+                kind: config.transport,
+                bind_ip: addressing.local.ip(),
+                connect_timeout: CONNECT_TIMEOUT,
+                tls: match config.transport {
+                    TransportKind::Tls => Some(TlsClient::new(&config.tls)?),
+                    _ => None,
+                },
+                counters: counters.clone(),
+                cancel: cancel.child_token(),
+            }),
+            _ => None,
+        };
         let incoming = stack.incoming_transactions()?;
         let accounts = Arc::new(AccountTable::new(&config, addressing.advertised));
         let ctx = UaContext::new(
@@ -210,7 +247,7 @@ impl Endpoint {
             stack.inner.clone(),
             addressing,
             counters,
-            flow,
+            StreamTransports { pbx: flow, peers },
             remote_targets,
             events,
         );
@@ -311,7 +348,7 @@ impl Endpoint {
             })
     }
 
-    /// Every listener: UDP, and TCP when the transport is TCP.
+    /// Every listener: UDP, and TCP (or TLS, with a certificate) on those transports.
     pub fn local_addresses(&self) -> Vec<LocalAddress> {
         let entry = |local: SocketAddr, transport: &'static str| LocalAddress {
             address: local.ip().to_string(),
@@ -319,7 +356,8 @@ impl Endpoint {
             transport,
         };
         let mut all = vec![entry(self.ctx.addressing.local, "udp")];
-        all.extend(self.tcp_listener.map(|l| entry(l, "tcp")));
+        let stream = self.ctx.config.transport.as_str();
+        all.extend(self.tcp_listener.map(|l| entry(l, stream)));
         all
     }
 

@@ -4,6 +4,7 @@
 
 use super::stream::Io;
 use super::tls::TlsClient;
+use super::websocket::{handshake, Ws};
 use crate::config::TransportKind;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -20,8 +21,10 @@ pub(crate) struct DialTarget {
     pub bind_ip: IpAddr,
     /// Bounds the TCP connect, and the TLS handshake after it.
     pub connect_timeout: Duration,
-    /// The TLS client of the TLS transport.
+    /// The TLS client of the TLS and WSS transports.
     pub tls: Option<TlsClient>,
+    /// The URL of the WebSocket transports (its host and port are `host` and `port`).
+    pub ws_url: Option<String>,
 }
 
 /// Why a dial failed.
@@ -56,9 +59,17 @@ impl DialTarget {
     }
 }
 
+/// What runs on a dialled connection.
+pub(crate) enum Wire {
+    /// SIP framed by Content-Length (TCP, TLS).
+    Bytes(Box<dyn Io>),
+    /// One SIP message per WebSocket message (WS, WSS).
+    WebSocket(Box<Ws>),
+}
+
 /// A connected, handshaken stream.
 pub(crate) struct Dialled {
-    pub io: Box<dyn Io>,
+    pub wire: Wire,
     pub local: SocketAddr,
     pub remote: SocketAddr,
 }
@@ -88,7 +99,19 @@ pub(crate) async fn dial(target: &DialTarget) -> Result<Dialled, DialError> {
             }
         },
     };
-    Ok(Dialled { io, local, remote })
+    let wire = match &target.ws_url {
+        None => Wire::Bytes(io),
+        Some(url) => Wire::WebSocket(Box::new(
+            handshake(io, url, target.connect_timeout)
+                .await
+                .map_err(|e| format!("{}: {e}", failed(target, remote)))?,
+        )),
+    };
+    Ok(Dialled {
+        wire,
+        local,
+        remote,
+    })
 }
 
 /// "cannot connect to TCP host:port", with the address when the host is a name.
@@ -172,6 +195,7 @@ mod tests {
             bind_ip: "127.0.0.1".parse().unwrap(),
             connect_timeout: Duration::from_secs(2),
             tls: None,
+            ws_url: None,
         }
     }
 

@@ -6,9 +6,10 @@
 //! Dialling ourselves matters because rsipstack's own dial has no timeout and, on a refused
 //! connect, retries until Timer B (32 s) instead of failing the request.
 
-use super::dial::{dial, DialError, DialTarget};
+use super::dial::{dial, DialError, DialTarget, Wire};
 use super::stream::{spawn_stream, StreamFlow, StreamSetup};
 use super::udp::TransportCounters;
+use super::websocket::spawn_ws;
 use crate::event::{Event, TransportState};
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use std::sync::Arc;
@@ -153,9 +154,12 @@ impl PbxFlow {
                         counters: setup.counters.clone(),
                         cancel: setup.cancel.clone(),
                     };
-                    spawn_stream(d.io, setup, &sip.transport_layer)
-                        .await
-                        .map_err(|e| DialError::from(e.to_string()))
+                    let layer = &sip.transport_layer;
+                    match d.wire {
+                        Wire::Bytes(io) => spawn_stream(io, setup, layer).await,
+                        Wire::WebSocket(ws) => spawn_ws(*ws, setup, layer).await,
+                    }
+                    .map_err(|e| DialError::from(e.to_string()))
                 }
                 Err(e) => Err(e),
             };

@@ -1,9 +1,10 @@
-//! The TCP listener on our SIP port: connections peers open to us run through the same
-//! framing as the flow we dial ([`super::stream`]). The SIP stack is told of the listener's
+//! The TCP (or TLS) listener on our SIP port: connections peers open to us run through the
+//! same framing as the flow we dial ([`super::stream`]). The SIP stack is told of the listener's
 //! address (for the Via of requests it sends over TCP) by a placeholder connection that
 //! carries nothing: the real connections are registered one by one as they are accepted.
 
 use super::stream::{spawn_stream, StreamSetup};
+use super::tls::accept;
 use super::udp::TransportCounters;
 use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
@@ -40,9 +41,13 @@ pub(crate) async fn advertise(
     Ok(())
 }
 
-/// Accepts connections until `cancel`.
+/// How long an accepted connection may take for its TLS handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Accepts connections until `cancel`; with `tls`, runs a TLS server handshake on each.
 pub(crate) fn serve(
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     sip: EndpointInnerRef,
     counters: Arc<TransportCounters>,
     cancel: CancellationToken,
@@ -67,7 +72,11 @@ pub(crate) fn serve(
             };
             let _ = stream.set_nodelay(true);
             let setup = StreamSetup {
-                transport: Transport::Tcp,
+                transport: if tls.is_some() {
+                    Transport::Tls
+                } else {
+                    Transport::Tcp
+                },
                 local,
                 remote,
                 // The peer opened it; keeping it alive is the peer's business (RFC 5626).
@@ -75,9 +84,25 @@ pub(crate) fn serve(
                 counters: counters.clone(),
                 cancel: cancel.clone(),
             };
-            if let Err(e) = spawn_stream(Box::new(stream), setup, &sip.transport_layer).await {
-                tracing::warn!(peer = %remote, error = %e, "cannot serve TCP connection");
-            }
+            let (tls, sip) = (tls.clone(), sip.clone());
+            // The handshake runs in its own task: a slow peer must not hold up the others.
+            tokio::spawn(async move {
+                let io: Box<dyn super::stream::Io> = match &tls {
+                    None => Box::new(stream),
+                    Some(config) => {
+                        match accept(config, stream, &remote.to_string(), HANDSHAKE_TIMEOUT).await {
+                            Ok(s) => Box::new(s),
+                            Err(e) => {
+                                tracing::warn!(peer = %remote, error = %e, "TLS connection refused");
+                                return;
+                            }
+                        }
+                    }
+                };
+                if let Err(e) = spawn_stream(io, setup, &sip.transport_layer).await {
+                    tracing::warn!(peer = %remote, error = %e, "cannot serve SIP connection");
+                }
+            });
         }
     });
 }

@@ -11,7 +11,7 @@
 use super::framing::{Frame, Framer};
 use super::keepalive::{KeepAlive, KeepAliveAction};
 use super::udp::TransportCounters;
-use rsipstack::sip::Transport;
+use rsipstack::sip::{SipMessage, Transport};
 use rsipstack::transport::channel::ChannelConnection;
 use rsipstack::transport::connection::TransportEvent;
 use rsipstack::transport::{SipAddr, SipConnection, TransportLayer};
@@ -74,12 +74,17 @@ pub(crate) struct StreamSetup {
     pub cancel: CancellationToken,
 }
 
-/// Registers the connection with the stack and spawns the task that runs it.
-pub(crate) async fn spawn_stream(
-    io: Box<dyn Io>,
-    setup: StreamSetup,
+/// The channels between a connection task and the stack.
+pub(crate) struct StackLink {
+    pub to_stack: mpsc::UnboundedSender<TransportEvent>,
+    pub from_stack: mpsc::UnboundedReceiver<TransportEvent>,
+}
+
+/// Registers a connection with the stack: its lookup for the peer finds it from now on.
+pub(crate) async fn register(
+    setup: &StreamSetup,
     layer: &TransportLayer,
-) -> rsipstack::Result<Arc<StreamFlow>> {
+) -> rsipstack::Result<(Arc<StreamFlow>, StackLink)> {
     let remote = SipAddr {
         r#type: Some(setup.transport),
         addr: setup.remote.into(),
@@ -99,8 +104,51 @@ pub(crate) async fn spawn_stream(
         reason: Mutex::new(String::new()),
     });
     layer.add_connection(SipConnection::Channel(conn));
-    tokio::spawn(run(io, setup, flow.clone(), to_stack, from_stack));
+    Ok((
+        flow,
+        StackLink {
+            to_stack,
+            from_stack,
+        },
+    ))
+}
+
+/// Registers a byte-stream connection with the stack and spawns the task that runs it.
+pub(crate) async fn spawn_stream(
+    io: Box<dyn Io>,
+    setup: StreamSetup,
+    layer: &TransportLayer,
+) -> rsipstack::Result<Arc<StreamFlow>> {
+    let (flow, link) = register(&setup, layer).await?;
+    tokio::spawn(run(io, setup, flow.clone(), link.to_stack, link.from_stack));
     Ok(flow)
+}
+
+/// Hands a parsed message from the peer to the stack; `Err` when the stack is gone.
+pub(crate) fn hand_to_stack(
+    msg: SipMessage,
+    flow: &StreamFlow,
+    setup: &StreamSetup,
+    to_stack: &mpsc::UnboundedSender<TransportEvent>,
+) -> Result<(), String> {
+    // Stamps received/rport on the top Via of requests, as the stack's own connections do,
+    // so responses can be routed back.
+    let msg = match SipConnection::update_msg_received(msg, setup.remote, setup.transport) {
+        Ok(m) => m,
+        Err(e) => {
+            setup.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(peer = %flow.remote, error = %e, "dropped SIP message");
+            return Ok(());
+        }
+    };
+    let event = TransportEvent::Incoming(
+        msg,
+        SipConnection::Channel(flow.conn.clone()),
+        flow.remote.clone(),
+    );
+    to_stack
+        .send(event)
+        .map_err(|_| "SIP stack stopped".to_string())
 }
 
 async fn run(
@@ -177,27 +225,7 @@ async fn deliver(
                     k.on_pong();
                 }
             }
-            Ok(Some(Frame::Message(msg))) => {
-                // Stamps received/rport on the top Via of requests, as the stack's own
-                // connections do, so responses can be routed back.
-                let msg =
-                    match SipConnection::update_msg_received(*msg, setup.remote, setup.transport) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            setup.counters.malformed.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(peer = %flow.remote, error = %e, "dropped SIP message");
-                            continue;
-                        }
-                    };
-                let event = TransportEvent::Incoming(
-                    msg,
-                    SipConnection::Channel(flow.conn.clone()),
-                    flow.remote.clone(),
-                );
-                to_stack
-                    .send(event)
-                    .map_err(|_| "SIP stack stopped".to_string())?;
-            }
+            Ok(Some(Frame::Message(msg))) => hand_to_stack(*msg, flow, setup, to_stack)?,
             Ok(Some(Frame::Rejected { why, reply })) => {
                 setup.counters.malformed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(peer = %flow.remote, reason = why, "dropped malformed SIP message");

@@ -76,11 +76,6 @@ impl TlsClient {
         })
     }
 
-    /// The rustls config, for a WebSocket client that runs its own handshake over TLS.
-    pub(crate) fn config(&self) -> Arc<ClientConfig> {
-        self.config.clone()
-    }
-
     /// The name sent in SNI and checked against the certificate: `tls.serverName`, else `host`
     /// (the host of the server URI as configured, not the address it resolved to).
     pub(crate) fn server_name(&self, host: &str) -> Result<ServerName<'static>> {
