@@ -241,7 +241,8 @@ mod tests {
         let err = dial(&target("no-such-host.invalid", port))
             .await
             .err()
-            .unwrap();
+            .unwrap()
+            .message;
         assert!(
             err.starts_with("cannot resolve no-such-host.invalid"),
             "{err}"
