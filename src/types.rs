@@ -352,7 +352,7 @@ pub struct Counters {
     pub live_calls: u32,
     /// SIP transactions still held by the stack.
     pub live_transactions: u32,
-    /// Malformed datagrams dropped (or answered 400).
+    /// Malformed messages dropped (or answered 400): UDP datagrams, stream messages, unframeable streams.
     pub malformed_messages: f64,
 }
 

@@ -170,7 +170,7 @@ pub enum Event {
     Transport {
         /// `tcp`, `tls`, `ws` or `wss`.
         transport: String,
-        /// The server as dialled, e.g. `pbx.example.com:5061 (192.0.2.7:5061)`.
+        /// The server as configured, `host:port` (for WS/WSS the URL's host and port).
         remote: String,
         /// Where the connection is now.
         state: TransportState,

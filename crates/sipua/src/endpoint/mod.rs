@@ -1,11 +1,13 @@
-//! One user agent: the UDP transport, the SIP stack (rsipstack's transaction and dialog layers),
-//! the registration tasks of its accounts and the table of its calls. The top of the engine:
+//! One user agent: the UDP transport and the stream transports, the SIP stack (rsipstack's
+//! transaction and dialog layers), the registration tasks of its accounts and the table of its
+//! calls. The top of the engine:
 //! public entry points validate their arguments and return [`crate::Error`]; nothing here
 //! panics on network input.
 
 mod calls;
 mod dispatch;
 mod media_api;
+mod streams;
 
 pub use media_api::DtmfMethod;
 
@@ -17,10 +19,7 @@ use crate::context::UaContext;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::sip::remote_target::RemoteTargets;
-use crate::transport::{
-    advertise, bind_tcp, serve_tcp, tls_server_config, Addressing, DialTarget, FlowSetup,
-    GuardedUdpSocket, PbxFlow, PeerDialer, StreamTransports, TlsClient, TransportCounters,
-};
+use crate::transport::{Addressing, GuardedUdpSocket, TransportCounters};
 use calls::CallTable;
 use dispatch::Dispatcher;
 use rsipstack::transaction::endpoint::EndpointOption;
@@ -53,7 +52,8 @@ pub struct Counters {
     pub live_calls: usize,
     /// SIP transactions the stack is running.
     pub live_transactions: usize,
-    /// Datagrams the guard dropped.
+    /// Messages the guards dropped: bad UDP datagrams, bad stream messages (answered 400
+    /// when routable), streams that could not be framed (closed).
     pub malformed_messages: u64,
 }
 
@@ -73,9 +73,6 @@ pub struct Endpoint {
     tcp_listener: Option<SocketAddr>,
 }
 
-/// How long a connect to the PBX may take before it counts as failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Binds the SIP socket from the config.
 async fn bind_udp(config: &EndpointConfig) -> Result<tokio::net::UdpSocket> {
     let bind_ip: IpAddr = config.bind_address.parse().map_err(|_| {
@@ -89,58 +86,6 @@ async fn bind_udp(config: &EndpointConfig) -> Result<tokio::net::UdpSocket> {
         .await
         .map_err(|e| Error::Transport(format!("cannot bind UDP {bind}: {e}")))?;
     Ok(socket)
-}
-
-/// The flow to the PBX on a stream transport with a server configured.
-fn pbx_flow(
-    config: &EndpointConfig,
-    stack: &rsipstack::transaction::endpoint::Endpoint,
-    counters: &Arc<TransportCounters>,
-    events: &mpsc::UnboundedSender<Event>,
-    cancel: &CancellationToken,
-) -> Result<Option<Arc<PbxFlow>>> {
-    let (Some(server), true) = (&config.server, config.transport.is_stream()) else {
-        return Ok(None);
-    };
-    let bind_ip: IpAddr = config.bind_address.parse().map_err(|_| {
-        Error::Config(format!(
-            "bindAddress: not an IP address: {:?}",
-            config.bind_address
-        ))
-    })?;
-    let tls = match config.transport {
-        TransportKind::Tls | TransportKind::Wss => Some(TlsClient::new(&config.tls)?),
-        _ => None,
-    };
-    // WebSocket: dial the URL's host and port; the registrar stays `server`.
-    let ws = match config.transport {
-        TransportKind::Ws | TransportKind::Wss => config
-            .websocket_target()
-            .transpose()
-            .map_err(|e| Error::Config(format!("websocketUrl: {e}")))?,
-        _ => None,
-    };
-    let (host, port) = match &ws {
-        Some(url) => (url.host.clone(), url.port),
-        None => (server.clone(), config.server_port),
-    };
-    let target = DialTarget {
-        kind: config.transport,
-        host,
-        port,
-        bind_ip,
-        connect_timeout: CONNECT_TIMEOUT,
-        tls,
-        ws_url: ws.map(|u| u.as_url()),
-    };
-    let setup = FlowSetup {
-        target,
-        keepalive: config.stream_keepalive(),
-        counters: counters.clone(),
-        events: events.clone(),
-        cancel: cancel.child_token(),
-    };
-    Ok(Some(PbxFlow::start(setup, stack.inner.clone())))
 }
 
 /// The stack's timers from T1 (RFC 3261 §17): 64·T1 for B, F, H; T2 at least T1.
@@ -182,32 +127,8 @@ impl Endpoint {
         // The stack's idle timeout (300 s) would close our client flow between refreshes:
         // our own keep-alives decide when a flow is dead.
         transport_layer.set_stream_idle_timeout(Duration::ZERO);
-        // TCP always listens on the SIP port; TLS when it has a certificate to serve.
-        let listen_tls = match config.transport {
-            TransportKind::Tls if config.tls.cert_file.is_some() => {
-                Some(tls_server_config(&config.tls)?)
-            }
-            _ => None,
-        };
-        let listens = config.transport == TransportKind::Tcp || listen_tls.is_some();
-        let tcp = match listens {
-            true => {
-                let listener = bind_tcp(addressing.local).await?;
-                let port = listener.local_addr()?.port();
-                advertise(
-                    &transport_layer,
-                    SocketAddr::new(addressing.advertised, port),
-                    config.transport.sip_transport(),
-                )
-                .await?;
-                Some(listener)
-            }
-            false => None,
-        };
-        let tcp_listener = match &tcp {
-            Some(l) => Some(l.local_addr()?),
-            None => None,
-        };
+        let listener = streams::bind_listener(&config, &addressing, &transport_layer).await?;
+        let tcp_listener = listener.as_ref().map(|l| l.local);
         let remote_targets = RemoteTargets::default();
         let stack = rsipstack::EndpointBuilder::new()
             .with_option(stack_timers(&config))
@@ -216,30 +137,15 @@ impl Endpoint {
             .with_cancel_token(cancel.clone())
             .with_user_agent(&config.user_agent)
             .build();
-        if let Some(listener) = tcp {
-            serve_tcp(
-                listener,
-                listen_tls,
-                stack.inner.clone(),
-                counters.clone(),
-                cancel.child_token(),
-            );
-        }
-        let flow = pbx_flow(&config, &stack, &counters, &events, &cancel)?;
-        let peers = match config.transport {
-            TransportKind::Tcp | TransportKind::Tls => Some(PeerDialer {
-                kind: config.transport,
-                bind_ip: addressing.local.ip(),
-                connect_timeout: CONNECT_TIMEOUT,
-                tls: match config.transport {
-                    TransportKind::Tls => Some(TlsClient::new(&config.tls)?),
-                    _ => None,
-                },
-                counters: counters.clone(),
-                cancel: cancel.child_token(),
-            }),
-            _ => None,
-        };
+        let streams = streams::start(
+            &config,
+            &addressing,
+            listener,
+            &stack,
+            &counters,
+            &events,
+            &cancel,
+        )?;
         let incoming = stack.incoming_transactions()?;
         let accounts = Arc::new(AccountTable::new(&config, addressing.advertised));
         let ctx = UaContext::new(
@@ -247,7 +153,7 @@ impl Endpoint {
             stack.inner.clone(),
             addressing,
             counters,
-            StreamTransports { pbx: flow, peers },
+            streams,
             remote_targets,
             events,
         );
@@ -282,16 +188,15 @@ impl Endpoint {
         Ok(endpoint)
     }
 
-    /// Over TLS, waits for the first connection: a server certificate that does not verify
+    /// Over TLS and WSS, waits for the first connection: a server certificate that does not verify
     /// fails `start()` (and each account's registration, as an event) with the reason, since
     /// retrying cannot fix it. A server that is merely down is retried in the background.
     async fn check_tls_server(&self) -> Result<()> {
-        let Some(flow) = self
-            .ctx
-            .flow
-            .as_ref()
-            .filter(|_| self.ctx.config.transport == TransportKind::Tls)
-        else {
+        let tls = matches!(
+            self.ctx.config.transport,
+            TransportKind::Tls | TransportKind::Wss
+        );
+        let Some(flow) = self.ctx.flow.as_ref().filter(|_| tls) else {
             return Ok(());
         };
         let refused = match flow.first_outcome().await {

@@ -1,4 +1,4 @@
-//! The flow to the PBX over a stream transport: we dial it ourselves (connect timeout, a
+//! The flow to the PBX over a stream transport (TCP, TLS, WS, WSS): we dial it ourselves (connect timeout, a
 //! clear error when refused), hand it to the SIP stack, and after it closes or its keep-alive
 //! fails dial again with back-off. Registration waits on it and re-registers when a new
 //! connection comes up; every change is reported as a `transport` event.
