@@ -13,6 +13,8 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeEndpoint {
   /** `{ address, port, transport }` of the bound SIP socket. */
   localAddress(): LocalAddress
+  /** `{ address, port, transport }` of every listener (UDP, and TCP on the TCP transport). */
+  localAddresses(): Array<LocalAddress>
   /** Live calls, live transactions and dropped malformed messages. */
   counters(): Counters
   /** Snapshots of the calls not yet disconnected. */
@@ -158,6 +160,7 @@ export interface ConfigInput {
   stunServer?: string
   contactRewrite?: boolean
   keepAliveIntervalS?: number
+  tls?: TlsInput
   accounts?: Array<AccountInput>
 }
 
@@ -167,7 +170,7 @@ export interface Counters {
   liveCalls: number
   /** SIP transactions still held by the stack. */
   liveTransactions: number
-  /** Malformed datagrams dropped (or answered 400). */
+  /** Malformed messages dropped (or answered 400): UDP datagrams, stream messages, unframeable streams. */
   malformedMessages: number
 }
 
@@ -180,6 +183,7 @@ export type EngineEvent =
   | { type: 'hold'; callId: string; by: 'local' | 'remote'; held: boolean }
   | { type: 'request_failed'; callId: string; method: string; purpose: string; code: number; reason: string }
   | { type: 'public_address'; address: string; port: number; source: 'rport' | 'stun' }
+  | { type: 'transport'; transport: 'tcp' | 'tls' | 'ws' | 'wss'; remote: string; state: TransportState; reason: string }
   | { type: 'error'; message: string }
 
 /** Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace. */
@@ -189,7 +193,7 @@ export declare function initLogging(level: string): void
 export interface LocalAddress {
   address: string
   port: number
-  transport: 'udp' | 'tcp' | 'tls'
+  transport: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss'
 }
 
 /** Send-interval quantiles of the pacing clock, ms (20 = perfect pacing). */
@@ -246,6 +250,23 @@ export interface StartOptions {
   pbx?: PbxRow
   operators?: Array<OperatorRow>
   overrides?: ConfigInput
+}
+
+/** The config's `tls` object (files are checked by the engine, which names the field). */
+export interface TlsInput {
+  caFile?: string
+  certFile?: string
+  keyFile?: string
+  serverName?: string
+  verify?: boolean
+}
+
+/** The state of the stream connection to the PBX. */
+export declare const enum TransportState {
+  Connecting = 'connecting',
+  Connected = 'connected',
+  Disconnected = 'disconnected',
+  Reconnecting = 'reconnecting',
 }
 
 /** Checks a configuration without starting anything; throws with the offending field's name. */

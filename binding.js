@@ -841,4 +841,5 @@ module.exports.CallState = nativeBinding.CallState
 module.exports.initLogging = nativeBinding.initLogging
 module.exports.RegistrationState = nativeBinding.RegistrationState
 module.exports.startEndpoint = nativeBinding.startEndpoint
+module.exports.TransportState = nativeBinding.TransportState
 module.exports.validateConfig = nativeBinding.validateConfig

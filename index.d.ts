@@ -8,7 +8,7 @@ export type { CallStats, LocalAddress, MediaClock, RecordingInfo }
 /** Live counts, for leak checks and monitoring. */
 export type EndpointCounters = Counters
 
-export type Transport = 'udp' | 'tcp' | 'tls' | 'UDP' | 'TCP' | 'TLS'
+export type Transport = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss' | 'UDP' | 'TCP' | 'TLS' | 'WS' | 'WSS'
 
 /** One SIP account: an operator's extension on the PBX. */
 export interface AccountConfig {
@@ -24,6 +24,20 @@ export interface AccountConfig {
   domain?: string
   /** REGISTER this account on `start()` (default: true when `server` is set). */
   register?: boolean
+}
+
+/** TLS settings of the `tls` and `wss` transports; every field is optional. */
+export interface TlsConfig {
+  /** PEM file of extra CA certificates trusted besides the system's (a private PBX CA). */
+  caFile?: string
+  /** PEM client certificate chain, for a PBX that asks for one (needs `keyFile`). */
+  certFile?: string
+  /** PEM private key of `certFile`. */
+  keyFile?: string
+  /** Name for SNI and the certificate check when it differs from the host dialled (a PBX dialled by IP). */
+  serverName?: string
+  /** Verify the server certificate (default true); `false` accepts any, logged as a warning. */
+  verify?: boolean
 }
 
 /** Typed configuration of a {@link SipService}. */
@@ -58,11 +72,6 @@ export interface SipServiceConfig {
    * old binding (PJSIP's default contact rewrite). Default true.
    */
   contactRewrite?: boolean
-  /**
-   * Seconds between keep-alives while registered; on UDP a CRLF datagram to the registrar keeps
-   * the NAT binding open (default 15 on UDP); 0 turns them off.
-   */
-  keepAliveIntervalS?: number
   /** RTP port range, inclusive (default 10000-20000). */
   rtpPortMin?: number
   rtpPortMax?: number
@@ -89,10 +98,21 @@ export interface SipServiceConfig {
   stopGraceMs?: number
   /** User-Agent header value. */
   userAgent?: string
+  /**
+   * Keep-alive interval in seconds. On UDP, while registered, a CRLF datagram to the registrar
+   * every 15 s by default keeps the NAT binding open. On TCP/TLS/WS: a CRLF ping (RFC 5626)
+   * every 90 s by default; a missed pong (10 s) from a server that answers pings closes the
+   * connection, which is then re-dialled and re-registered. 0 = off.
+   */
+  keepAliveIntervalS?: number
   /** Engine log level to stderr (credentials masked): 'error' | 'warn' | 'info' | 'debug' | 'trace'. */
   logLevel?: 'error' | 'warn' | 'info' | 'debug' | 'trace'
-  /** The service's `pbx_use_websocket`; only `false` is accepted (native SIP is the point). */
+  /**
+   * The service's `pbx_use_websocket`: `true` selects SIP over WebSocket (RFC 7118), `ws` or
+   * `wss` by the scheme of `websocketUrl`.
+   */
   useWebsocket?: boolean
+  /** `ws://host[:port][/path]` or `wss://...` of the WebSocket transport (default `ws(s)://server:serverPort/`). */
   websocketUrl?: string
   /**
    * Outbound proxy, a SIP URI such as `'sip:proxy.example.com:5070;transport=udp'`: every
@@ -105,6 +125,8 @@ export interface SipServiceConfig {
    * `'[v6]:port'`. Default: the system's resolver configuration.
    */
   dnsServers?: string[]
+  /** TLS settings (server certificate check, client certificate). */
+  tls?: TlsConfig
   accounts?: AccountConfig[]
 }
 
@@ -176,6 +198,17 @@ export interface ErrorEvent {
   message: string
 }
 
+/** The stream connection (TCP/TLS/WS/WSS) to the PBX changed state. */
+export interface TransportEvent {
+  type: 'transport'
+  transport: 'tcp' | 'tls' | 'ws' | 'wss'
+  /** The server as configured, `host:port`. */
+  remote: string
+  state: 'connecting' | 'connected' | 'disconnected' | 'reconnecting'
+  /** Why it failed or closed, e.g. "cannot connect to TCP 127.0.0.1:5070: connection refused". */
+  reason: string
+}
+
 export interface DtmfEvent {
   type: 'dtmf'
   callId: string
@@ -229,6 +262,7 @@ export interface SipServiceEvents {
   hold: [HoldEvent]
   request_failed: [RequestFailedEvent]
   public_address: [PublicAddressEvent]
+  transport: [TransportEvent]
   error: [ErrorEvent]
 }
 
@@ -312,6 +346,8 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
   stop(): Promise<void>
   readonly isRunning: boolean
   localAddress(): LocalAddress
+  /** Every listener: UDP, and TCP when the transport is TCP. */
+  localAddresses(): LocalAddress[]
   /**
    * Places a call. `from` picks the account (extension, user name or SIP URI); `to` is a number,
    * an extension or a SIP URI. Resolves when the INVITE is sent; follow `call_state` events.

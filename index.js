@@ -30,6 +30,7 @@ const CONFIG_TYPES = {
   stunServer: 'string',
   contactRewrite: 'boolean',
   keepAliveIntervalS: 'uint',
+  tls: 'object',
   accounts: 'array',
   logLevel: 'string',
 }
@@ -44,6 +45,7 @@ function checkType(path, value, kind) {
     boolean: () => typeof value === 'boolean',
     array: () => Array.isArray(value),
     strings: () => Array.isArray(value) && value.every((v) => typeof v === 'string'),
+    object: () => typeof value === 'object' && value !== null && !Array.isArray(value),
     uint: () => Number.isInteger(value) && value >= 0,
     port: () => Number.isInteger(value) && value >= 1 && value <= 65535,
     port0: () => Number.isInteger(value) && value >= 0 && value <= 65535,
@@ -54,6 +56,7 @@ function checkType(path, value, kind) {
       boolean: 'a boolean',
       array: 'an array',
       strings: 'an array of strings',
+      object: 'an object',
       uint: 'a non-negative integer',
       port: 'a port number 1-65535',
       port0: 'a port number 0-65535',
@@ -76,6 +79,7 @@ function normalizeConfig(config) {
     checkType(key, value, kind)
     if (key === 'transport') out[key] = value.toLowerCase()
     else if (key === 'accounts') out[key] = value.map((a, i) => normalizeAccount(a, i))
+    else if (key === 'tls') out[key] = normalizeTls(value)
     else if (key !== 'logLevel') out[key] = value
   }
   return out
@@ -95,6 +99,19 @@ function normalizeAccount(account, i) {
     } else {
       throw new TypeError(`sip-native: config.accounts[${i}].${key} is not a known option`)
     }
+    out[key] = value
+  }
+  return out
+}
+
+const TLS_TYPES = { caFile: 'string', certFile: 'string', keyFile: 'string', serverName: 'string', verify: 'boolean' }
+
+function normalizeTls(tls) {
+  const out = {}
+  for (const [key, value] of Object.entries(tls)) {
+    if (value === undefined) continue
+    if (!TLS_TYPES[key]) throw new TypeError(`sip-native: config.tls.${key} is not a known option`)
+    checkType(`tls.${key}`, value, TLS_TYPES[key])
     out[key] = value
   }
   return out
@@ -279,6 +296,10 @@ class SipService extends EventEmitter {
 
   localAddress() {
     return this._native().localAddress()
+  }
+
+  localAddresses() {
+    return this._native().localAddresses()
   }
 
   counters() {

@@ -67,6 +67,20 @@ test('settings rows as a database returns them: numbers for strings pass, a valu
   }
 })
 
+test('pbx_use_websocket: a malformed WebSocket URL fails the config naming pbx_websocket_url / websocketUrl', () => {
+  for (const url of ['http://pbx/ws', 'ws://pbx:0/', 'ws://', 'pbx:8088']) {
+    assert.throws(
+      () => SipService.fromSettings({ ...PBX, pbx_use_websocket: 1, pbx_websocket_url: url }, [OPERATOR], { localPort: 0 }),
+      (e) => /pbx_websocket_url/.test(e.message),
+      url,
+    )
+  }
+  assert.throws(
+    () => new SipService({ localPort: 0, useWebsocket: true, websocketUrl: 'wss//pbx' }),
+    /websocketUrl: not a WebSocket URL/,
+  )
+})
+
 test('an incoming call with a Cyrillic display name gives displayName intact', async (t) => {
   if (!requirePeer('sipp', t)) return
   const { sip, events, addr } = await startService(t, { accounts: [{ extension: '7779' }] })
@@ -80,4 +94,20 @@ test('an incoming call with a Cyrillic display name gives displayName intact', a
   const r = await uac.done
   assert.equal(r.code, 0, describeSipp(r))
   await sip.stop()
+})
+
+test('tls options: a wrong type or unknown key is a TypeError naming tls.<field>; an unreadable file names the field', () => {
+  new SipService({ localPort: 0, tls: { caFile: __filename, serverName: 'pbx.example.com', verify: false } })
+  for (const [tls, field] of [
+    [{ verify: 'no' }, 'tls.verify'],
+    [{ caFile: 5 }, 'tls.caFile'],
+    [{ cafile: __filename }, 'tls.cafile'],
+  ]) {
+    assert.throws(() => new SipService({ localPort: 0, tls }), (e) => e instanceof TypeError && e.message.includes(field), field)
+  }
+  assert.throws(() => new SipService({ localPort: 0, tls: 'x' }), (e) => e instanceof TypeError && e.message.includes('config.tls'))
+  assert.throws(
+    () => new SipService({ localPort: 0, tls: { caFile: '/nonexistent/ca.pem' } }),
+    (e) => /tls\.caFile/.test(e.message) && /nonexistent/.test(e.message),
+  )
 })

@@ -59,7 +59,16 @@ pub async fn start_endpoint(
 ) -> Result<NativeEndpoint> {
     let config = EndpointConfig::from_options(&options.into_value()).map_err(to_napi)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let engine = Endpoint::start(config, tx).await.map_err(to_napi)?;
+    let engine = match Endpoint::start(config, tx).await {
+        Ok(engine) => engine,
+        Err(e) => {
+            // What happened before the failure (a registration refused over TLS) still counts.
+            while let Ok(ev) = rx.try_recv() {
+                forward(&on_event, ev);
+            }
+            return Err(to_napi(e));
+        }
+    };
     let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
     // The callback keeps Node's event loop alive while this task holds it; it is dropped once
     // stop() has drained the last events, so a script ends by itself after stop().
@@ -96,6 +105,16 @@ impl NativeEndpoint {
     #[napi(catch_unwind)]
     pub fn local_address(&self) -> LocalAddress {
         self.engine.local_address().into()
+    }
+
+    /// `{ address, port, transport }` of every listener (UDP, and TCP on the TCP transport).
+    #[napi(catch_unwind)]
+    pub fn local_addresses(&self) -> Vec<LocalAddress> {
+        self.engine
+            .local_addresses()
+            .into_iter()
+            .map(Into::into)
+            .collect()
     }
 
     /// Live calls, live transactions and dropped malformed messages.

@@ -26,6 +26,23 @@ pub struct AccountInput {
     pub register: Option<bool>,
 }
 
+/// The config's `tls` object (files are checked by the engine, which names the field).
+#[napi(object)]
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsInput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<bool>,
+}
+
 /// The typed camelCase config (ranges are checked by the engine, which names the field).
 #[napi(object)]
 #[derive(Serialize, Default)]
@@ -79,6 +96,8 @@ pub struct ConfigInput {
     pub contact_rewrite: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_alive_interval_s: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInput>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<Vec<AccountInput>>,
 }
@@ -274,6 +293,27 @@ impl From<sipua::event::RegistrationState> for RegistrationState {
     }
 }
 
+/// The state of the stream connection to the PBX.
+#[napi(string_enum = "snake_case")]
+pub enum TransportState {
+    Connecting,
+    Connected,
+    Disconnected,
+    Reconnecting,
+}
+
+impl From<sipua::event::TransportState> for TransportState {
+    fn from(s: sipua::event::TransportState) -> Self {
+        use sipua::event::TransportState as S;
+        match s {
+            S::Connecting => Self::Connecting,
+            S::Connected => Self::Connected,
+            S::Disconnected => Self::Disconnected,
+            S::Reconnecting => Self::Reconnecting,
+        }
+    }
+}
+
 /// A snapshot of one call.
 #[napi(object)]
 pub struct CallSnapshot {
@@ -303,7 +343,7 @@ impl From<sipua::CallInfo> for CallSnapshot {
 pub struct LocalAddress {
     pub address: String,
     pub port: u32,
-    #[napi(ts_type = "'udp' | 'tcp' | 'tls'")]
+    #[napi(ts_type = "'udp' | 'tcp' | 'tls' | 'ws' | 'wss'")]
     pub transport: String,
 }
 
@@ -324,7 +364,7 @@ pub struct Counters {
     pub live_calls: u32,
     /// SIP transactions still held by the stack.
     pub live_transactions: u32,
-    /// Malformed datagrams dropped (or answered 400).
+    /// Malformed messages dropped (or answered 400): UDP datagrams, stream messages, unframeable streams.
     pub malformed_messages: f64,
 }
 
@@ -439,6 +479,13 @@ pub enum EngineEvent {
         #[napi(ts_type = "'rport' | 'stun'")]
         source: String,
     },
+    Transport {
+        #[napi(ts_type = "'tcp' | 'tls' | 'ws' | 'wss'")]
+        transport: String,
+        remote: String,
+        state: TransportState,
+        reason: String,
+    },
     Error {
         message: String,
     },
@@ -530,6 +577,17 @@ impl From<sipua::Event> for EngineEvent {
                     sipua::event::AddressSource::Stun => "stun",
                 }
                 .into(),
+            },
+            E::Transport {
+                transport,
+                remote,
+                state,
+                reason,
+            } => Self::Transport {
+                transport,
+                remote,
+                state: state.into(),
+                reason,
             },
             E::Error { message } => Self::Error { message },
         }

@@ -7,6 +7,7 @@
 const { spawnSync } = require('node:child_process')
 const dgram = require('node:dgram')
 const fs = require('node:fs')
+const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
 const { sleep, until } = require('./wait')
@@ -102,6 +103,18 @@ function freePort(host = HOST) {
   })
 }
 
+/** A TCP port on 127.0.0.1 that was free a moment ago (for stream listeners). */
+function freeTcpPort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.once('error', reject)
+    s.listen(0, HOST, () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
 /** Whether some process has a UDP socket bound to `port` (Linux /proc). */
 function udpBound(port) {
   const hex = ':' + port.toString(16).toUpperCase().padStart(4, '0')
@@ -115,11 +128,38 @@ function udpBound(port) {
   return false
 }
 
+/** Whether some process listens on TCP port `port` (Linux /proc; state 0A = LISTEN). */
+function tcpListening(port) {
+  const hex = ':' + port.toString(16).toUpperCase().padStart(4, '0')
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const l of readIfExists(f).split('\n').slice(1)) {
+      const cols = l.trim().split(/\s+/)
+      if (cols[1] && cols[1].endsWith(hex) && cols[3] === '0A') return true
+    }
+  }
+  return false
+}
+
+/** Resolves once `port` listens for TCP (or `child` has exited: its caller reports that). */
+async function waitTcpListening(port, child, timeoutMs = 5000) {
+  if (!fs.existsSync('/proc/net/tcp')) return sleep(300)
+  await until(() => tcpListening(port) || hasExited(child), timeoutMs, `a process listening on TCP port ${port}`)
+}
+
 /** Resolves once `port` is bound (or `child` has exited: its caller reports that). */
 async function waitUdpBound(port, child, timeoutMs = 5000) {
   // without /proc there is nothing to observe: give the peer a moment
   if (!fs.existsSync('/proc/net/udp')) return sleep(300)
   await until(() => udpBound(port) || hasExited(child), timeoutMs, `a process bound UDP port ${port}`)
+}
+
+/** How many file descriptors this process has open (Linux /proc; null elsewhere): a leak check. */
+function openFds() {
+  try {
+    return fs.readdirSync('/proc/self/fd').length
+  } catch {
+    return null
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -133,6 +173,10 @@ const PEERS = {
     which('kamailio') && which('sqlite3') && require('../peers/kamailio').kamailioModuleDir()
       ? null
       : 'install with: apt-get install kamailio kamailio-sqlite-modules sqlite3',
+  // the TLS and WebSocket listeners of startKamailio({ transports })
+  'kamailio-tls': () => kamailioModules(['tls.so'], 'kamailio-tls-modules'),
+  'kamailio-websocket': () => kamailioModules(['websocket.so', 'xhttp.so'], 'kamailio-websocket-modules'),
+  openssl: () => (which('openssl') ? null : 'install with: apt-get install openssl'),
   baresip: () => {
     if (!which('baresip')) return 'install with: apt-get install baresip-core'
     const missing = require('../peers/baresip').missingBaresipModules()
@@ -147,6 +191,11 @@ const PEERS = {
     fs.existsSync(path.join(__dirname, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'))
       ? null
       : 'install with: npm ci (devDependency typescript)',
+}
+
+function kamailioModules(files, pkg) {
+  const dir = PEERS.kamailio() ? null : require('../peers/kamailio').kamailioModuleDir()
+  return dir && files.every((f) => fs.existsSync(path.join(dir, f))) ? null : `install with: apt-get install kamailio ${pkg}`
 }
 
 /**
@@ -175,6 +224,9 @@ module.exports = {
   readIfExists,
   which,
   freePort,
+  freeTcpPort,
+  openFds,
   waitUdpBound,
+  waitTcpListening,
   requirePeer,
 }

@@ -16,7 +16,7 @@ async function startService(t, config = {}) {
 /** Records every event of the service, in order: [{ name, ...event }]. */
 function record(sip) {
   const events = []
-  for (const name of ['registration', 'incoming_call', 'call_state', 'public_address', 'error']) {
+  for (const name of ['registration', 'incoming_call', 'call_state', 'public_address', 'transport', 'error']) {
     // an 'error' listener also keeps a stray error event from throwing
     sip.on(name, (e) => events.push({ name, ...e }))
   }

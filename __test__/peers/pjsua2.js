@@ -11,7 +11,7 @@
 
 const { spawn } = require('node:child_process')
 const path = require('node:path')
-const { HOST, freePort, track, exited, terminate, killGroup, hasExited, waitUdpBound } = require('../helpers/process')
+const { HOST, freePort, freeTcpPort, track, exited, terminate, killGroup, hasExited, waitUdpBound } = require('../helpers/process')
 
 const SCRIPT = path.join(__dirname, 'pjsua2_peer.py')
 
@@ -24,17 +24,38 @@ const SCRIPT = path.join(__dirname, 'pjsua2_peer.py')
  * @param {number} [o.maxSeconds]   lifetime bound, default 60
  * @param {string} [o.codecs]       enabled codecs in order, default 'PCMU/8000,PCMA/8000'
  * @param {number} [o.logLevel]     pjsua log level to stderr (kept in .log()), default 3
- * @param {string} [o.host]         address to bind SIP and RTP on, default 127.0.0.1
+ * @param {'udp'|'tcp'|'tls'} [o.transport] SIP transport of its listener and requests, default 'udp'
+ * @param {string} [o.host]         SIP address to bind and advertise: '127.0.0.1' (default) or '::1'
+ *                                  (RTP stays on 127.0.0.1: this pjsua2 wheel has no IPv6 media)
+ * @param {{caFile?:string,certFile?:string,keyFile?:string,verifyServer?:boolean}} [o.tls]
+ *        TLS: the CA to verify servers with (and `verifyServer` to refuse one that fails), its own
+ *        certificate and key (needed to accept TLS calls)
+ * @param {{registrar:string,username?:string,password?:string,domain?:string}} [o.register]
+ *        registers at `registrar` (e.g. kam.uris.tls) as `user`@domain (default 127.0.0.1);
+ *        then `registered()` and `reg_state` events
  * @param {string} [o.netns]        network namespace to run in (`ip netns exec`); `o.port` is then required
  */
 async function startPjsua2(o = {}) {
-  const port = o.port || (await freePort())
+  const port = o.port || (o.transport && o.transport !== 'udp' ? await freeTcpPort() : await freePort())
   const maxSeconds = o.maxSeconds || 60
   const args = [SCRIPT, '--port', String(port), '--max-seconds', String(maxSeconds), '--log-level', String(o.logLevel ?? 3)]
   if (o.user) args.push('--user', o.user)
-  if (o.host) args.push('--host', o.host)
   if (o.autoAnswer) args.push('--auto-answer')
   if (o.codecs) args.push('--codecs', o.codecs)
+  const transport = o.transport || 'udp'
+  const host = o.host || HOST
+  args.push('--transport', transport, '--host', host)
+  const tls = o.tls || {}
+  if (tls.caFile) args.push('--ca-file', tls.caFile)
+  if (tls.certFile) args.push('--cert-file', tls.certFile)
+  if (tls.keyFile) args.push('--key-file', tls.keyFile)
+  if (tls.verifyServer) args.push('--verify-server')
+  if (o.register) {
+    args.push('--registrar', o.register.registrar)
+    if (o.register.username) args.push('--username', o.register.username)
+    if (o.register.password) args.push('--password', o.register.password)
+    if (o.register.domain) args.push('--domain', o.register.domain)
+  }
   const argv = o.netns ? ['ip', ['netns', 'exec', o.netns, 'python3', '-u', ...args]] : ['python3', ['-u', ...args]]
   const child = track(spawn(argv[0], argv[1], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] }))
   const events = []
@@ -108,6 +129,13 @@ async function startPjsua2(o = {}) {
 
   /** Calls `uri`; resolves at once (then `established()`). */
   const dial = (uri) => cmd('call', uri)
+
+  /** Resolves once its registration is active (a 200 to its REGISTER); rejects on a failure code. */
+  async function registered(timeoutMs = 10000) {
+    const e = await waitEvent('reg_state', () => true, timeoutMs)
+    if (e.code !== 200 || !e.active) throw new Error(`pjsua2 registration failed: ${e.code} ${e.reason}; ${describe()}`)
+    return e
+  }
 
   /** Resolves once its call is confirmed and its audio media active. */
   async function established() {
@@ -197,21 +225,23 @@ async function startPjsua2(o = {}) {
       }),
     ])
     // /proc/net/udp shows this namespace's sockets only
-    if (!o.netns) await waitUdpBound(port, child)
+    if (transport === 'udp' && !o.netns) await waitUdpBound(port, child)
   } catch (e) {
     await terminate(child, 500)
     throw e
   }
   return {
     port,
-    host: o.host || HOST,
-    uri: `sip:${o.user || 'pjsua'}@${o.host || HOST}:${port}`,
+    host,
+    transport,
+    uri: `sip:${o.user || 'pjsua'}@${host.includes(':') ? `[${host}]` : host}:${port}${transport === 'udp' ? '' : `;transport=${transport}`}`,
     child,
     events,
     cmd,
     waitEvent,
     dial,
     established,
+    registered,
     playTone,
     toneDone,
     record,

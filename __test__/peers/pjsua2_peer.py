@@ -18,7 +18,11 @@ pjsua's own log goes to stderr.
   stats                      emits {"event":"stats", ...} of the call's audio stream
   quit
 
-Events: ready{port,uri}, incoming{from,to,call_id}, call_state{state,code,reason,role},
+Transports: --transport udp|tcp|tls on --host 127.0.0.1 or ::1 (TLS: --ca-file to verify the
+server with --verify-server, --cert-file/--key-file as its own certificate, which a TLS listener
+needs). With --registrar it registers (digest --username/--password) and reports reg_state.
+
+Events: ready{port,uri}, reg_state{code,reason,expiration,active}, incoming{from,to,call_id}, call_state{state,code,reason,role},
 media_active{dir}, media_state{status,dir}, dtmf{digit,method,duration}, tone_done, stats{...},
 error{message}, stopped{reason}.
 
@@ -143,6 +147,11 @@ class Call(pj.Call):
 
 
 class Account(pj.Account):
+    def onRegState(self, prm):
+        info = self.getInfo()
+        emit("reg_state", code=prm.code, reason=prm.reason, expiration=prm.expiration,
+             active=info.regIsActive)
+
     def onIncomingCall(self, prm):
         c = Call(self, prm.callId)
         ci = c.getInfo()
@@ -339,13 +348,23 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--user", default="pjsua")
-    ap.add_argument("--host", default="127.0.0.1", help="address to bind SIP and RTP on")
     ap.add_argument("--auto-answer", action="store_true")
     ap.add_argument("--max-seconds", type=float, default=120)
     ap.add_argument("--log-level", type=int, default=3)
     ap.add_argument("--codecs", default="PCMU/8000,PCMA/8000",
                     help="audio codecs to enable, in priority order; the others are disabled")
     ap.add_argument("--no-vad", action="store_true", default=True)
+    ap.add_argument("--transport", choices=["udp", "tcp", "tls"], default="udp")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="SIP address to bind and advertise (127.0.0.1 or ::1; RTP stays on 127.0.0.1)")
+    ap.add_argument("--ca-file", help="TLS: CA list to verify the server with")
+    ap.add_argument("--cert-file", help="TLS: our certificate (needed to accept TLS connections)")
+    ap.add_argument("--key-file", help="TLS: the key of --cert-file")
+    ap.add_argument("--verify-server", action="store_true", help="TLS: refuse a server certificate that does not verify")
+    ap.add_argument("--registrar", help="registrar URI, e.g. sip:127.0.0.1:5061;transport=tls; registers when given")
+    ap.add_argument("--domain", default="127.0.0.1", help="domain of the address of record when registering")
+    ap.add_argument("--username", help="digest user name (default: --user)")
+    ap.add_argument("--password", default="")
     args = ap.parse_args()
     PEER = Peer(args)
 
@@ -369,11 +388,22 @@ def main():
     ep.libInit(cfg)
     ep.audDevManager().setNullDev()
 
+    v6 = ":" in args.host
     tcfg = pj.TransportConfig()
     tcfg.boundAddress = args.host
     tcfg.publicAddress = args.host
     tcfg.port = args.port
-    tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    if args.transport == "tls":
+        tcfg.tlsConfig.CaListFile = args.ca_file or ""
+        tcfg.tlsConfig.certFile = args.cert_file or ""
+        tcfg.tlsConfig.privKeyFile = args.key_file or ""
+        tcfg.tlsConfig.verifyServer = bool(args.verify_server)
+    kind = {
+        ("udp", False): pj.PJSIP_TRANSPORT_UDP, ("udp", True): pj.PJSIP_TRANSPORT_UDP6,
+        ("tcp", False): pj.PJSIP_TRANSPORT_TCP, ("tcp", True): pj.PJSIP_TRANSPORT_TCP6,
+        ("tls", False): pj.PJSIP_TRANSPORT_TLS, ("tls", True): pj.PJSIP_TRANSPORT_TLS6,
+    }[(args.transport, v6)]
+    tid = ep.transportCreate(kind, tcfg)
     port = ep.transportGetInfo(tid).localName.split(":")[-1]
     ep.libStart()
 
@@ -386,11 +416,25 @@ def main():
                 prio = 255 - i
         ep.codecSetPriority(cid, prio)
 
+    uri_host = "[%s]" % args.host if v6 else args.host
     acfg = pj.AccountConfig()
-    acfg.idUri = "sip:%s@%s:%s" % (args.user, args.host, port)
-    acfg.regConfig.registerOnAdd = False
-    acfg.mediaConfig.transportConfig.boundAddress = args.host
-    acfg.mediaConfig.transportConfig.publicAddress = args.host
+    acfg.sipConfig.transportId = tid
+    if args.registrar:
+        acfg.idUri = "sip:%s@%s" % (args.user, args.domain)
+        acfg.regConfig.registrarUri = args.registrar
+        acfg.regConfig.registerOnAdd = True
+        acfg.regConfig.retryIntervalSec = 0  # a failed registration is reported, not retried
+        acfg.sipConfig.authCreds.append(
+            pj.AuthCredInfo("digest", "*", args.username or args.user, 0, args.password))
+    else:
+        acfg.idUri = "sip:%s@%s:%s" % (args.user, uri_host, port)
+        acfg.regConfig.registerOnAdd = False
+    # RTP stays IPv4 with SIP on ::1: this wheel's pjsua_acc_add aborts on any ipv6Use value
+    # (sipConfig or mediaConfig: assertion "ipv6_sip_use == PJSUA_IPV6_DISABLED"), and without
+    # it a media address of ::1 does not resolve (IPv4 family)
+    media_host = "127.0.0.1" if v6 else args.host
+    acfg.mediaConfig.transportConfig.boundAddress = media_host
+    acfg.mediaConfig.transportConfig.publicAddress = media_host
     acfg.natConfig.sdpNatRewriteUse = False
     acfg.natConfig.viaRewriteUse = False
     acfg.natConfig.contactRewriteUse = False

@@ -13,7 +13,7 @@
 const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
-const { HOST, freePort, tmpDir, readIfExists, track, exited, terminate, killGroup, waitUdpBound } = require('../helpers/process')
+const { HOST, freePort, freeTcpPort, tmpDir, readIfExists, track, exited, terminate, killGroup, waitUdpBound, waitTcpListening } = require('../helpers/process')
 
 const SCENARIOS = path.join(__dirname, '..', 'scenarios')
 
@@ -61,13 +61,15 @@ function parseStats(csv) {
  * @param {string} [o.service]  -s, Request-URI user of UAC scenarios, default '7779'
  * @param {number} [o.durationMs] -d, length of <pause/> without a value, default 300
  * @param {Object<string,string>} [o.keys] -key k v (scenario keywords [k]); defaults: display, expected
+ * @param {'udp'|'tcp'} [o.transport] 'tcp': -t t1, one TCP connection (a UAS listens on `port`); default UDP
  * @param {string[]} [o.args]   extra sipp arguments
  * @param {object} [o.t]        node:test context: kill sipp when the test ends
  */
 async function startSipp(o) {
   const opts = { calls: 1, timeoutMs: 20000, recvTimeoutMs: 10000, service: '7779', durationMs: 300, ...o }
   const host = opts.host || HOST
-  const port = opts.port || (await freePort(host))
+  const tcp = opts.transport === 'tcp'
+  const port = opts.port || (tcp ? await freeTcpPort() : await freePort(host))
   const dir = tmpDir('sipp')
   const sc = resolveScenario(opts.scenario)
   const keys = { display: 'sipp', expected: '486', ...(opts.keys || {}) }
@@ -89,6 +91,7 @@ async function startSipp(o) {
     '-trace_msg', '-message_file', path.join(dir, 'messages.log'),
     '-trace_logs', '-log_file', path.join(dir, 'logs.log'),
   )
+  if (tcp) args.push('-t', 't1')
   // only when a key is used by the scenario would sipp need it; unknown -key values are harmless
   for (const [k, v] of Object.entries(keys)) args.push('-key', k, String(v))
   if (opts.args) args.push(...opts.args)
@@ -121,7 +124,7 @@ async function startSipp(o) {
   const kill = () => terminate(child, 1000)
   if (opts.t && typeof opts.t.after === 'function') opts.t.after(kill)
 
-  if (!opts.remote) await waitUdpBound(port, child)
+  if (!opts.remote) await (tcp ? waitTcpListening(port, child) : waitUdpBound(port, child))
   if (child.exitCode !== null) {
     const r = await done
     throw new Error(`sipp exited at once (code ${r.code}): ${r.stderr || r.stdout || r.errors}`)

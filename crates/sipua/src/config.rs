@@ -4,6 +4,10 @@
 //! Both end in [`EndpointConfig::validate`], so a wrong value is reported the same way whichever
 //! shape it came in, with the field's name in the message.
 
+mod websocket_url;
+
+pub use websocket_url::WebSocketUrl;
+
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,6 +23,10 @@ pub enum TransportKind {
     Tcp,
     /// SIP over TLS.
     Tls,
+    /// SIP over WebSocket (RFC 7118).
+    Ws,
+    /// SIP over secure WebSocket.
+    Wss,
 }
 
 impl TransportKind {
@@ -28,6 +36,8 @@ impl TransportKind {
             "udp" => Some(Self::Udp),
             "tcp" => Some(Self::Tcp),
             "tls" => Some(Self::Tls),
+            "ws" => Some(Self::Ws),
+            "wss" => Some(Self::Wss),
             _ => None,
         }
     }
@@ -38,6 +48,25 @@ impl TransportKind {
             Self::Udp => "udp",
             Self::Tcp => "tcp",
             Self::Tls => "tls",
+            Self::Ws => "ws",
+            Self::Wss => "wss",
+        }
+    }
+
+    /// Whether it runs over a connection (everything but UDP).
+    pub fn is_stream(self) -> bool {
+        self != Self::Udp
+    }
+
+    /// The transport token of Via and `;transport=`.
+    pub(crate) fn sip_transport(self) -> rsipstack::sip::Transport {
+        use rsipstack::sip::Transport;
+        match self {
+            Self::Udp => Transport::Udp,
+            Self::Tcp => Transport::Tcp,
+            Self::Tls => Transport::Tls,
+            Self::Ws => Transport::Ws,
+            Self::Wss => Transport::Wss,
         }
     }
 }
@@ -68,6 +97,72 @@ impl AccountConfig {
             Some(u) if !u.is_empty() => u,
             _ => &self.extension,
         }
+    }
+}
+
+/// TLS settings (`tls: { caFile, certFile, keyFile, serverName, verify }`), used by the TLS and
+/// WSS transports. Every field is optional: by default the server certificate is checked against
+/// the system's CA bundle for the host name we dial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file of extra CA certificates trusted besides the system's (a private PBX CA).
+    pub ca_file: Option<String>,
+    /// PEM file of our client certificate chain, for PBXs that ask for one; needs `keyFile`.
+    pub cert_file: Option<String>,
+    /// PEM file of the private key of `certFile` (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<String>,
+    /// Name sent in SNI and checked against the certificate, when it differs from the host we
+    /// dial (a PBX reached by IP whose certificate names its DNS name).
+    pub server_name: Option<String>,
+    /// Whether the server certificate is verified (default true). `false` accepts any
+    /// certificate, which lets anyone on the path impersonate the PBX: logged as a warning.
+    pub verify: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            server_name: None,
+            verify: true,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// The files must be readable at start, so a wrong path fails `start()` naming the field
+    /// rather than the first registration; their PEM contents are checked by the transport.
+    fn validate(&self) -> Result<()> {
+        for (name, path) in [
+            ("tls.caFile", &self.ca_file),
+            ("tls.certFile", &self.cert_file),
+            ("tls.keyFile", &self.key_file),
+        ] {
+            if let Some(path) = path {
+                std::fs::File::open(path)
+                    .map_err(|e| Error::Config(format!("{name}: cannot read {path:?}: {e}")))?;
+            }
+        }
+        match (&self.cert_file, &self.key_file) {
+            (Some(_), None) => Err(Error::Config(
+                "tls.keyFile: needed with tls.certFile (the client certificate's key)".into(),
+            )),
+            (None, Some(_)) => Err(Error::Config(
+                "tls.certFile: needed with tls.keyFile (the client certificate)".into(),
+            )),
+            _ => Ok(()),
+        }?;
+        if let Some(name) = &self.server_name {
+            if rustls_pki_types::ServerName::try_from(name.as_str()).is_err() {
+                return Err(Error::Config(format!(
+                    "tls.serverName: not a DNS name or IP address: {name:?}"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -109,10 +204,11 @@ pub struct EndpointConfig {
     pub stop_grace_ms: u64,
     /// Value of the User-Agent header.
     pub user_agent: String,
-    /// The service's `pbx_use_websocket` / `pbx_websocket_url`: kept for compatibility, not a
-    /// transport of this release (native SIP is the point of the package).
+    /// The service's `pbx_use_websocket`: `true` selects the `ws` or `wss` transport by the
+    /// scheme of `websocket_url`.
     pub use_websocket: bool,
-    /// The service's `pbx_websocket_url`.
+    /// `ws://host[:port][/path]` or `wss://...` (the service's `pbx_websocket_url`): where the
+    /// WebSocket transport dials; default `ws(s)://server:serverPort/`.
     pub websocket_url: Option<String>,
     /// Outbound proxy (RFC 3261 §8.1.2), a SIP URI such as `sip:proxy.example:5070;transport=udp`:
     /// every out-of-dialog request is sent there with a preloaded `Route: <proxy;lr>`, the
@@ -127,9 +223,13 @@ pub struct EndpointConfig {
     /// Re-REGISTER with the address the registrar saw (Via `received`/`rport`, RFC 3581) when
     /// it differs from our Contact, removing the old binding; as PJSIP's `contactRewriteUse`.
     pub contact_rewrite: bool,
-    /// Seconds between keep-alives while registered: on UDP a CRLF datagram to the registrar
-    /// that keeps the NAT binding open. `None`: the transport's default (UDP 15 s); 0: off.
+    /// Seconds between keep-alives: on UDP a CRLF datagram to the registrar while registered,
+    /// so the NAT binding stays open; on TCP/TLS/WS a CRLF ping on the PBX connection whose
+    /// pong must come back (RFC 5626 §4.4.1). `None`: the transport's default (UDP 15 s,
+    /// streams 90 s); 0: off.
     pub keep_alive_interval_s: Option<u32>,
+    /// TLS settings for the TLS and WSS transports.
+    pub tls: TlsConfig,
     /// The accounts (operators) of this user agent.
     pub accounts: Vec<AccountConfig>,
 }
@@ -159,6 +259,7 @@ impl Default for EndpointConfig {
             stun_server: None,
             contact_rewrite: true,
             keep_alive_interval_s: None,
+            tls: TlsConfig::default(),
             accounts: Vec::new(),
         }
     }
@@ -192,8 +293,9 @@ impl EndpointConfig {
 
     /// Parses the typed camelCase config (a JSON object) and validates it.
     pub fn from_json(value: Value) -> Result<Self> {
-        let config: EndpointConfig =
+        let mut config: EndpointConfig =
             serde_json::from_value(value).map_err(|e| Error::Config(e.to_string()))?;
+        config.resolve_websocket("websocketUrl")?;
         config.validate()?;
         Ok(config)
     }
@@ -218,7 +320,7 @@ impl EndpointConfig {
         if let Some(t) = opt_string(pbx, "pbx_transport")? {
             config.transport = TransportKind::parse(&t).ok_or_else(|| {
                 Error::Config(format!(
-                    "pbx_transport: expected UDP, TCP or TLS, got {t:?}"
+                    "pbx_transport: expected UDP, TCP, TLS, WS or WSS, got {t:?}"
                 ))
             })?;
         }
@@ -263,6 +365,7 @@ impl EndpointConfig {
             }
             config = over;
         }
+        config.resolve_websocket("pbx_websocket_url")?;
         config.validate()?;
         Ok(config)
     }
@@ -352,17 +455,8 @@ impl EndpointConfig {
                 self.stop_grace_ms
             )));
         }
-        if self.use_websocket {
-            return Err(Error::Config(
-                "useWebsocket: SIP over WebSocket is not supported; use UDP, TCP or TLS".into(),
-            ));
-        }
-        if self.transport != TransportKind::Udp {
-            return Err(Error::Config(format!(
-                "transport: {} is not available yet in this release; use UDP",
-                self.transport.as_str()
-            )));
-        }
+        self.tls.validate()?;
+        self.check_websocket("websocketUrl")?;
         if let Some(stun) = &self.stun_server {
             stun_host_port(stun)?;
         }
@@ -413,6 +507,70 @@ impl EndpointConfig {
     /// The STUN server as host and port, when one is configured (checked by `validate`).
     pub fn stun_host_port(&self) -> Option<(String, u16)> {
         stun_host_port(self.stun_server.as_deref()?).ok()
+    }
+
+    /// `useWebsocket`: takes the transport, `ws` or `wss`, from the URL's scheme. `field` is
+    /// the name the user wrote the URL under, for the error.
+    pub fn resolve_websocket(&mut self, field: &str) -> Result<()> {
+        if self.use_websocket {
+            let url = self.websocket_url.as_deref().ok_or_else(|| {
+                Error::Config(format!(
+                    "{field}: needed when the WebSocket transport is on"
+                ))
+            })?;
+            let parsed =
+                WebSocketUrl::parse(url).map_err(|e| Error::Config(format!("{field}: {e}")))?;
+            self.transport = if parsed.secure {
+                TransportKind::Wss
+            } else {
+                TransportKind::Ws
+            };
+        }
+        self.check_websocket(field)
+    }
+
+    fn check_websocket(&self, field: &str) -> Result<()> {
+        if !matches!(self.transport, TransportKind::Ws | TransportKind::Wss) {
+            return Ok(());
+        }
+        if let Some(url) = self.websocket_target() {
+            let url = url.map_err(|e| Error::Config(format!("{field}: {e}")))?;
+            if url.secure != (self.transport == TransportKind::Wss) {
+                return Err(Error::Config(format!(
+                    "{field}: a {} URL does not go with transport {}",
+                    if url.secure { "wss://" } else { "ws://" },
+                    self.transport.as_str()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the WebSocket transport dials: `websocket_url`, else `ws(s)://server:serverPort/`;
+    /// `None` without a URL or a server.
+    pub fn websocket_target(&self) -> Option<std::result::Result<WebSocketUrl, String>> {
+        match (&self.websocket_url, &self.server) {
+            (Some(url), _) => Some(WebSocketUrl::parse(url)),
+            (None, Some(server)) => Some(Ok(WebSocketUrl {
+                secure: self.transport == TransportKind::Wss,
+                host: server
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port: self.server_port.unwrap_or(5060),
+                path: "/".into(),
+            })),
+            (None, None) => None,
+        }
+    }
+
+    /// The CRLF ping interval of stream flows; `None` when off.
+    pub(crate) fn stream_keepalive(&self) -> Option<std::time::Duration> {
+        match self.keep_alive_interval_s {
+            None => Some(std::time::Duration::from_secs(90)),
+            Some(0) => None,
+            Some(s) => Some(std::time::Duration::from_secs(u64::from(s))),
+        }
     }
 
     /// 64·T1: how long a transaction waits for a silent peer (Timers B, F, H; RFC 3261 §9.1
@@ -759,13 +917,86 @@ mod tests {
     }
 
     #[test]
-    fn websocket_is_refused_clearly() {
+    fn tls_fields_parse_and_files_are_checked() {
+        let c = EndpointConfig::from_json(json!({})).unwrap();
+        assert!(c.tls.verify, "verify defaults to true");
+        let c = EndpointConfig::from_json(
+            json!({"tls": {"verify": false, "serverName": "pbx.example.com"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.tls.verify, c.tls.server_name.as_deref()),
+            (false, Some("pbx.example.com"))
+        );
+        let this_file = concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs");
+        let c = EndpointConfig::from_json(json!({"tls": {"caFile": this_file}})).unwrap();
+        assert_eq!(c.tls.ca_file.as_deref(), Some(this_file));
+        for (tls, field) in [
+            (json!({"caFile": "/nonexistent/ca.pem"}), "tls.caFile"),
+            (
+                json!({"certFile": "/nonexistent/c.pem", "keyFile": this_file}),
+                "tls.certFile",
+            ),
+            (
+                json!({"certFile": this_file, "keyFile": "/nonexistent/k.pem"}),
+                "tls.keyFile",
+            ),
+            (json!({"certFile": this_file}), "tls.keyFile"),
+            (json!({"keyFile": this_file}), "tls.certFile"),
+            (json!({"serverName": "bad name"}), "tls.serverName"),
+            (json!({"verify": "yes"}), "expected a boolean"),
+            (json!({"cafile": this_file}), "cafile"),
+        ] {
+            let e = EndpointConfig::from_json(json!({ "tls": tls }))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{field}: {e}");
+        }
+    }
+
+    #[test]
+    fn websocket_rows_pick_ws_or_wss_and_bad_urls_name_the_field() {
         let mut row = pbx_row();
         row["pbx_use_websocket"] = json!("true");
         let e = EndpointConfig::from_settings(&row, &[], None)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("useWebsocket"), "{e}");
+        assert!(e.contains("pbx_websocket_url: needed"), "{e}");
+        row["pbx_websocket_url"] = json!("wss://pbx.example.com:8089/ws");
+        let c = EndpointConfig::from_settings(&row, &[], None).unwrap();
+        assert_eq!(c.transport, TransportKind::Wss);
+        row["pbx_websocket_url"] = json!("ws://pbx.example.com");
+        let c = EndpointConfig::from_settings(&row, &[], None).unwrap();
+        assert_eq!(c.transport, TransportKind::Ws);
+        row["pbx_websocket_url"] = json!("http://pbx.example.com/ws");
+        let e = EndpointConfig::from_settings(&row, &[], None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pbx_websocket_url: not a WebSocket URL"), "{e}");
+        // Off: the URL is not looked at, as before.
+        row["pbx_use_websocket"] = json!(0);
+        assert_eq!(
+            EndpointConfig::from_settings(&row, &[], None)
+                .unwrap()
+                .transport,
+            TransportKind::Udp
+        );
+        let e = EndpointConfig::from_json(json!({"transport": "ws", "websocketUrl": "ws://h:0/"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("websocketUrl: bad port"), "{e}");
+        let e = EndpointConfig::from_json(json!({"transport": "ws", "websocketUrl": "wss://h/"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not go with transport ws"), "{e}");
+        let c = EndpointConfig::from_json(
+            json!({"transport": "wss", "server": "pbx", "serverPort": 8089}),
+        )
+        .unwrap();
+        assert_eq!(
+            c.websocket_target().unwrap().unwrap().as_url(),
+            "wss://pbx:8089/"
+        );
     }
 
     #[test]

@@ -12,10 +12,14 @@ use crate::rtp_ports::PortPool;
 use crate::sip::remote_target::RemoteTargets;
 use crate::sip::uri::host_port_unless_default;
 use crate::transport::stun::StunError;
-use crate::transport::{Addressing, GuardedUdpSocket, Locator, NextHop, Target, TransportCounters};
+use crate::transport::{
+    Addressing, GuardedUdpSocket, Locator, NextHop, PbxFlow, PeerDialer, StreamTransports, Target,
+    TransportCounters,
+};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rsipstack::transport::SipAddr;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +42,10 @@ pub(crate) struct UaContext {
     /// The SIP socket, for what is not a SIP message: keep-alives and STUN.
     pub sip_socket: Arc<GuardedUdpSocket>,
     pub counters: Arc<TransportCounters>,
+    /// The connection to the PBX, on a stream transport with a server configured.
+    pub flow: Option<Arc<PbxFlow>>,
+    /// Dials peers other than the PBX, on the TCP and TLS transports.
+    pub peers: Option<PeerDialer>,
     /// The pacing clock and RTP sessions of the calls.
     pub media: Arc<MediaEngine>,
     /// The peers' Contact URIs as sent, restored into our in-dialog requests.
@@ -55,6 +63,7 @@ pub(crate) struct Network {
     pub locator: Arc<Locator>,
     pub sip_socket: Arc<GuardedUdpSocket>,
     pub counters: Arc<TransportCounters>,
+    pub streams: StreamTransports,
 }
 
 impl UaContext {
@@ -72,6 +81,7 @@ impl UaContext {
             locator,
             sip_socket,
             counters,
+            streams,
         } = network;
         Arc::new(Self {
             dialogs: Arc::new(DialogLayer::new(sip.clone())),
@@ -86,6 +96,8 @@ impl UaContext {
             locator,
             sip_socket,
             counters,
+            flow: streams.pbx,
+            peers: streams.peers,
             media: MediaEngine::new(),
             remote_targets,
             finished_recordings: Mutex::new(HashMap::new()),
@@ -194,6 +206,44 @@ impl UaContext {
     ) -> Option<std::result::Result<SocketAddr, StunError>> {
         let (host, port) = self.config.stun_host_port()?;
         Some(crate::transport::stun::resolve(&host, port, local).await)
+    }
+
+    /// On a stream transport, the PBX as the one target of a request: the peer of our
+    /// connection to it; an error naming the server and the cause while it is down, rather
+    /// than letting the stack dial on its own. `None` on UDP.
+    pub(crate) fn pbx_flow_target(&self) -> Option<Result<Target>> {
+        let flow = self.flow.as_ref()?;
+        Some(
+            flow.current()
+                .ok_or_else(|| Error::Transport(flow.down_reason()))
+                .and_then(|f| Target::of_connection(&f.remote)),
+        )
+    }
+
+    /// The port our Contact and Via carry: the local port of the PBX connection when there is
+    /// one, else the SIP port.
+    fn contact_port(&self) -> u16 {
+        self.flow
+            .as_ref()
+            .and_then(|f| f.current())
+            .map(|f| f.local.port())
+            .unwrap_or(self.addressing.local.port())
+    }
+
+    /// The address our Contact carries now: the learned public one, else ours at the
+    /// contact port.
+    pub(crate) fn contact_address(&self) -> SocketAddr {
+        self.addressing.public_for(self.contact_port())
+    }
+
+    /// Our Contact URI for `user`.
+    pub(crate) fn contact_uri(&self, user: &str) -> String {
+        self.addressing.contact_uri(user, self.contact_port())
+    }
+
+    /// The sent-by of the Via of our out-of-dialog requests.
+    pub(crate) fn via_addr(&self) -> SipAddr {
+        self.addressing.via_addr(self.contact_port())
     }
 
     /// `host` or `host:port` of the PBX, as written into URIs.

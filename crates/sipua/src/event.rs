@@ -56,6 +56,20 @@ impl CallState {
     }
 }
 
+/// State of a stream connection (TCP, TLS, WS, WSS) to the PBX.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportState {
+    /// The first connection is being dialled.
+    Connecting,
+    /// The connection is up (and the handshakes done).
+    Connected,
+    /// The connection failed or closed; `reason` says why.
+    Disconnected,
+    /// A new connection is being dialled after a failure.
+    Reconnecting,
+}
+
 /// Direction of a call, seen from this endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -171,6 +185,17 @@ pub enum Event {
         port: u16,
         /// Who told us.
         source: AddressSource,
+    },
+    /// The connection to the PBX over a stream transport changed state.
+    Transport {
+        /// `tcp`, `tls`, `ws` or `wss`.
+        transport: String,
+        /// The server as configured, `host:port` (for WS/WSS the URL's host and port).
+        remote: String,
+        /// Where the connection is now.
+        state: TransportState,
+        /// Why it failed or closed (empty otherwise).
+        reason: String,
     },
     /// A problem that did not fail an API call (a supervised task failing, a dropped message).
     Error {

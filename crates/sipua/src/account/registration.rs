@@ -17,6 +17,7 @@ use crate::transport::{failover_timeout, unreachable_reported, Attempt, Target};
 use rsipstack::sip::{self, Header, SipMessage};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::SipConnection;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,17 @@ use tokio_util::sync::CancellationToken;
 /// Immediate re-REGISTERs for a changed public address before waiting the normal refresh: a
 /// registrar that reports a different address each time must not make us loop.
 const MAX_REWRITES_IN_A_ROW: u32 = 3;
+
+/// Resolves when a new connection to the PBX is up; never without a stream transport.
+async fn next_flow(flows: &mut Option<watch::Receiver<u64>>) {
+    let changed = match flows {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => false,
+    };
+    if !changed {
+        std::future::pending::<()>().await;
+    }
+}
 
 /// When to refresh a registration the registrar granted for `granted` seconds: well before
 /// expiry (like pjsua's 5 s margin, but proportional for long grants), never below 1 s.
@@ -73,7 +85,7 @@ pub(crate) struct Registration {
     /// The Contact URI of the REGISTER in flight.
     sent_contact: String,
     /// Changes of the public address (ours, another account's, STUN's).
-    public: watch::Receiver<SocketAddr>,
+    public: watch::Receiver<Option<SocketAddr>>,
     /// The registrar target that answered last: where UDP keep-alives go.
     registrar: Option<Target>,
 }
@@ -111,6 +123,7 @@ impl Registration {
         let mut failures = 0u32;
         let mut rewrites = 0u32;
         let mut registered = false;
+        let mut new_flows = self.ctx.flow.as_ref().map(|f| f.generations());
         loop {
             self.emit(RegistrationState::Registering, 0, "", 0);
             let outcome = tokio::select! {
@@ -119,6 +132,10 @@ impl Registration {
             };
             // what this REGISTER learned is in `contact_stale`; only later changes wake `wait`
             self.public.borrow_and_update();
+            // The connection this REGISTER used (or failed to get) is accounted for.
+            if let Some(rx) = new_flows.as_mut() {
+                rx.borrow_and_update();
+            }
             let wait = if (200..300).contains(&outcome.code) {
                 failures = 0;
                 registered = true;
@@ -143,8 +160,13 @@ impl Registration {
             let woke = tokio::select! {
                 _ = stop.cancelled() => break,
                 w = self.wait(wait, registered) => w,
+                // A new connection to the PBX: our binding on the old one is unreachable.
+                _ = next_flow(&mut new_flows) => {
+                    tracing::info!(account = %self.account.config.extension, "re-registering over the new connection");
+                    Woke::NewFlow
+                }
             };
-            if woke == Woke::AddressChanged {
+            if woke != Woke::Refresh {
                 rewrites = 0;
             }
         }
@@ -205,7 +227,7 @@ impl Registration {
 
     /// Learns our public address from a registrar's response, when contact rewrite is on.
     fn note_seen_address(&self, resp: &sip::Response) {
-        let current = self.ctx.addressing.public();
+        let current = self.ctx.contact_address();
         let seen = rport::seen_address(resp);
         if let Some(public) = rport::rewrite_to(self.ctx.config.contact_rewrite, current, seen) {
             self.ctx.learn_public_address(public, AddressSource::Rport);
@@ -238,6 +260,19 @@ impl Registration {
     /// timeout, a transport error or a 503 moves on to the next target (remembered as bad for
     /// a while), any other answer is the registrar's.
     async fn try_register(&mut self, expires: u32) -> crate::Result<RegisterOutcome> {
+        if let Some(flow) = self.ctx.flow.clone() {
+            // On a stream transport the REGISTER is pinned to our connection: if it is down
+            // the attempt fails now with the cause, instead of the stack dialling on its own.
+            // The flow dials the PBX (and reconnects); there is one target, its peer.
+            let conn = flow.connection().await.map_err(crate::Error::Transport)?;
+            let target = Target::of_connection(&conn.remote)?;
+            let connection = Some(SipConnection::Channel(conn.conn.clone()));
+            let (_, o) = self
+                .register_at(expires, &target, None, None, connection)
+                .await?;
+            self.registrar = Some(target);
+            return Ok(o);
+        }
         let route = self.ctx.route(&self.ctx.server_hop()?).await?;
         let t1 = Duration::from_millis(self.ctx.config.timer_t1_ms);
         let count = route.targets.len();
@@ -245,7 +280,7 @@ impl Registration {
         for (i, target) in route.targets.iter().enumerate() {
             let limit = failover_timeout(t1, i + 1 < count);
             let (attempt, o) = self
-                .register_at(expires, target, route.preloaded.as_ref(), limit)
+                .register_at(expires, target, route.preloaded.as_ref(), limit, None)
                 .await?;
             if attempt.fails_over() {
                 self.ctx.locator.failed(target, o.retry_after);
@@ -268,6 +303,7 @@ impl Registration {
         target: &Target,
         route: Option<&sip::typed::Route>,
         limit: Option<Duration>,
+        connection: Option<SipConnection>,
     ) -> crate::Result<(Attempt, RegisterOutcome)> {
         self.auth.new_request();
         let uri = self.account.registrar_uri.clone();
@@ -276,7 +312,14 @@ impl Registration {
         let mut challenges = ChallengeLoop::new(Some(&mut auth), "REGISTER", &uri);
         let result = loop {
             let resp = match self
-                .exchange(expires, credentials.take(), target, route, limit)
+                .exchange(
+                    expires,
+                    credentials.take(),
+                    target,
+                    route,
+                    limit,
+                    connection.clone(),
+                )
                 .await
             {
                 Ok(Some(resp)) if is_challenge(&resp) => resp,
@@ -325,10 +368,7 @@ impl Registration {
         if ok {
             self.bound = (expires > 0).then(|| self.sent_contact.clone());
         }
-        let current = self
-            .ctx
-            .addressing
-            .contact_uri(&self.account.config.extension);
+        let current = self.ctx.contact_uri(&self.account.config.extension);
         Ok((
             Attempt::Response(code),
             RegisterOutcome {
@@ -351,13 +391,14 @@ impl Registration {
         target: &Target,
         route: Option<&sip::typed::Route>,
         limit: Option<Duration>,
+        connection: Option<SipConnection>,
     ) -> crate::Result<Option<sip::Response>> {
         let mut request = self.build(expires, authorization)?;
         if let Some(route) = route {
             request.headers.push(Header::Route(route.clone().into()));
         }
         let key = TransactionKey::from_request(&request, TransactionRole::Client)?;
-        let mut tx = Transaction::new_client(key, request, self.ctx.sip.clone(), None);
+        let mut tx = Transaction::new_client(key, request, self.ctx.sip.clone(), connection);
         tx.destination = Some(target.sip_addr());
         let mut unreachable = self.ctx.locator.watch_unreachable();
         tx.send().await?;
@@ -414,7 +455,7 @@ impl Registration {
             uri: aor_uri,
             params: vec![],
         };
-        let via = ctx.sip.get_via(None, None)?;
+        let via = ctx.sip.get_via(Some(ctx.via_addr()), None)?;
         let mut req = ctx.sip.make_request(
             sip::Method::Register,
             registrar,
@@ -425,7 +466,7 @@ impl Registration {
             Some(self.register_call_id.clone().into()),
         );
         let (contact, stale) = contacts(
-            ctx.addressing.contact_uri(&acc.extension),
+            ctx.contact_uri(&acc.extension),
             self.bound.as_deref(),
             expires,
         );
@@ -449,6 +490,7 @@ impl Registration {
 enum Woke {
     Refresh,
     AddressChanged,
+    NewFlow,
 }
 
 /// Sleeps until `at`, or forever when it is `None` (a disabled `select!` timer).

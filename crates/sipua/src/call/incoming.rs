@@ -96,7 +96,7 @@ pub(crate) async fn accept(
         .map(|a| a.config.extension.clone())
         .unwrap_or(user);
     let (state_tx, state_rx) = ctx.dialogs.new_dialog_state_channel();
-    let contact: sip::Uri = ctx.addressing.contact_uri(&extension).as_str().try_into()?;
+    let contact: sip::Uri = ctx.contact_uri(&extension).as_str().try_into()?;
     let dialog = ctx
         .dialogs
         .get_or_create_server_invite(tx, state_tx, None, Some(contact))?;

@@ -6,7 +6,7 @@ use super::in_dialog::watch_confirmed;
 use super::state::Input;
 use super::{send_bye, Call};
 use crate::account::AccountTable;
-use crate::context::UaContext;
+use crate::context::{OutOfDialogRoute, UaContext};
 use crate::error::{Error, Result};
 use crate::event::{CallState, Direction, Event};
 use crate::media::MediaDirection;
@@ -107,7 +107,15 @@ pub(crate) async fn place(
     } else {
         NextHop::of_uri(&callee)
     };
-    let route = ctx.route(&hop).await?;
+    // On a stream transport the PBX is reached over our connection to it (the flow
+    // reconnects; the stack must not dial on its own), so that is the one target.
+    let route = match ctx.pbx_flow_target().filter(|_| via_server) {
+        Some(target) => OutOfDialogRoute {
+            targets: vec![target?],
+            preloaded: None,
+        },
+        None => ctx.route(&hop).await?,
+    };
     let ports = super::media::reserve_ports(ctx).await?;
     let sip_call_id = format!("{}@sip-native", crate::ids::random_token(20));
     let call = Call::new(
@@ -133,7 +141,6 @@ pub(crate) async fn place(
         content_type: Some("application/sdp".into()),
         offer: Some(offer.into_bytes()),
         contact: ctx
-            .addressing
             .contact_uri(&caller.user)
             .as_str()
             .try_into()
@@ -155,10 +162,31 @@ pub(crate) async fn place(
         code: 0,
         reason: String::new(),
     });
+    // A stream target other than the PBX: we dial it (the stack's own dial has no timeout
+    // and, for TLS, no trusted roots).
+    let peer = match (&ctx.peers, via_server) {
+        (Some(dialer), false) => dialer.target_of(&option.callee),
+        _ => None,
+    };
     let task = {
         let call = call.clone();
         async move {
-            run(call.clone(), option, caller.auth, route.targets).await;
+            let mut targets = route.targets;
+            if let (Some((host, port)), Some(dialer)) = (peer, call.ctx.peers.as_ref()) {
+                let dialled = match dialer.connect(&host, port, &call.ctx.sip).await {
+                    Ok(addr) => Target::of_connection(&addr).map_err(|e| e.to_string()),
+                    Err(why) => Err(why),
+                };
+                match dialled {
+                    Ok(target) => targets = vec![target],
+                    Err(why) => {
+                        call.end(503, &why);
+                        call.ctx.remote_targets.forget(&call.sip_call_id);
+                        return;
+                    }
+                }
+            }
+            run(call.clone(), option, caller.auth, targets).await;
             // Only now: a BYE sent after the call ended still needs the peer's Contact.
             call.ctx.remote_targets.forget(&call.sip_call_id);
         }

@@ -1,11 +1,13 @@
-//! One user agent: the UDP transport, the SIP stack (rsipstack's transaction and dialog layers),
-//! the registration tasks of its accounts and the table of its calls. The top of the engine:
+//! One user agent: the UDP transport and the stream transports, the SIP stack (rsipstack's
+//! transaction and dialog layers), the registration tasks of its accounts and the table of its
+//! calls. The top of the engine:
 //! public entry points validate their arguments and return [`crate::Error`]; nothing here
 //! panics on network input.
 
 mod calls;
 mod dispatch;
 mod media_api;
+mod streams;
 
 pub use media_api::DtmfMethod;
 
@@ -23,7 +25,6 @@ use crate::transport::{
 };
 use calls::CallTable;
 use dispatch::Dispatcher;
-use rsipstack::sip;
 use rsipstack::transaction::endpoint::EndpointOption;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::TransportLayer;
@@ -42,7 +43,7 @@ pub struct LocalAddress {
     pub address: String,
     /// The bound port.
     pub port: u16,
-    /// `udp` (the only transport of this release).
+    /// `udp`, `tcp`, `tls`, `ws` or `wss`.
     pub transport: &'static str,
 }
 
@@ -54,7 +55,8 @@ pub struct Counters {
     pub live_calls: usize,
     /// SIP transactions the stack is running.
     pub live_transactions: usize,
-    /// Datagrams the guard dropped.
+    /// Messages the guards dropped: bad UDP datagrams, bad stream messages (answered 400
+    /// when routable), streams that could not be framed (closed).
     pub malformed_messages: u64,
 }
 
@@ -70,6 +72,8 @@ pub struct Endpoint {
     /// One per registered account: they end by themselves (bounded un-REGISTER) on cancel.
     registration_tasks: Mutex<Vec<JoinHandle<()>>>,
     socket: Arc<GuardedUdpSocket>,
+    /// The TCP or TLS listener's address, when there is one.
+    tcp_listener: Option<SocketAddr>,
 }
 
 /// Binds the SIP socket from the config.
@@ -101,22 +105,14 @@ fn stack_timers(config: &EndpointConfig) -> EndpointOption {
     }
 }
 
-/// The SIP stack's name of one of our transports.
-fn sip_transport(kind: TransportKind) -> sip::Transport {
-    match kind {
-        TransportKind::Udp => sip::Transport::Udp,
-        TransportKind::Tcp => sip::Transport::Tcp,
-        TransportKind::Tls => sip::Transport::Tls,
-    }
-}
-
 impl Endpoint {
     /// Binds the transport, starts the SIP stack and the registrations. Events go to `events`;
     /// the sender is dropped by [`Endpoint::stop`], which ends the receiver's stream.
     pub async fn start(
-        config: EndpointConfig,
+        mut config: EndpointConfig,
         events: mpsc::UnboundedSender<Event>,
     ) -> Result<Self> {
+        config.resolve_websocket("websocketUrl")?;
         config.validate()?;
         let socket = bind_udp(&config).await?;
         let addressing = Arc::new(Addressing::new(&config, socket.local_addr()?));
@@ -134,7 +130,7 @@ impl Endpoint {
         .await?;
         let locator = Arc::new(Locator::new(
             &config.dns_server_addrs(),
-            vec![sip_transport(config.transport)],
+            vec![config.transport.sip_transport()],
             addressing.local,
             guarded.unreachable().clone(),
         ));
@@ -143,6 +139,11 @@ impl Endpoint {
             Box::new(StackResolver(locator.clone())),
         );
         transport_layer.add_transport(udp.into());
+        // The stack's idle timeout (300 s) would close our client flow between refreshes:
+        // our own keep-alives decide when a flow is dead.
+        transport_layer.set_stream_idle_timeout(Duration::ZERO);
+        let listener = streams::bind_listener(&config, &addressing, &transport_layer).await?;
+        let tcp_listener = listener.as_ref().map(|l| l.local);
         let remote_targets = RemoteTargets::default();
         let stack = rsipstack::EndpointBuilder::new()
             .with_option(stack_timers(&config))
@@ -152,9 +153,18 @@ impl Endpoint {
                 Box::new(ViaRewrite(addressing.clone())),
             ])))
             .with_transport_layer(transport_layer)
-            .with_cancel_token(cancel)
+            .with_cancel_token(cancel.clone())
             .with_user_agent(&config.user_agent)
             .build();
+        let streams = streams::start(
+            &config,
+            &addressing,
+            listener,
+            &stack,
+            &counters,
+            &events,
+            &cancel,
+        )?;
         let incoming = stack.incoming_transactions()?;
         let accounts = Arc::new(AccountTable::new(&config, addressing.advertised));
         let ctx = UaContext::new(
@@ -165,6 +175,7 @@ impl Endpoint {
                 locator,
                 sip_socket: guarded.clone(),
                 counters,
+                streams,
             },
             remote_targets,
             events,
@@ -193,7 +204,9 @@ impl Endpoint {
             stack_tasks: Mutex::new(stack_tasks),
             registration_tasks: Mutex::new(Vec::new()),
             socket: guarded,
+            tcp_listener,
         };
+        endpoint.check_tls_server().await?;
         endpoint.learn_public_address_by_stun().await;
         endpoint.start_registrations();
         Ok(endpoint)
@@ -233,6 +246,36 @@ impl Endpoint {
         }
     }
 
+    /// Over TLS and WSS, waits for the first connection: a server certificate that does not verify
+    /// fails `start()` (and each account's registration, as an event) with the reason, since
+    /// retrying cannot fix it. A server that is merely down is retried in the background.
+    async fn check_tls_server(&self) -> Result<()> {
+        let tls = matches!(
+            self.ctx.config.transport,
+            TransportKind::Tls | TransportKind::Wss
+        );
+        let Some(flow) = self.ctx.flow.as_ref().filter(|_| tls) else {
+            return Ok(());
+        };
+        let refused = match flow.first_outcome().await {
+            Err(e) if e.tls_refused => e.message,
+            _ => return Ok(()),
+        };
+        for acc in self.accounts.iter() {
+            if acc.config.register.unwrap_or(true) {
+                self.ctx.emit(Event::Registration {
+                    account: acc.config.extension.clone(),
+                    state: crate::event::RegistrationState::Failed,
+                    code: 503,
+                    reason: refused.clone(),
+                    expires: 0,
+                });
+            }
+        }
+        self.stop().await;
+        Err(Error::Transport(refused))
+    }
+
     /// One registration task per account that registers (when a server is configured).
     fn start_registrations(&self) {
         if self.ctx.config.server.is_none() {
@@ -251,14 +294,34 @@ impl Endpoint {
         }
     }
 
-    /// The bound SIP socket.
+    /// The listener of the transport in use.
     pub fn local_address(&self) -> LocalAddress {
-        let local = self.ctx.addressing.local;
-        LocalAddress {
+        let transport = self.ctx.config.transport;
+        self.local_addresses()
+            .into_iter()
+            .find(|a| a.transport == transport.as_str())
+            .unwrap_or_else(|| {
+                // WS and TLS flows have no listener of their own: the port is the SIP one.
+                let local = self.ctx.addressing.local;
+                LocalAddress {
+                    address: local.ip().to_string(),
+                    port: local.port(),
+                    transport: transport.as_str(),
+                }
+            })
+    }
+
+    /// Every listener: UDP, and TCP (or TLS, with a certificate) on those transports.
+    pub fn local_addresses(&self) -> Vec<LocalAddress> {
+        let entry = |local: SocketAddr, transport: &'static str| LocalAddress {
             address: local.ip().to_string(),
             port: local.port(),
-            transport: "udp",
-        }
+            transport,
+        };
+        let mut all = vec![entry(self.ctx.addressing.local, "udp")];
+        let stream = self.ctx.config.transport.as_str();
+        all.extend(self.tcp_listener.map(|l| entry(l, stream)));
+        all
     }
 
     /// Live calls, transactions and dropped messages.

@@ -22,22 +22,27 @@ pub(crate) fn classify(packet: &[u8], max: usize) -> Verdict {
     if packet.iter().all(|b| b.is_ascii_whitespace()) {
         return Verdict::Pass;
     }
-    match SipMessage::try_from(packet) {
-        Ok(msg) => {
-            // The stack needs these to build a transaction key; without them it errors later.
-            use rsipstack::sip::prelude::HeadersExt;
-            let ok = msg.via_header().is_ok()
-                && msg.cseq_header().is_ok()
-                && msg.call_id_header().is_ok()
-                && msg.from_header().is_ok()
-                && msg.to_header().is_ok();
-            if ok {
-                Verdict::Pass
-            } else {
-                Verdict::Drop("missing mandatory header")
-            }
-        }
-        Err(_) => Verdict::Drop("unparseable"),
+    match parse_checked(packet) {
+        Ok(_) => Verdict::Pass,
+        Err(why) => Verdict::Drop(why),
+    }
+}
+
+/// Parses one whole message and checks it carries what the stack needs to build a
+/// transaction key (without these it errors later, after the message is accepted).
+pub(crate) fn parse_checked(message: &[u8]) -> Result<SipMessage, &'static str> {
+    use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
+    let msg = SipMessage::try_from(message).map_err(|_| "unparseable")?;
+    // Headers parse lazily: Via and CSeq are parsed here, as the transaction key will.
+    let ok = msg.via_header().is_ok_and(|v| v.typed().is_ok())
+        && msg.cseq_header().is_ok_and(|c| c.typed().is_ok())
+        && msg.call_id_header().is_ok()
+        && msg.from_header().is_ok()
+        && msg.to_header().is_ok();
+    if ok {
+        Ok(msg)
+    } else {
+        Err("missing mandatory header")
     }
 }
 

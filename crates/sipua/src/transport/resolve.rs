@@ -30,6 +30,17 @@ impl Target {
         addr.r#type = Some(self.transport);
         addr
     }
+
+    /// The peer of a stream connection we dialled, as a target (its address is an IP).
+    pub(crate) fn of_connection(remote: &SipAddr) -> Result<Self> {
+        let addr = SocketAddr::try_from(remote.addr.clone())
+            .map_err(|e| Error::Transport(format!("connection peer {remote}: {e}")))?;
+        Ok(Self {
+            transport: remote.r#type.unwrap_or(Transport::Tcp),
+            addr,
+            host: addr.ip().to_string(),
+        })
+    }
 }
 
 /// What a URI says about its next hop (RFC 3263 §4: the host, port and transport of the

@@ -1,0 +1,144 @@
+//! Setting up an endpoint's stream transports: the TCP (or TLS) listener on the SIP port, the
+//! flow to the PBX, and the dialer of other peers, from the config.
+
+use crate::config::{EndpointConfig, TransportKind};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::transport::{
+    advertise, bind_tcp, serve_tcp, tls_server_config, Addressing, DialTarget, FlowSetup, PbxFlow,
+    PeerDialer, StreamTransports, TlsClient, TransportCounters,
+};
+use rsipstack::transaction::endpoint::Endpoint as Stack;
+use rsipstack::transport::TransportLayer;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How long a connect (and a TLS or WebSocket handshake) may take before it counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A bound stream listener, served once the stack is built.
+pub(super) struct StreamListener {
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    pub local: SocketAddr,
+}
+
+/// Binds the listener on the SIP port: TCP on the TCP transport, TLS on the TLS one when it
+/// has a certificate to serve; the stack learns its address for the Via of its requests.
+pub(super) async fn bind_listener(
+    config: &EndpointConfig,
+    addressing: &Addressing,
+    layer: &TransportLayer,
+) -> Result<Option<StreamListener>> {
+    let tls = match config.transport {
+        TransportKind::Tls if config.tls.cert_file.is_some() => {
+            Some(tls_server_config(&config.tls)?)
+        }
+        TransportKind::Tcp => None,
+        _ => return Ok(None),
+    };
+    if config.transport == TransportKind::Tls && tls.is_none() {
+        return Ok(None);
+    }
+    let listener = bind_tcp(addressing.local).await?;
+    let local = listener.local_addr()?;
+    let advertised = SocketAddr::new(addressing.advertised, local.port());
+    advertise(layer, advertised, config.transport.sip_transport()).await?;
+    Ok(Some(StreamListener {
+        listener,
+        tls,
+        local,
+    }))
+}
+
+/// Serves the listener, starts dialling the PBX and builds the peer dialer.
+pub(super) fn start(
+    config: &EndpointConfig,
+    addressing: &Addressing,
+    listener: Option<StreamListener>,
+    stack: &Stack,
+    counters: &Arc<TransportCounters>,
+    events: &mpsc::UnboundedSender<Event>,
+    cancel: &CancellationToken,
+) -> Result<StreamTransports> {
+    if let Some(l) = listener {
+        let sip = stack.inner.clone();
+        serve_tcp(
+            l.listener,
+            l.tls,
+            sip,
+            counters.clone(),
+            cancel.child_token(),
+        );
+    }
+    let tls = match config.transport {
+        TransportKind::Tls | TransportKind::Wss => Some(TlsClient::new(&config.tls)?),
+        _ => None,
+    };
+    let peers = match config.transport {
+        TransportKind::Tcp | TransportKind::Tls => Some(PeerDialer {
+            kind: config.transport,
+            bind_ip: addressing.local.ip(),
+            connect_timeout: CONNECT_TIMEOUT,
+            tls: tls.clone(),
+            counters: counters.clone(),
+            cancel: cancel.child_token(),
+        }),
+        _ => None,
+    };
+    let pbx = match (&config.server, config.transport.is_stream()) {
+        (Some(server), true) => {
+            let setup = FlowSetup {
+                target: pbx_target(config, server, addressing, tls)?,
+                keepalive: config.stream_keepalive(),
+                counters: counters.clone(),
+                events: events.clone(),
+                cancel: cancel.child_token(),
+            };
+            Some(PbxFlow::start(setup, stack.inner.clone()))
+        }
+        _ => None,
+    };
+    Ok(StreamTransports { pbx, peers })
+}
+
+/// Where the PBX flow dials: `server:serverPort`, or for WS/WSS the URL's host and port (the
+/// registrar stays `server`).
+fn pbx_target(
+    config: &EndpointConfig,
+    server: &str,
+    addressing: &Addressing,
+    tls: Option<TlsClient>,
+) -> Result<DialTarget> {
+    let ws = match config.transport {
+        TransportKind::Ws | TransportKind::Wss => config
+            .websocket_target()
+            .transpose()
+            .map_err(|e| Error::Config(format!("websocketUrl: {e}")))?,
+        _ => None,
+    };
+    let (host, port) = match &ws {
+        Some(url) => (url.host.clone(), url.port),
+        // RFC 3261 §19.1.2: 5061 for TLS, 5060 otherwise, when no port is configured.
+        None => (
+            server.to_string(),
+            config.server_port.unwrap_or(match config.transport {
+                TransportKind::Tls => 5061,
+                _ => 5060,
+            }),
+        ),
+    };
+    Ok(DialTarget {
+        kind: config.transport,
+        host,
+        port,
+        bind_ip: addressing.local.ip(),
+        connect_timeout: CONNECT_TIMEOUT,
+        tls,
+        ws_url: ws.map(|u| u.as_url()),
+    })
+}

@@ -1,0 +1,251 @@
+//! Dialling a stream connection to a server: resolve, connect from our bind address with a
+//! timeout, and run the handshakes the transport needs. Errors name the server and the cause
+//! in plain words ("cannot connect to TCP 127.0.0.1:5070: connection refused").
+
+use super::stream::Io;
+use super::tls::TlsClient;
+use super::websocket::{handshake, Ws};
+use crate::config::TransportKind;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Where and how to dial.
+#[derive(Clone)]
+pub(crate) struct DialTarget {
+    pub kind: TransportKind,
+    /// The server's host as configured (a name or an IP literal, without brackets).
+    pub host: String,
+    pub port: u16,
+    /// Our bind address; connections leave from it unless it is a wildcard.
+    pub bind_ip: IpAddr,
+    /// Bounds the TCP connect, and the TLS handshake after it.
+    pub connect_timeout: Duration,
+    /// The TLS client of the TLS and WSS transports.
+    pub tls: Option<TlsClient>,
+    /// The URL of the WebSocket transports (its host and port are `host` and `port`).
+    pub ws_url: Option<String>,
+}
+
+/// Why a dial failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DialError {
+    /// Names the server and the cause.
+    pub message: String,
+    /// The server answered but its TLS certificate or handshake was refused: retrying will
+    /// not help until someone changes a certificate or the config.
+    pub tls_refused: bool,
+}
+
+impl From<String> for DialError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            tls_refused: false,
+        }
+    }
+}
+
+impl std::fmt::Display for DialError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl DialTarget {
+    /// `host:port` as the user wrote it, for events and errors.
+    pub(crate) fn describe(&self) -> String {
+        crate::sip::uri::host_port(&self.host, self.port)
+    }
+}
+
+/// What runs on a dialled connection.
+pub(crate) enum Wire {
+    /// SIP framed by Content-Length (TCP, TLS).
+    Bytes(Box<dyn Io>),
+    /// One SIP message per WebSocket message (WS, WSS).
+    WebSocket(Box<Ws>),
+}
+
+/// A connected, handshaken stream.
+pub(crate) struct Dialled {
+    pub wire: Wire,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+/// Dials `target`.
+pub(crate) async fn dial(target: &DialTarget) -> Result<Dialled, DialError> {
+    let remote = resolve(target).await?;
+    let tcp = connect(target, remote).await?;
+    let local = tcp
+        .local_addr()
+        .map_err(|e| format!("{}: {e}", failed(target, remote)))?;
+    let _ = tcp.set_nodelay(true);
+    let io: Box<dyn Io> = match &target.tls {
+        None => Box::new(tcp),
+        // SNI and the certificate check use the host as configured, not the address dialled.
+        Some(tls) => match tls.connect(tcp, &target.host, target.connect_timeout).await {
+            Ok(stream) => Box::new(stream),
+            Err(e) => {
+                let message = match e {
+                    crate::Error::Transport(m) | crate::Error::Config(m) => m,
+                    other => other.to_string(),
+                };
+                return Err(DialError {
+                    tls_refused: !message.contains("timed out"),
+                    message: format!("{}: {message}", failed(target, remote)),
+                });
+            }
+        },
+    };
+    let wire = match &target.ws_url {
+        None => Wire::Bytes(io),
+        Some(url) => Wire::WebSocket(Box::new(
+            handshake(io, url, target.connect_timeout)
+                .await
+                .map_err(|e| format!("{}: {e}", failed(target, remote)))?,
+        )),
+    };
+    Ok(Dialled {
+        wire,
+        local,
+        remote,
+    })
+}
+
+/// "cannot connect to TCP host:port", with the address when the host is a name.
+fn failed(target: &DialTarget, remote: SocketAddr) -> String {
+    let name = target.describe();
+    let shown = if name == remote.to_string() {
+        name
+    } else {
+        format!("{name} ({remote})")
+    };
+    format!(
+        "cannot connect to {} {shown}",
+        target.kind.as_str().to_ascii_uppercase()
+    )
+}
+
+/// The server's first address, of our bind address's family when it has one.
+async fn resolve(target: &DialTarget) -> Result<SocketAddr, String> {
+    let host = target.host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, target.port));
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, target.port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let same_family = addrs
+        .iter()
+        .find(|a| target.bind_ip.is_unspecified() || a.is_ipv4() == target.bind_ip.is_ipv4());
+    same_family
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("cannot resolve {host}: no address"))
+}
+
+async fn connect(target: &DialTarget, remote: SocketAddr) -> Result<TcpStream, String> {
+    let fail = |cause: String| format!("{}: {cause}", failed(target, remote));
+    let socket = if remote.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(|e| fail(e.to_string()))?;
+    if !target.bind_ip.is_unspecified() && target.bind_ip.is_ipv4() == remote.is_ipv4() {
+        socket
+            .bind(SocketAddr::new(target.bind_ip, 0))
+            .map_err(|e| fail(format!("cannot bind {}: {e}", target.bind_ip)))?;
+    }
+    match tokio::time::timeout(target.connect_timeout, socket.connect(remote)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(fail(describe_io(&e))),
+        Err(_) => Err(fail(format!(
+            "timed out after {} ms",
+            target.connect_timeout.as_millis()
+        ))),
+    }
+}
+
+/// An I/O error in words, without the `(os error N)` suffix.
+fn describe_io(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => "connection refused".into(),
+        ConnectionReset => "connection reset".into(),
+        HostUnreachable => "host unreachable".into(),
+        NetworkUnreachable => "network unreachable".into(),
+        AddrNotAvailable => "address not available".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(host: &str, port: u16) -> DialTarget {
+        DialTarget {
+            kind: TransportKind::Tcp,
+            host: host.into(),
+            port,
+            bind_ip: "127.0.0.1".parse().unwrap(),
+            connect_timeout: Duration::from_secs(2),
+            tls: None,
+            ws_url: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connect_fails_at_once_naming_server_and_cause() {
+        // A port just freed: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let started = std::time::Instant::now();
+        let err = dial(&target("127.0.0.1", port))
+            .await
+            .err()
+            .unwrap()
+            .message;
+        assert_eq!(
+            err,
+            format!("cannot connect to TCP 127.0.0.1:{port}: connection refused")
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let err = dial(&target("localhost", port))
+            .await
+            .err()
+            .unwrap()
+            .message;
+        assert!(
+            err.starts_with(&format!(
+                "cannot connect to TCP localhost:{port} (127.0.0.1:{port})"
+            )),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_listening_server_is_reached_from_the_bind_address() {
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = server.local_addr().unwrap().port();
+        let d = dial(&target("127.0.0.1", port)).await.unwrap();
+        assert_eq!(d.remote, SocketAddr::from(([127, 0, 0, 1], port)));
+        assert_eq!(d.local.ip(), IpAddr::from([127, 0, 0, 1]));
+        let err = dial(&target("no-such-host.invalid", port))
+            .await
+            .err()
+            .unwrap()
+            .message;
+        assert!(
+            err.starts_with("cannot resolve no-such-host.invalid"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! Connections to peers other than the PBX (a call dialled straight to `sip:x@host;transport=tls`
+//! on a stream transport): dialled by us like the PBX flow, so they get our framing, timeout,
+//! TLS verification and error text, instead of rsipstack's own dial (which for TLS trusts no
+//! CA at all). The peer keeps the connection alive; it lives until either side closes it.
+
+use super::dial::{dial, DialTarget, Wire};
+use super::stream::{spawn_stream, StreamSetup};
+use super::tls::TlsClient;
+use super::udp::TransportCounters;
+use crate::config::TransportKind;
+use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rsipstack::transport::SipAddr;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Dials peers for the endpoint's TCP or TLS transport.
+pub(crate) struct PeerDialer {
+    pub kind: TransportKind,
+    pub bind_ip: IpAddr,
+    pub connect_timeout: Duration,
+    pub tls: Option<TlsClient>,
+    pub counters: Arc<TransportCounters>,
+    pub cancel: CancellationToken,
+}
+
+impl PeerDialer {
+    /// Where a request to `uri` must be dialled by us: a `tcp`/`tls` target (by its
+    /// `;transport=`, else our transport), as `(host, port)`; `None` for UDP targets.
+    pub(crate) fn target_of(&self, uri: &rsipstack::sip::Uri) -> Option<(String, u16)> {
+        use rsipstack::sip::uri::ParamsExt;
+        use rsipstack::sip::Transport;
+        let wanted = match uri.transport() {
+            Some(Transport::Tcp) => TransportKind::Tcp,
+            Some(Transport::Tls) => TransportKind::Tls,
+            Some(_) => return None,
+            None => self.kind,
+        };
+        if wanted != self.kind {
+            return None;
+        }
+        let default_port = if self.kind == TransportKind::Tls {
+            5061
+        } else {
+            5060
+        };
+        let host = uri.host_with_port.host.to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri
+            .host_with_port
+            .port
+            .as_ref()
+            .map(|p| p.value())
+            .unwrap_or(default_port);
+        Some((host, port))
+    }
+
+    /// Dials `host:port` and registers the connection with the stack; the address returned is
+    /// the key the stack finds it under (use it as the request's destination).
+    pub(crate) async fn connect(
+        &self,
+        host: &str,
+        port: u16,
+        sip: &EndpointInnerRef,
+    ) -> Result<SipAddr, String> {
+        let target = DialTarget {
+            kind: self.kind,
+            host: host.to_string(),
+            port,
+            bind_ip: self.bind_ip,
+            connect_timeout: self.connect_timeout,
+            tls: self.tls.clone(),
+            ws_url: None,
+        };
+        let d = dial(&target).await.map_err(|e| e.message)?;
+        let setup = StreamSetup {
+            transport: self.kind.sip_transport(),
+            local: d.local,
+            remote: d.remote,
+            keepalive: None,
+            counters: self.counters.clone(),
+            cancel: self.cancel.clone(),
+        };
+        let Wire::Bytes(io) = d.wire else {
+            return Err("a WebSocket peer is reached through its server only".into());
+        };
+        let flow = spawn_stream(io, setup, &sip.transport_layer)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(flow.remote.clone())
+    }
+}
