@@ -74,7 +74,7 @@ test('Kamailio as outbound proxy: the INVITE and, by its Record-Route, the BYE p
     await disconnected(a.sip, a.events, call.id)
     await disconnected(b.sip, b.events, inc.callId)
     const log = kam.log()
-    const from = `from 127.0.0.1:${a.port}`
+    const from = `from udp:127.0.0.1:${a.port}`
     assert.ok(log.includes(`REQ INVITE sip:1000@pbx.test ${from}`), 'the INVITE reached Kamailio, Request-URI kept')
     const bye = log.split('\n').find((l) => l.includes('REQ BYE') && l.includes(from))
     assert.ok(bye, 'the BYE went through Kamailio (its Record-Route)')

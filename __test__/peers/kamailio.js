@@ -291,13 +291,13 @@ async function sipOptionsIn(ns, port, host) {
 
 const TRANSPORTS = ['udp', 'tcp', 'tls', 'ws', 'wss']
 
-/** Free ports for `transports`, distinct: UDP ones free for UDP, the others for TCP. */
-async function transportPorts(transports, host) {
+/** Free ports for `transports`, distinct: UDP ones free for UDP (`udpPort` when given), the others for TCP. */
+async function transportPorts(transports, host, udpPort) {
   const ports = {}
   const taken = new Set()
   for (const t of transports) {
     let port
-    do port = t === 'udp' ? await freePort(host) : await freeTcpPort()
+    do port = t === 'udp' ? udpPort || (await freePort(host)) : await freeTcpPort()
     while (taken.has(port))
     taken.add(port)
     ports[t] = port
@@ -359,8 +359,7 @@ async function startKamailio(o = {}) {
   // Another test may take a free port between our look and Kamailio's bind: try anew then.
   let lastErr
   for (let attempt = 0; attempt < 3; attempt++) {
-    const ports = await transportPorts(transports, hosts[0])
-    if (o.port) ports.udp = o.port
+    const ports = await transportPorts(transports, hosts[0], o.port)
     fs.writeFileSync(cfg, kamailioCfg({ ports, hosts, domain, db, mpath, tlsFile }))
     try {
       const setup = { o, dir, cfg, db, ports, hosts, domain, realm, users }
