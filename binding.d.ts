@@ -158,7 +158,7 @@ export interface Counters {
   liveCalls: number
   /** SIP transactions still held by the stack. */
   liveTransactions: number
-  /** Malformed datagrams dropped (or answered 400). */
+  /** Malformed messages dropped (or answered 400): UDP datagrams, stream messages, unframeable streams. */
   malformedMessages: number
 }
 
