@@ -83,6 +83,8 @@ test('TCP: registers over the connection it dials; the PBX calls in over it; fra
   const addrs = sip.localAddresses()
   assert.deepEqual(addrs.map((a) => a.transport), ['udp', 'tcp'])
   assert.equal(sip.localAddress().transport, 'tcp')
+  // sips: needs TLS on every hop: refused on a TCP endpoint rather than sent in the clear.
+  await assert.rejects(sip.makeCall('7779', 'sips:1000@127.0.0.1'), /sips: URI, which needs transport tls/)
 
   // An INVITE over our connection, split inside its body, with a space before the colon.
   const inv = Buffer.from(invite(`sip:7779@127.0.0.1:${ourPort};transport=tcp`, 'in-1', { clHeader: 'Content-Length : ' }))
