@@ -64,7 +64,7 @@ function options(callId) {
   ].join('\r\n')
 }
 
-test('TCP: registers over the connection it dials; the PBX calls in over it; framing holds', async (t) => {
+test('TCP: registers over the connection it dials; the PBX calls in over it; framing holds', { timeout: 60000 }, async (t) => {
   const peer = await startRawTcp({ t })
   const { sip, events } = await tcpService(t, peer)
   const tr = transportEvents(events)
@@ -83,15 +83,16 @@ test('TCP: registers over the connection it dials; the PBX calls in over it; fra
   const addrs = sip.localAddresses()
   assert.deepEqual(addrs.map((a) => a.transport), ['udp', 'tcp'])
   assert.equal(sip.localAddress().transport, 'tcp')
+  // sips: needs TLS on every hop: refused on a TCP endpoint rather than sent in the clear.
+  await assert.rejects(sip.makeCall('7779', 'sips:1000@127.0.0.1'), /sips: URI, which needs transport tls/)
 
   // An INVITE over our connection, split inside its body, with a space before the colon.
-  const incoming = new Promise((resolve) => sip.once('incoming_call', resolve))
   const inv = Buffer.from(invite(`sip:7779@127.0.0.1:${ourPort};transport=tcp`, 'in-1', { clHeader: 'Content-Length : ' }))
   const cut = inv.length - 20
   conn.socket.write(inv.subarray(0, cut))
   await sleep(100)
   conn.socket.write(inv.subarray(cut))
-  const call = await incoming
+  const call = await waitFor(sip, events, 'incoming_call', () => true, 8000)
   assert.equal(call.fromUser, '1000')
   const ringing = await peer.expect((m) => m.status === 180 && m.get('call-id') === 'in-1', '180 over our connection')
   assert.equal(ringing.conn, conn, 'the 180 came over the connection we opened')
@@ -148,7 +149,7 @@ test('TCP: registers over the connection it dials; the PBX calls in over it; fra
   assert.equal(peer.conns.length, 1, 'one connection to the PBX all along')
 })
 
-test('TCP: the PBX closes the connection: we reconnect and re-register at once', async (t) => {
+test('TCP: the PBX closes the connection: we reconnect and re-register at once', { timeout: 30000 }, async (t) => {
   const peer = await startRawTcp({ t })
   const { sip, events } = await tcpService(t, peer, { registerExpires: 3600 })
   const tr = transportEvents(events)
@@ -167,7 +168,7 @@ test('TCP: the PBX closes the connection: we reconnect and re-register at once',
   assert.equal(tr.list[2].reason, 'closed by the peer')
 })
 
-test('TCP: a server that stops answering keep-alive pings is taken as dead and re-dialled', async (t) => {
+test('TCP: a server that stops answering keep-alive pings is taken as dead and re-dialled', { timeout: 30000 }, async (t) => {
   const peer = await startRawTcp({ t })
   const { sip, events } = await tcpService(t, peer, { keepAliveIntervalS: 1, registerExpires: 3600 })
   const tr = transportEvents(events)
@@ -180,7 +181,7 @@ test('TCP: a server that stops answering keep-alive pings is taken as dead and r
   await peer.expect((m) => m.method === 'REGISTER' && m.conn === peer.conns[1], 'a REGISTER on the new connection')
 })
 
-test('TCP: a refused connect fails the registration at once with the cause; 100 of them leak nothing', async (t) => {
+test('TCP: a refused connect fails the registration at once with the cause; 100 of them leak nothing', { timeout: 120000 }, async (t) => {
   const port = await freePort() // nothing listens on TCP there
   const { sip, events } = await startService(t, {
     server: '127.0.0.1',
@@ -216,13 +217,12 @@ test('TCP: a refused connect fails the registration at once with the cause; 100 
   assert.ok(after <= before + 2, `open descriptors ${before} -> ${after} after 100 refused connects`)
 })
 
-test('TCP listener: sipp (-t t1) calls us over its own TCP connection; we answer, it hangs up', async (t) => {
+test('TCP listener: sipp (-t t1) calls us over its own TCP connection; we answer, it hangs up', { timeout: 30000 }, async (t) => {
   if (!requirePeer('sipp', t)) return
   const { sip, events } = await startService(t, { transport: 'tcp', accounts: [{ extension: '7779' }] })
   const tcpPort = sip.localAddresses().find((a) => a.transport === 'tcp').port
-  const seen = new Promise((resolve) => sip.once('incoming_call', resolve))
   const uac = await startSipp({ scenario: 'uac_call', transport: 'tcp', remote: `127.0.0.1:${tcpPort}`, durationMs: 300, t })
-  const inc = await seen
+  const inc = await waitFor(sip, events, 'incoming_call', () => true, 8000)
   await sip.answer(inc.callId)
   await disconnected(sip, events, inc.callId)
   const r = await uac.done

@@ -195,6 +195,18 @@ for (const [which, why] of [
   })
 }
 
+test('WSS: a server certificate of an unknown CA fails start() and the registration, saying unknown issuer', { timeout: 30000 }, async (t) => {
+  if (!needs(t, 'wss')) return
+  const certs = certsFor(t)
+  const kam = await startKamailio({ users: USERS, t, transports: ['wss'], certs: certs.unknown })
+  const sip = new SipService({ bindAddress: '127.0.0.1', localPort: 0, ...towards(kam, 'wss', certs) })
+  const events = record(sip)
+  t.after(() => (sip.isRunning ? sip.stop() : undefined))
+  await assert.rejects(sip.start(), (e) => /unknown issuer/.test(e.message) && e.message.includes('127.0.0.1'))
+  const failed = await waitFor(sip, events, 'registration', (e) => e.state === 'failed')
+  assert.match(failed.reason, /unknown issuer/, JSON.stringify(failed))
+})
+
 test('TLS: tls.serverName is what the certificate is checked against when we dial an address', { timeout: 30000 }, async (t) => {
   if (!needs(t, 'tls')) return
   const certs = certsFor(t)

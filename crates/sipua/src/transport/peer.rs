@@ -27,11 +27,13 @@ pub(crate) struct PeerDialer {
 
 impl PeerDialer {
     /// Where a request to `uri` must be dialled by us: a `tcp`/`tls` target (by its
-    /// `;transport=`, else our transport), as `(host, port)`; `None` for UDP targets.
+    /// `;transport=`, else our transport), as `(host, port)`; `None` for UDP targets. A `sips:`
+    /// URI is TLS whatever its `;transport=` says (RFC 5630 §3.1.3): never plain TCP.
     pub(crate) fn target_of(&self, uri: &rsipstack::sip::Uri) -> Option<(String, u16)> {
-        use rsipstack::sip::uri::ParamsExt;
+        use rsipstack::sip::uri::{ParamsExt, Scheme};
         use rsipstack::sip::Transport;
         let wanted = match uri.transport() {
+            _ if uri.scheme == Some(Scheme::Sips) => TransportKind::Tls,
             Some(Transport::Tcp) => TransportKind::Tcp,
             Some(Transport::Tls) => TransportKind::Tls,
             Some(_) => return None,
@@ -92,5 +94,51 @@ impl PeerDialer {
             .await
             .map_err(|e| e.to_string())?;
         Ok(flow.remote.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dialer(kind: TransportKind) -> PeerDialer {
+        PeerDialer {
+            kind,
+            bind_ip: "127.0.0.1".parse().unwrap(),
+            connect_timeout: Duration::from_secs(1),
+            tls: None,
+            counters: Arc::default(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    fn target(d: &PeerDialer, uri: &str) -> Option<(String, u16)> {
+        d.target_of(&rsipstack::sip::Uri::try_from(uri).unwrap())
+    }
+
+    #[test]
+    fn targets_follow_the_uri_transport_and_sips_means_tls() {
+        let tcp = dialer(TransportKind::Tcp);
+        assert_eq!(
+            target(&tcp, "sip:a@10.0.0.1"),
+            Some(("10.0.0.1".into(), 5060))
+        );
+        assert_eq!(
+            target(&tcp, "sip:a@h:5070;transport=tcp"),
+            Some(("h".into(), 5070))
+        );
+        assert_eq!(target(&tcp, "sip:a@h;transport=udp"), None);
+        assert_eq!(
+            target(&tcp, "sips:a@h;transport=tcp"),
+            None,
+            "sips is never plain TCP"
+        );
+        let tls = dialer(TransportKind::Tls);
+        assert_eq!(
+            target(&tls, "sips:a@h;transport=tcp"),
+            Some(("h".into(), 5061))
+        );
+        assert_eq!(target(&tls, "sip:a@[::1]:5071"), Some(("::1".into(), 5071)));
+        assert_eq!(target(&tls, "sip:a@h;transport=tcp"), None);
     }
 }
