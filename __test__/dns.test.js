@@ -6,7 +6,7 @@
 const dgram = require('node:dgram')
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { HOST, requirePeer, freePort } = require('./helpers/process')
+const { HOST, requirePeer, freePort, freeTcpPort } = require('./helpers/process')
 const { startSipp, describeSipp } = require('./peers/sipp')
 const { startDnsmasq } = require('./peers/dnsmasq')
 const { startService, waitFor, disconnected } = require('./helpers/sip')
@@ -103,6 +103,39 @@ test('a refused UDP target (ICMP port unreachable) is left at once, not after it
   assert.equal((await uas.done).code, 0)
   await sip.stop()
   assert.equal((await reg.done).code, 0)
+})
+
+test('TCP: NAPTR SIP+D2T and _sip._tcp SRV with the first target refusing: the PBX connection goes to the second', async (t) => {
+  if (!requirePeer('sipp', t) || !requirePeer('dnsmasq', t)) return
+  const refused = await freeTcpPort() // nothing listens there: the connect is refused
+  const reg = await startSipp({ scenario: 'registrar_received', transport: 'tcp', keys: { received: HOST }, t, timeoutMs: 30000 })
+  const dns = await startDnsmasq({
+    t,
+    domains: ['pbx.test'],
+    naptr: [
+      { name: 'pbx.test', order: 10, pref: 10, service: 'SIP+D2U', replacement: '_sip._udp.pbx.test' },
+      { name: 'pbx.test', order: 20, pref: 10, service: 'SIP+D2T', replacement: '_sip._tcp.pbx.test' },
+    ],
+    srv: [
+      { name: '_sip._tcp.pbx.test', target: 'b.pbx.test', port: reg.port, priority: 20, weight: 10 },
+      { name: '_sip._tcp.pbx.test', target: 'a.pbx.test', port: refused, priority: 10, weight: 10 },
+    ],
+    hosts: ['a.pbx.test', 'b.pbx.test'].map((name) => ({ name, address: '127.0.0.1' })),
+  })
+  const { sip, events } = await startService(t, {
+    server: 'pbx.test', // no serverPort: located by DNS, over the transport in use
+    transport: 'tcp',
+    dnsServers: [dns.server],
+    accounts: [{ extension: '7779' }],
+  })
+  const ok = await waitFor(sip, events, 'registration', (e) => e.state === 'registered' || e.state === 'failed', 15000)
+  assert.equal(ok.state, 'registered', JSON.stringify(ok))
+  const up = events.filter((e) => e.type === 'transport' && e.state === 'connected')
+  assert.ok(up.length >= 1 && up[0].remote === 'pbx.test', JSON.stringify(events.filter((e) => e.type === 'transport')))
+  assert.match(dns.log(), /query\[NAPTR\] pbx\.test/)
+  assert.match(dns.log(), /query\[SRV\] _sip\._tcp\.pbx\.test/)
+  await sip.stop()
+  assert.equal((await reg.done).code, 0, describeSipp(await reg.done))
 })
 
 test('a name that does not resolve: registration fails and makeCall rejects, naming it', async (t) => {

@@ -156,15 +156,14 @@ impl Endpoint {
             .with_cancel_token(cancel.clone())
             .with_user_agent(&config.user_agent)
             .build();
-        let streams = streams::start(
-            &config,
-            &addressing,
-            listener,
-            &stack,
-            &counters,
-            &events,
-            &cancel,
-        )?;
+        let env = streams::StreamEnv {
+            addressing: &addressing,
+            locator: &locator,
+            counters: &counters,
+            events: &events,
+            cancel: &cancel,
+        };
+        let streams = streams::start(&config, env, listener, &stack)?;
         let incoming = stack.incoming_transactions()?;
         let accounts = Arc::new(AccountTable::new(&config, addressing.advertised));
         let ctx = UaContext::new(

@@ -5,8 +5,8 @@ use crate::config::{EndpointConfig, TransportKind};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::transport::{
-    advertise, bind_tcp, serve_tcp, tls_server_config, Addressing, DialTarget, FlowSetup, PbxFlow,
-    PeerDialer, StreamTransports, TlsClient, TransportCounters,
+    advertise, bind_tcp, serve_tcp, tls_server_config, Addressing, DialTarget, FlowSetup, Locator,
+    PbxFlow, PeerDialer, StreamTransports, TlsClient, TransportCounters,
 };
 use rsipstack::transaction::endpoint::Endpoint as Stack;
 use rsipstack::transport::TransportLayer;
@@ -55,16 +55,30 @@ pub(super) async fn bind_listener(
     }))
 }
 
+/// What the stream transports share with the rest of the endpoint.
+pub(super) struct StreamEnv<'a> {
+    pub addressing: &'a Addressing,
+    /// RFC 3263 location of the PBX and of other hosts dialled, with the bad-target memory.
+    pub locator: &'a Arc<Locator>,
+    pub counters: &'a Arc<TransportCounters>,
+    pub events: &'a mpsc::UnboundedSender<Event>,
+    pub cancel: &'a CancellationToken,
+}
+
 /// Serves the listener, starts dialling the PBX and builds the peer dialer.
 pub(super) fn start(
     config: &EndpointConfig,
-    addressing: &Addressing,
+    env: StreamEnv<'_>,
     listener: Option<StreamListener>,
     stack: &Stack,
-    counters: &Arc<TransportCounters>,
-    events: &mpsc::UnboundedSender<Event>,
-    cancel: &CancellationToken,
 ) -> Result<StreamTransports> {
+    let StreamEnv {
+        addressing,
+        locator,
+        counters,
+        events,
+        cancel,
+    } = env;
     if let Some(l) = listener {
         let sip = stack.inner.clone();
         serve_tcp(
@@ -85,6 +99,7 @@ pub(super) fn start(
             bind_ip: addressing.local.ip(),
             connect_timeout: CONNECT_TIMEOUT,
             tls: tls.clone(),
+            locator: locator.clone(),
             counters: counters.clone(),
             cancel: cancel.child_token(),
         }),
@@ -93,7 +108,7 @@ pub(super) fn start(
     let pbx = match (&config.server, config.transport.is_stream()) {
         (Some(server), true) => {
             let setup = FlowSetup {
-                target: pbx_target(config, server, addressing, tls)?,
+                target: pbx_target(config, server, addressing, tls, locator)?,
                 keepalive: config.stream_keepalive(),
                 counters: counters.clone(),
                 events: events.clone(),
@@ -113,6 +128,7 @@ fn pbx_target(
     server: &str,
     addressing: &Addressing,
     tls: Option<TlsClient>,
+    locator: &Arc<Locator>,
 ) -> Result<DialTarget> {
     let ws = match config.transport {
         TransportKind::Ws | TransportKind::Wss => config
@@ -136,6 +152,10 @@ fn pbx_target(
         kind: config.transport,
         host,
         port,
+        // The WebSocket URL names its port (or implies 80/443); a PBX without `serverPort`
+        // is located by NAPTR/SRV.
+        port_given: ws.is_some() || config.server_port.is_some(),
+        locator: Some(locator.clone()),
         bind_ip: addressing.local.ip(),
         connect_timeout: CONNECT_TIMEOUT,
         tls,

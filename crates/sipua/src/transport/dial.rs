@@ -1,12 +1,17 @@
-//! Dialling a stream connection to a server: resolve, connect from our bind address with a
-//! timeout, and run the handshakes the transport needs. Errors name the server and the cause
+//! Dialling a stream connection to a server: locate it (RFC 3263, through the endpoint's
+//! locator: NAPTR/SRV/A/AAAA on `dnsServers`), connect from our bind address with a timeout to
+//! each target in turn until one answers (a refused or silent target is remembered as bad for
+//! a while), and run the handshakes the transport needs. Errors name the server and the cause
 //! in plain words ("cannot connect to TCP 127.0.0.1:5070: connection refused").
 
+use super::locator::Locator;
+use super::resolve::{NextHop, Target};
 use super::stream::Io;
 use super::tls::TlsClient;
 use super::websocket::{handshake, Ws};
 use crate::config::TransportKind;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -17,6 +22,12 @@ pub(crate) struct DialTarget {
     /// The server's host as configured (a name or an IP literal, without brackets).
     pub host: String,
     pub port: u16,
+    /// `port` was configured: then A/AAAA only (RFC 3263 §4.2); else NAPTR/SRV first, and
+    /// `port` is the default for the transport.
+    pub port_given: bool,
+    /// Where names are looked up (and failed targets remembered); `None`: the system's
+    /// resolver, first address only.
+    pub locator: Option<Arc<Locator>>,
     /// Our bind address; connections leave from it unless it is a wildcard.
     pub bind_ip: IpAddr,
     /// Bounds the TCP connect, and the TLS handshake after it.
@@ -53,9 +64,14 @@ impl std::fmt::Display for DialError {
 }
 
 impl DialTarget {
-    /// `host:port` as the user wrote it, for events and errors.
+    /// `host:port` as the user wrote it (the host alone when DNS picks the port), for events
+    /// and errors.
     pub(crate) fn describe(&self) -> String {
-        crate::sip::uri::host_port(&self.host, self.port)
+        if self.port_given {
+            crate::sip::uri::host_port(&self.host, self.port)
+        } else {
+            crate::sip::uri::bracketed(&self.host)
+        }
     }
 }
 
@@ -74,9 +90,55 @@ pub(crate) struct Dialled {
     pub remote: SocketAddr,
 }
 
-/// Dials `target`.
+/// Dials `target`: its located addresses in order, until one connects and completes the
+/// handshakes. A TLS refusal ends the search (another address of the same server will show
+/// the same certificate); the last failure is the error.
 pub(crate) async fn dial(target: &DialTarget) -> Result<Dialled, DialError> {
-    let remote = resolve(target).await?;
+    let mut failure = None;
+    for (located, remote) in locate(target).await? {
+        match dial_at(target, remote).await {
+            Ok(d) => {
+                if let (Some(l), Some(t)) = (&target.locator, &located) {
+                    l.answered(t);
+                }
+                return Ok(d);
+            }
+            Err(e) => {
+                if let (Some(l), Some(t)) = (&target.locator, &located) {
+                    l.failed(t, None);
+                }
+                if e.tls_refused {
+                    return Err(e);
+                }
+                failure = Some(e);
+            }
+        }
+    }
+    Err(failure.unwrap_or_else(|| format!("cannot resolve {}: no address", target.host).into()))
+}
+
+/// The addresses to try for `target`, with the locator's target each came from.
+async fn locate(target: &DialTarget) -> Result<Vec<(Option<Target>, SocketAddr)>, String> {
+    let Some(locator) = &target.locator else {
+        return Ok(vec![(None, resolve(target).await?)]);
+    };
+    let hop = NextHop {
+        host: target.host.trim_matches(['[', ']']).to_string(),
+        port: target.port_given.then_some(target.port),
+        // Without a port, NAPTR picks among the transports we have (RFC 3263 §4.1: only
+        // `supported` ones are kept); with one, A/AAAA over ours.
+        transport: target.port_given.then(|| target.kind.sip_transport()),
+        secure: target.kind == TransportKind::Tls,
+    };
+    let targets = locator.locate(&hop).await.map_err(|e| e.to_string())?;
+    Ok(targets
+        .into_iter()
+        .map(|t| (Some(t.clone()), t.addr))
+        .collect())
+}
+
+/// Dials one address of `target`.
+async fn dial_at(target: &DialTarget, remote: SocketAddr) -> Result<Dialled, DialError> {
     let tcp = connect(target, remote).await?;
     let local = tcp
         .local_addr()
@@ -192,6 +254,8 @@ mod tests {
             kind: TransportKind::Tcp,
             host: host.into(),
             port,
+            port_given: true,
+            locator: None,
             bind_ip: "127.0.0.1".parse().unwrap(),
             connect_timeout: Duration::from_secs(2),
             tls: None,

@@ -4,6 +4,7 @@
 //! CA at all). The peer keeps the connection alive; it lives until either side closes it.
 
 use super::dial::{dial, DialTarget, Wire};
+use super::locator::Locator;
 use super::stream::{spawn_stream, StreamSetup};
 use super::tls::TlsClient;
 use super::udp::TransportCounters;
@@ -21,6 +22,8 @@ pub(crate) struct PeerDialer {
     pub bind_ip: IpAddr,
     pub connect_timeout: Duration,
     pub tls: Option<TlsClient>,
+    /// Looks the host up on `dnsServers` (A/AAAA: the URI gives the port or its default).
+    pub locator: Arc<Locator>,
     pub counters: Arc<TransportCounters>,
     pub cancel: CancellationToken,
 }
@@ -73,6 +76,8 @@ impl PeerDialer {
             kind: self.kind,
             host: host.to_string(),
             port,
+            port_given: true,
+            locator: Some(self.locator.clone()),
             bind_ip: self.bind_ip,
             connect_timeout: self.connect_timeout,
             tls: self.tls.clone(),
@@ -107,6 +112,12 @@ mod tests {
             bind_ip: "127.0.0.1".parse().unwrap(),
             connect_timeout: Duration::from_secs(1),
             tls: None,
+            locator: Arc::new(Locator::new(
+                &[],
+                vec![kind.sip_transport()],
+                "127.0.0.1:0".parse().unwrap(),
+                Default::default(),
+            )),
             counters: Arc::default(),
             cancel: CancellationToken::new(),
         }
