@@ -19,6 +19,7 @@ const { sleep } = require('./helpers/wait')
 const { startSipp, describeSipp } = require('./peers/sipp')
 const { startBaresip, AUSINE_DBFS } = require('./peers/baresip')
 const { startKamailio } = require('./peers/kamailio')
+const { makeCerts, removeCerts } = require('./helpers/certs')
 const A = require('./helpers/audio')
 
 const V6 = '::1'
@@ -168,14 +169,26 @@ for (const transport of TRANSPORTS) {
   })
 }
 
-test('Kamailio on [::1]: two accounts register over IPv6 (digest) and call each other through it, BYE along the Record-Route', { timeout: 40000 }, async (t) => {
+for (const transport of ['udp', 'tcp', 'tls']) {
+test(`Kamailio on [::1] over ${transport}: two accounts register over IPv6 (digest) and call each other through it, BYE along the Record-Route`, { timeout: 40000 }, async (t) => {
   if (!requirePeer('kamailio', t)) return
+  if (transport === 'tls' && (!requirePeer('kamailio-tls', t) || !requirePeer('openssl', t))) return
   const users = [
     { username: '1001', password: 'pw-1001' },
     { username: '1002', password: 'pw-1002' },
   ]
-  const kam = await startKamailio({ users, host: V6, t })
-  const cfg = { bindAddress: V6, server: kam.host, serverPort: kam.port, registerExpires: 120 }
+  const certs = transport === 'tls' ? makeCerts() : null
+  if (certs) t.after(() => removeCerts(certs))
+  const kam = await startKamailio({ users, host: V6, transports: [transport], certs: certs && certs.server, t })
+  const cfg = {
+    bindAddress: V6,
+    server: kam.host,
+    serverPort: kam.ports[transport],
+    transport,
+    registerExpires: 120,
+    // the certificate names 127.0.0.1, ::1 and localhost: checked against the IP dialled
+    ...(certs ? { tls: { caFile: certs.ca.cert } } : {}),
+  }
   const a = await startService(t, { ...cfg, accounts: [{ extension: '1001', password: users[0].password }] })
   const b = await startService(t, { ...cfg, accounts: [{ extension: '1002', password: users[1].password }] })
   try {
@@ -201,6 +214,7 @@ test('Kamailio on [::1]: two accounts register over IPv6 (digest) and call each 
     throw err
   }
 })
+}
 
 // PJSIP cannot be the IPv6 media peer: the pjsua2 wheel is built without PJ_HAS_IPV6
 // (pjsua_acc_add asserts on any ipv6Use, and an IN IP6 offer gets 500), so baresip is.
