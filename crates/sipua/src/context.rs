@@ -146,26 +146,34 @@ impl UaContext {
     /// lookup, in-dialog requests and responses included (so a Record-Route set would be
     /// ignored), and adds no Route header.
     pub(crate) async fn route(&self, next_hop: &NextHop) -> Result<OutOfDialogRoute> {
-        if let Some(proxy) = self.config.outbound_proxy.as_deref() {
-            let mut uri = sip::Uri::try_from(proxy.trim())
-                .map_err(|e| Error::Config(format!("outboundProxy: {e}")))?;
-            let targets = self.locator.locate(&NextHop::of_uri(&uri)).await?;
-            if !uri.params.iter().any(|p| matches!(p, sip::Param::Lr)) {
-                uri.params.push(sip::Param::Lr);
-            }
+        if let Some(route) = self.preloaded_route()? {
             return Ok(OutOfDialogRoute {
-                targets,
-                preloaded: Some(sip::typed::Route {
-                    display_name: None,
-                    uri,
-                    params: vec![],
-                }),
+                targets: self.locator.locate(&NextHop::of_uri(&route.uri)).await?,
+                preloaded: Some(route),
             });
         }
         Ok(OutOfDialogRoute {
             targets: self.locator.locate(next_hop).await?,
             preloaded: None,
         })
+    }
+
+    /// `Route: <outboundProxy;lr>` (RFC 3261 §8.1.2) when a proxy is configured: preloaded on
+    /// every out-of-dialog request, whichever transport carries it.
+    pub(crate) fn preloaded_route(&self) -> Result<Option<sip::typed::Route>> {
+        let Some(proxy) = self.config.outbound_proxy.as_deref() else {
+            return Ok(None);
+        };
+        let mut uri = sip::Uri::try_from(proxy.trim())
+            .map_err(|e| Error::Config(format!("outboundProxy: {e}")))?;
+        if !uri.params.iter().any(|p| matches!(p, sip::Param::Lr)) {
+            uri.params.push(sip::Param::Lr);
+        }
+        Ok(Some(sip::typed::Route {
+            display_name: None,
+            uri,
+            params: vec![],
+        }))
     }
 
     /// The PBX as a next hop: its host, and its port when configured (RFC 3263 §4.2: then no

@@ -263,12 +263,14 @@ impl Registration {
         if let Some(flow) = self.ctx.flow.clone() {
             // On a stream transport the REGISTER is pinned to our connection: if it is down
             // the attempt fails now with the cause, instead of the stack dialling on its own.
-            // The flow dials the PBX (and reconnects); there is one target, its peer.
+            // The flow dials the PBX, or the outbound proxy (and reconnects); there is one
+            // target, its peer.
             let conn = flow.connection().await.map_err(crate::Error::Transport)?;
             let target = Target::of_connection(&conn.remote)?;
             let connection = Some(SipConnection::Channel(conn.conn.clone()));
+            let route = self.ctx.preloaded_route()?;
             let (_, o) = self
-                .register_at(expires, &target, None, None, connection)
+                .register_at(expires, &target, route.as_ref(), None, connection)
                 .await?;
             self.registrar = Some(target);
             return Ok(o);

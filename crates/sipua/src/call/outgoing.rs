@@ -121,7 +121,7 @@ pub(crate) async fn place(
     let route = match ctx.pbx_flow_target().filter(|_| via_server) {
         Some(target) => OutOfDialogRoute {
             targets: vec![target?],
-            preloaded: None,
+            preloaded: ctx.preloaded_route()?,
         },
         None => ctx.route(&hop).await?,
     };

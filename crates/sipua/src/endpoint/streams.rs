@@ -121,8 +121,8 @@ pub(super) fn start(
     Ok(StreamTransports { pbx, peers })
 }
 
-/// Where the PBX flow dials: `server:serverPort`, or for WS/WSS the URL's host and port (the
-/// registrar stays `server`).
+/// Where the PBX flow dials: `server:serverPort`, the outbound proxy when one is configured,
+/// or for WS/WSS the URL's host and port (the registrar stays `server`).
 fn pbx_target(
     config: &EndpointConfig,
     server: &str,
@@ -137,24 +137,39 @@ fn pbx_target(
             .map_err(|e| Error::Config(format!("websocketUrl: {e}")))?,
         _ => None,
     };
-    let (host, port) = match &ws {
-        Some(url) => (url.host.clone(), url.port),
-        // RFC 3261 §19.1.2: 5061 for TLS, 5060 otherwise, when no port is configured.
-        None => (
+    // RFC 3261 §19.1.2: 5061 for TLS, 5060 otherwise, when no port is configured.
+    let default_port = match config.transport {
+        TransportKind::Tls => 5061,
+        _ => 5060,
+    };
+    let proxy = match config.outbound_proxy.as_deref().filter(|_| ws.is_none()) {
+        Some(p) => Some(
+            rsipstack::sip::Uri::try_from(p.trim())
+                .map_err(|e| Error::Config(format!("outboundProxy: {e}")))?,
+        ),
+        None => None,
+    };
+    let (host, port, port_given) = match (&ws, &proxy) {
+        (Some(url), _) => (url.host.clone(), url.port, true),
+        (None, Some(uri)) => {
+            let port = uri.host_with_port.port.map(u16::from);
+            let host = uri.host_with_port.host.to_string();
+            let host = host.trim_matches(['[', ']']).to_string();
+            (host, port.unwrap_or(default_port), port.is_some())
+        }
+        (None, None) => (
             server.to_string(),
-            config.server_port.unwrap_or(match config.transport {
-                TransportKind::Tls => 5061,
-                _ => 5060,
-            }),
+            config.server_port.unwrap_or(default_port),
+            config.server_port.is_some(),
         ),
     };
     Ok(DialTarget {
         kind: config.transport,
         host,
         port,
-        // The WebSocket URL names its port (or implies 80/443); a PBX without `serverPort`
-        // is located by NAPTR/SRV.
-        port_given: ws.is_some() || config.server_port.is_some(),
+        // The WebSocket URL names its port (or implies 80/443); a PBX (or proxy) without a
+        // port is located by NAPTR/SRV.
+        port_given,
         locator: Some(locator.clone()),
         bind_ip: addressing.local.ip(),
         connect_timeout: CONNECT_TIMEOUT,
