@@ -4,7 +4,7 @@
 // latest, when this Node process exits. Also: which peers are installed (requirePeer).
 'use strict'
 
-const { spawnSync } = require('node:child_process')
+const { spawn, spawnSync } = require('node:child_process')
 const dgram = require('node:dgram')
 const fs = require('node:fs')
 const net = require('node:net')
@@ -213,8 +213,38 @@ function requirePeer(name, t) {
   return false
 }
 
+/**
+ * Starts a peer as its own process group with its output kept (the last 256 KiB), a hard
+ * SIGKILL after `timeoutMs`, and a stop when the test ends (pass `t`).
+ * @returns {{ child, log: () => string, stop: () => Promise<void>, kill: () => Promise<void> }}
+ */
+function spawnPeer(cmd, args, { cwd, t, timeoutMs = 120000, graceMs = 3000 } = {}) {
+  const child = track(spawn(cmd, args, { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }))
+  let log = ''
+  const onData = (d) => {
+    log = (log + d).slice(-262144)
+  }
+  child.stdout.setEncoding('utf8').on('data', onData)
+  child.stderr.setEncoding('utf8').on('data', onData)
+  child.on('error', (e) => (log += `\nspawn error: ${e.message}`))
+  const hardKill = setTimeout(() => killGroup(child, 'SIGKILL'), timeoutMs)
+  hardKill.unref()
+  const stop = async () => {
+    clearTimeout(hardKill)
+    await terminate(child, graceMs)
+  }
+  const kill = async () => {
+    clearTimeout(hardKill)
+    killGroup(child, 'SIGKILL')
+    await exited(child)
+  }
+  if (t && typeof t.after === 'function') t.after(stop)
+  return { child, log: () => log, stop, kill }
+}
+
 module.exports = {
   HOST,
+  spawnPeer,
   hasExited,
   killGroup,
   track,

@@ -9,9 +9,8 @@
 //   await startService(t, { server: 'pbx.test', dnsServers: [dns.server], ... })
 'use strict'
 
-const { spawn } = require('node:child_process')
 const dgram = require('node:dgram')
-const { HOST, freePort, track, terminate, killGroup, hasExited, which } = require('../helpers/process')
+const { HOST, freePort, spawnPeer, hasExited, which } = require('../helpers/process')
 const { until } = require('../helpers/wait')
 
 /** Sends one A query for `name` and resolves true when any answer (even NXDOMAIN) comes back. */
@@ -69,19 +68,7 @@ async function startDnsmasq(o) {
   }
   for (const h of o.hosts || []) args.push(`--host-record=${h.name},${h.address}`)
 
-  const child = track(spawn(bin, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] }))
-  let log = ''
-  const onData = (d) => (log = (log + d).slice(-262144))
-  child.stdout.setEncoding('utf8').on('data', onData)
-  child.stderr.setEncoding('utf8').on('data', onData)
-  child.on('error', (e) => (log += `\nspawn error: ${e.message}`))
-  const hardKill = setTimeout(() => killGroup(child, 'SIGKILL'), o.timeoutMs || 120000)
-  hardKill.unref()
-  const stop = async () => {
-    clearTimeout(hardKill)
-    await terminate(child, 2000)
-  }
-  if (o.t && typeof o.t.after === 'function') o.t.after(stop)
+  const { child, log, stop } = spawnPeer(bin, args, { t: o.t, timeoutMs: o.timeoutMs, graceMs: 2000 })
   try {
     await until(
       async () => {
@@ -93,9 +80,9 @@ async function startDnsmasq(o) {
     )
   } catch (err) {
     await stop()
-    throw new Error(`dnsmasq did not come up on ${HOST}:${port} (${err.message}):\n${log.slice(-4000)}\nargs: ${args.join(' ')}`)
+    throw new Error(`dnsmasq did not come up on ${HOST}:${port} (${err.message}):\n${log().slice(-4000)}\nargs: ${args.join(' ')}`)
   }
-  return { port, server: `${HOST}:${port}`, args, log: () => log, stop }
+  return { port, server: `${HOST}:${port}`, args, log, stop }
 }
 
 module.exports = { startDnsmasq }

@@ -14,12 +14,12 @@
 // Bounded: a hard SIGKILL after `timeoutMs`, and a stop when the test ends (pass `t`).
 'use strict'
 
-const { spawn, spawnSync } = require('node:child_process')
+const { spawnSync } = require('node:child_process')
 const crypto = require('node:crypto')
 const dgram = require('node:dgram')
 const fs = require('node:fs')
 const path = require('node:path')
-const { HOST, freePort, freeTcpPort, tmpDir, track, exited, terminate, killGroup, hasExited } = require('../helpers/process')
+const { HOST, freePort, freeTcpPort, tmpDir, spawnPeer, hasExited } = require('../helpers/process')
 const { sendOptions } = require('../helpers/sipwire')
 const { sleep, until } = require('../helpers/wait')
 
@@ -376,22 +376,7 @@ async function launch(setup) {
   const { o, dir, cfg, ports, hosts } = setup
   const args = ['-f', cfg, '-DD', '-E', '-w', dir, '-Y', dir, '-P', path.join(dir, 'kamailio.pid'), '-m', '64', '-M', '8']
   const argv = o.netns ? ['ip', ['netns', 'exec', o.netns, 'kamailio', ...args]] : ['kamailio', args]
-  const child = track(spawn(argv[0], argv[1], { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }))
-  let log = ''
-  const onData = (d) => {
-    log = (log + d).slice(-262144)
-  }
-  child.stdout.setEncoding('utf8').on('data', onData)
-  child.stderr.setEncoding('utf8').on('data', onData)
-  child.on('error', (e) => (log += `\nspawn error: ${e.message}`))
-  const hardKill = setTimeout(() => killGroup(child, 'SIGKILL'), o.timeoutMs || 120000)
-  hardKill.unref()
-
-  const stop = async () => {
-    clearTimeout(hardKill)
-    await terminate(child, 3000)
-  }
-  if (o.t && typeof o.t.after === 'function') o.t.after(stop)
+  const { child, log, stop, kill } = spawnPeer(argv[0], argv[1], { cwd: dir, t: o.t, timeoutMs: o.timeoutMs })
 
   // every listener of every host answers, each over its own transport
   const probes = Object.entries(ports).flatMap(([transport, port]) => hosts.map((host) => ({ transport, host, port })))
@@ -410,17 +395,9 @@ async function launch(setup) {
     for (const p of probes) await until(() => answers(p), 10000, `a 200 to OPTIONS over ${p.transport} on ${p.host}:${p.port}`)
   } catch (err) {
     await stop()
-    throw new Error(`kamailio did not come up on ${hosts[0]} ${JSON.stringify(ports)} (${err.message}):\n${log.slice(-4000)}`)
+    throw new Error(`kamailio did not come up on ${hosts[0]} ${JSON.stringify(ports)} (${err.message}):\n${log().slice(-4000)}`)
   }
-  return {
-    log: () => log,
-    stop,
-    kill: async () => {
-      clearTimeout(hardKill)
-      killGroup(child, 'SIGKILL')
-      await exited(child)
-    },
-  }
+  return { log, stop, kill }
 }
 
 /** The handle startKamailio resolves to; `restart` swaps the process under it. */
