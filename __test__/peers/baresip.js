@@ -23,7 +23,7 @@ const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const net = require('node:net')
 const path = require('node:path')
-const { HOST, freePort, tmpDir, track, exited, terminate, killGroup, hasExited, waitUdpBound } = require('../helpers/process')
+const { HOST, freePort, freeTcpPort, tmpDir, track, exited, terminate, killGroup, hasExited, waitUdpBound } = require('../helpers/process')
 const { sleep, until } = require('../helpers/wait')
 
 const MODULE_DIR = '/usr/lib/baresip/modules'
@@ -34,18 +34,6 @@ const AUSINE_DBFS = -7.3
 /** Names of required baresip modules that are missing ([] when all are there). */
 function missingBaresipModules() {
   return REQUIRED_MODULES.filter((m) => !fs.existsSync(path.join(MODULE_DIR, m + '.so')))
-}
-
-/** A free TCP port on 127.0.0.1 (for ctrl_tcp). */
-function freeTcpPort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, HOST, () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
 }
 
 /** `host` as a URI writes it: an IPv6 literal in brackets. */

@@ -16,7 +16,6 @@
 
 const { spawnSync } = require('node:child_process')
 const crypto = require('node:crypto')
-const dgram = require('node:dgram')
 const fs = require('node:fs')
 const path = require('node:path')
 const { HOST, freePort, freeTcpPort, tmpDir, spawnPeer, hasExited } = require('../helpers/process')
@@ -252,35 +251,10 @@ event_route[xhttp:request] {
 /** `host` as SIP writes it: an IPv6 literal in brackets. */
 const uriHost = (host) => (host.includes(':') ? `[${host}]` : host)
 
-/** Sends an OPTIONS to host:port and resolves to the status line of the answer (or null on timeout). */
-function sipOptions(port, host = HOST, timeoutMs = 500) {
-  const v6 = host.includes(':')
-  return new Promise((resolve) => {
-    const s = dgram.createSocket(v6 ? 'udp6' : 'udp4')
-    const timer = setTimeout(() => {
-      s.close()
-      resolve(null)
-    }, timeoutMs)
-    s.on('message', (m) => {
-      clearTimeout(timer)
-      s.close()
-      resolve(m.toString('utf8').split('\r\n')[0])
-    })
-    s.on('error', () => {})
-    // from the same address: inside a network namespace only that one may be up
-    s.bind(0, host, () => {
-      const lp = s.address().port
-      const branch = 'z9hG4bK' + crypto.randomBytes(6).toString('hex')
-      const msg =
-        `OPTIONS sip:${uriHost(host)}:${port} SIP/2.0\r\n` +
-        `Via: SIP/2.0/UDP ${uriHost(host)}:${lp};branch=${branch};rport\r\n` +
-        `From: <sip:probe@${uriHost(host)}:${lp}>;tag=${branch.slice(7)}\r\n` +
-        `To: <sip:${uriHost(host)}:${port}>\r\n` +
-        `Call-ID: ${branch}@probe\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`
-      s.send(msg, port, host)
-    })
-  })
-}
+/** Sends an OPTIONS over UDP to host:port (from `host`: inside a network namespace only that
+ * address may be up) and resolves to the status line of the answer, or null on timeout. */
+const sipOptions = (port, host = HOST, timeoutMs = 500) =>
+  sendOptions({ transport: 'udp', host, port, timeoutMs }).catch(() => null)
 
 /** sipOptions run by a node child inside network namespace `ns`. */
 async function sipOptionsIn(ns, port, host) {
