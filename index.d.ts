@@ -4,8 +4,8 @@ import { EventEmitter } from 'node:events'
 import type { CallStats, Counters, LocalAddress, MediaClock, RecordingInfo } from './binding'
 
 // Declared once, in the binding (generated from src/types.rs).
-export type { CallStats, LocalAddress, MediaClock, RecordingInfo }
-/** Live counts, for leak checks and monitoring. */
+export type { CallStats, Counters, LocalAddress, MediaClock, RecordingInfo }
+/** Live counts, for leak checks and monitoring (the binding's {@link Counters}). */
 export type EndpointCounters = Counters
 
 export type Transport = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss' | 'UDP' | 'TCP' | 'TLS' | 'WS' | 'WSS'
