@@ -10,6 +10,7 @@ const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
 const ts = require('typescript')
+const { requirePeer } = require('./helpers/process')
 
 const root = path.join(__dirname, '..')
 const TYPEDOC = path.join(root, 'node_modules', 'typedoc', 'bin', 'typedoc')
@@ -129,4 +130,91 @@ test('a type used by the API but not exported fails the docs build', { timeout: 
   assert.notEqual(r.status, 0, `typedoc passed a non-exported type:\n${r.out}`)
   assert.match(r.out, /TlsConfig.*not included in the documentation/, `the failure names TlsConfig:\n${r.out}`)
   assert.match(r.out, /Counters.*not included in the documentation/, `the failure names Counters:\n${r.out}`)
+})
+
+// ---------------------------------------------------------------------------------------------
+// docs/migration.md: its code and the names it gives must be true.
+
+const MIGRATION = path.join(root, 'docs', 'migration.md')
+
+/** The fenced blocks of `lang` in a Markdown text. */
+function fenced(md, lang) {
+  return [...md.matchAll(new RegExp('^```' + lang + '\\n([\\s\\S]*?)^```', 'gm'))].map((m) => m[1])
+}
+
+test('docs/migration.md: every TypeScript block type-checks against index.d.ts', { timeout: 120000 }, (t) => {
+  const blocks = fenced(fs.readFileSync(MIGRATION, 'utf8'), 'ts')
+  assert.ok(blocks.length >= 4, `expected the TypeScript examples in ${MIGRATION}, found ${blocks.length}`)
+  const dir = path.join(RUN, `docs-snippets-${process.pid}`)
+  fs.rmSync(dir, { recursive: true, force: true })
+  fs.mkdirSync(dir, { recursive: true })
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  // ES modules (top-level await), as a service written today would be
+  const files = blocks.map((code, i) => {
+    const f = path.join(dir, `block${i + 1}.mts`)
+    fs.writeFileSync(f, code.includes('export ') ? code : `${code}\nexport {}\n`)
+    return f
+  })
+  const program = ts.createProgram(files, {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.Node16,
+    moduleResolution: ts.ModuleResolutionKind.Node16,
+    strict: true,
+    noEmit: true,
+    types: ['node'],
+    typeRoots: [path.join(root, 'node_modules', '@types')],
+    paths: { 'sip-native': [path.join(root, 'index.d.ts')] },
+  })
+  const diags = ts.getPreEmitDiagnostics(program).map((d) => {
+    const where = d.file ? `${path.basename(d.file.fileName)}:${d.file.getLineAndCharacterOfPosition(d.start).line + 1}` : ''
+    return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`
+  })
+  assert.deepEqual(diags, [], `the migration page's TypeScript does not compile:\n${diags.join('\n')}`)
+})
+
+test('docs/migration.md: every pjsua2 name it gives exists in the installed pjsua2 module', { timeout: 60000 }, (t) => {
+  if (!requirePeer('pjsua2', t)) return
+  const md = fs.readFileSync(MIGRATION, 'utf8')
+  const start = md.indexOf('## From the Python pjsua2 wrapper')
+  const end = md.indexOf('## From sip.js')
+  assert.ok(start >= 0 && end > start, 'the page has its pjsua2 and sip.js sections')
+  const section = md.slice(start, end)
+  // the pjsua2 column of the tables (the first cell of each row) and the Python code
+  const cells = section
+    .split('\n')
+    .filter((l) => l.startsWith('| `') || l.startsWith('| custom'))
+    .map((l) => l.slice(1).split(/(?<!\\)\|/)[0])
+  const python = fenced(section, 'python')
+  assert.ok(python.length >= 1 && cells.length >= 30, `found ${cells.length} table rows, ${python.length} Python blocks`)
+  const text = [...cells, ...python].join('\n')
+  const vars = { ep: 'Endpoint', acc: 'Account', call: 'Call', player: 'AudioMediaPlayer', am: 'AudioMedia', am1: 'AudioMedia', am2: 'AudioMedia' }
+  const names = new Set()
+  for (const [, cls, member] of text.matchAll(/\b([A-Z][A-Za-z0-9]+)\.([A-Za-z_]\w*)/g)) names.add(`${cls}.${member}`)
+  for (const [, v, member] of text.matchAll(/\b(ep|acc|call|player|am1|am2|am)\.([A-Za-z_]\w*)\(/g)) names.add(`${vars[v]}.${member}`)
+  for (const [, name] of text.matchAll(/(?<![…\w])pj\.([A-Za-z_]\w*)/g)) names.add(name)
+  for (const [, name] of text.matchAll(/(?<![…\w])(PJ(?:SIP|SUA|MEDIA)_[A-Z0-9_]+[A-Z0-9])\b/g)) names.add(name)
+  assert.ok(names.size >= 40, `expected many pjsua2 names, found ${names.size}: ${[...names].join(' ')}`)
+  const check = `
+import ast, json, sys
+import pjsua2 as pj
+names, blocks = json.load(sys.stdin)
+for b in blocks:
+    ast.parse(b)
+missing = []
+for n in names:
+    obj = pj
+    for part in n.split('.'):
+        if not hasattr(obj, part):
+            missing.append(n)
+            break
+        obj = getattr(obj, part)
+print(json.dumps(missing))
+`
+  const r = require('node:child_process').spawnSync('python3', ['-c', check], {
+    input: JSON.stringify([[...names], python]),
+    encoding: 'utf8',
+    timeout: 30000,
+  })
+  assert.equal(r.status, 0, `python3 check failed (a Python block that does not parse?):\n${r.stderr}`)
+  assert.deepEqual(JSON.parse(r.stdout), [], `names on the page that pjsua2 does not have (of ${names.size} checked)`)
 })
