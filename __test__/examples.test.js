@@ -208,10 +208,13 @@ async function speechServer(t) {
   return { url: `ws://127.0.0.1:${wss.address().port}/speech`, sessions, next }
 }
 
-const variants = [{ name: 'the ws package', nodeArgs: [] }]
-// Node 20 has the global WebSocket behind a flag (Node 22: on by default)
-if (typeof globalThis.WebSocket !== 'function' && Number(process.versions.node.split('.')[0]) >= 20) {
-  variants.push({ name: "Node's global WebSocket", env: { NODE_OPTIONS: '--experimental-websocket' } })
+// The example takes Node's global WebSocket when there is one, else `ws`: run it both ways. Node
+// 20 has the global behind --experimental-websocket, Node 22 has it on (--no-experimental-websocket
+// turns it off), Node 18 has none.
+const NODE_MAJOR = Number(process.versions.node.split('.')[0])
+const variants = [{ name: 'the ws package', env: NODE_MAJOR >= 22 ? { NODE_OPTIONS: '--no-experimental-websocket' } : {} }]
+if (NODE_MAJOR >= 20) {
+  variants.push({ name: "Node's global WebSocket", env: NODE_MAJOR >= 22 ? {} : { NODE_OPTIONS: '--experimental-websocket' } })
 }
 
 for (const v of variants) {
@@ -221,6 +224,7 @@ for (const v of variants) {
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
     const server = await speechServer(t)
     const ex = await listening(t, 'stream-to-speech.js', ['--ws-url', server.url], v.env)
+    assert.equal(await ex.line(/^websocket client: /), `websocket client: ${v.name}`)
     const caller = await startPjsua2({ t })
     const session = server.next()
     caller.dial(`sip:speech@127.0.0.1:${ex.port}`)
@@ -262,3 +266,29 @@ for (const v of variants) {
     assert.deepEqual(await ex.stop(), { code: 0, signal: null }, ex.describe())
   })
 }
+
+test('the examples refuse a bad flag or a missing setting with exit 2 and one line naming it', { timeout: 60000 }, () => {
+  const { spawnSync } = require('node:child_process')
+  const cases = [
+    ['ivr.js', ['--no-such-flag'], /no-such-flag/],
+    ['ivr.js', ['--local-port', 'abc'], /--local-port: expected a port number/],
+    ['ivr.js', ['--menu-timeout', '0'], /--menu-timeout/],
+    ['record-call.js', ['--beep', 'loud'], /--beep: expected a number/],
+    ['record-call.js', ['--max-seconds=-1'], /--max-seconds: expected a number/],
+    ['stream-to-speech.js', [], /--ws-url: expected a ws:\/\/ or wss:\/\/ URL/],
+    ['stream-to-speech.js', ['--ws-url', 'http://127.0.0.1/'], /--ws-url/],
+  ]
+  for (const [name, args, re] of cases) {
+    const r = spawnSync(process.execPath, [path.join(root, 'examples', name), ...args], { encoding: 'utf8', timeout: 20000 })
+    const what = `node examples/${name} ${args.join(' ')}: exit ${r.status}, stderr ${JSON.stringify(r.stderr)}`
+    assert.equal(r.status, 2, what)
+    assert.match(r.stderr, re, what)
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line, no stack trace: ${what}`)
+  }
+  // --help prints the usage and exits 0
+  for (const name of ['ivr.js', 'record-call.js', 'stream-to-speech.js']) {
+    const r = spawnSync(process.execPath, [path.join(root, 'examples', name), '--help'], { encoding: 'utf8', timeout: 20000 })
+    assert.equal(r.status, 0, `${name} --help: ${r.stderr}`)
+    assert.match(r.stdout, new RegExp(`usage: node examples/${name.replace('.', '\\.')}`))
+  }
+})

@@ -47,7 +47,7 @@ function parseSettings(usage, options = {}, defaults = {}) {
   try {
     ;({ values } = parseArgs({ options: descriptors, strict: true, allowPositionals: false }))
   } catch (err) {
-    console.error(`${err.message}\n(--help for the flags)`)
+    console.error(`${err.message.replace(/\s*\n\s*/g, ' ')} (--help lists the flags)`)
     process.exit(2)
   }
   if (values.help) {

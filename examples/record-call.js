@@ -38,9 +38,11 @@ const values = parseSettings(
 )
 const BEEP_MS = Number(values.beep)
 const MAX_MS = values['max-seconds'] === undefined ? 0 : Number(values['max-seconds']) * 1000
-if (!(BEEP_MS >= 0) || !(MAX_MS >= 0)) {
-  console.error('--beep and --max-seconds take a number >= 0')
-  process.exit(2)
+for (const [flag, v] of [['beep', BEEP_MS], ['max-seconds', MAX_MS]]) {
+  if (!(v >= 0)) {
+    console.error(`--${flag}: expected a number >= 0, got '${values[flag]}'`)
+    process.exit(2)
+  }
 }
 fs.mkdirSync(values.dir, { recursive: true })
 

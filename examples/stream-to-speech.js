@@ -35,16 +35,16 @@ if (!/^wss?:\/\//.test(values['ws-url'] || '')) {
   process.exit(2)
 }
 
-function webSocketClass() {
-  if (typeof globalThis.WebSocket === 'function') return globalThis.WebSocket
+function webSocketClient() {
+  if (typeof globalThis.WebSocket === 'function') return { WebSocket: globalThis.WebSocket, source: "Node's global WebSocket" }
   try {
-    return require('ws')
+    return { WebSocket: require('ws'), source: 'the ws package' }
   } catch {
     console.error('stream-to-speech: no WebSocket client: use Node 22 or later, or npm install ws')
     process.exit(2)
   }
 }
-const WebSocket = webSocketClass()
+const { WebSocket, source } = webSocketClient()
 // More than this much unsent (a service that stopped reading): frames are dropped, not queued.
 const MAX_BUFFERED_BYTES = 64 * 1024
 
@@ -110,6 +110,7 @@ function streamCall(sip, call, from) {
 }
 
 async function main() {
+  console.log(`websocket client: ${source}`)
   const sip = await startService(values, 'stream-to-speech')
   const callers = new Map()
   sip.on('incoming_call', (e) => {
