@@ -40,7 +40,16 @@ function publicApi() {
   for (const st of sf.statements) {
     const exported = (st.modifiers || []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword)
     if (!exported || !st.name) continue
-    const kind = ts.isClassDeclaration(st) ? 'classes' : ts.isInterfaceDeclaration(st) ? 'interfaces' : 'types'
+    // TypeDoc's folder for each kind of declaration
+    const kind = ts.isClassDeclaration(st)
+      ? 'classes'
+      : ts.isInterfaceDeclaration(st)
+        ? 'interfaces'
+        : ts.isFunctionDeclaration(st)
+          ? 'functions'
+          : ts.isEnumDeclaration(st)
+            ? 'enums'
+            : 'types'
     const members = (st.members || [])
       .map((m) => m.name && m.name.getText(sf))
       .filter((n) => n && !n.startsWith('['))
