@@ -57,6 +57,7 @@ class MenuSession {
     this.callId = callId
     this.digits = []
     this.wake = null
+    this.started = false
     this.ended = false
     this.operatorCall = null
   }
