@@ -61,28 +61,13 @@ async function startRecording(sip, callId) {
   if (BEEP_MS) await sip.playTone(callId, { frequency: 440, durationMs: BEEP_MS, level: -16 })
 }
 
-/**
- * stopRecording works after the call ended too (the engine keeps the finished recording's
- * summary), but the engine reports `disconnected` a moment before it has closed the file; until
- * it closes first, a stopRecording in that moment finds neither: ask again, briefly.
- */
-async function stopRecordingAfterEnd(sip, callId) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await sip.stopRecording(callId)
-    } catch (err) {
-      if (attempt >= 10) throw err
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    }
-  }
-}
-
 async function finish(sip, callId) {
   const rec = recordings.get(callId)
   if (!rec) return
   recordings.delete(callId)
   clearTimeout(rec.timer)
-  const info = await stopRecordingAfterEnd(sip, callId)
+  // stopRecording works after the call ended too: the engine keeps the finished recording's summary
+  const info = await sip.stopRecording(callId)
   console.log(`saved ${info.path} ${Math.round(info.durationMs)} ms ${rec.channels} ch`)
 }
 

@@ -103,20 +103,9 @@ export class PJSIPNativeService extends EventEmitter {
   async start(): Promise<void> {
     if (this.sip) return
     if (!this.pbxSettings.pbx_server) throw new Error('PBX settings have no pbx_server')
-    const ws = this.pbxSettings.pbx_use_websocket
-    const wantsWebsocket = ws === true || ws === 1 || ws === 'true' || ws === '1'
-    if (wantsWebsocket) {
-      // The browser softphone needed the PBX's WebSocket endpoint; the addon speaks SIP directly,
-      // so the flag is overridden (sip-native accepts only `useWebsocket: false`).
-      this.logger.warn('pbx_use_websocket is set: ignored, sip-native connects over ' +
-        `${String(this.pbxSettings.pbx_transport ?? 'UDP')} to ${this.pbxSettings.pbx_server}`)
-    }
-
-    const sip = SipService.fromSettings(
-      this.pbxSettings,
-      this.operators,
-      wantsWebsocket ? { useWebsocket: false } : undefined,
-    )
+    // Every row goes through as it is: pbx_transport UDP/TCP/TLS, or pbx_use_websocket with
+    // pbx_websocket_url for SIP over WebSocket, as the sip.js softphone used.
+    const sip = SipService.fromSettings(this.pbxSettings, this.operators)
     sip.on('incoming_call', (e) => this.onIncomingCall(e))
     sip.on('registration', (e) => this.onRegistration(e))
     sip.on('call_state', (e) => this.onCallState(e))

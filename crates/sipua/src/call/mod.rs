@@ -153,6 +153,14 @@ impl Call {
         let Some(next) = next else {
             return false;
         };
+        // Media stops before the event goes out: a `stopRecording()` called from the
+        // `disconnected` listener must find the finished recording.
+        if next == CallState::Disconnected {
+            self.media.stop(&self.ctx, &self.id);
+            if let Some(d) = self.dialog() {
+                self.ctx.dialogs.remove_dialog(&d.id());
+            }
+        }
         self.ctx.emit(Event::CallState {
             call_id: self.id.clone(),
             state: next,
@@ -160,12 +168,6 @@ impl Call {
             code,
             reason: reason.to_string(),
         });
-        if next == CallState::Disconnected {
-            self.media.stop(&self.ctx, &self.id);
-            if let Some(d) = self.dialog() {
-                self.ctx.dialogs.remove_dialog(&d.id());
-            }
-        }
         true
     }
 
