@@ -5,7 +5,7 @@
 
 const { EventEmitter } = require('node:events')
 const { Readable, Writable } = require('node:stream')
-const native = require('./binding.js')
+const native = require('./lib/native.js')
 
 const CONFIG_TYPES = {
   server: 'string',
