@@ -89,7 +89,15 @@ impl Endpoint {
             .try_into()
             .map_err(|e| Error::InvalidArgument(format!("uri: {e}")))?;
         let deadline = Instant::now() + timeout;
-        let route = self.options_targets(&ruri, &target).await?;
+        let no_response = || {
+            Error::Timeout(format!(
+                "OPTIONS {target}: no response within {} ms",
+                timeout.as_millis()
+            ))
+        };
+        let route = tokio::time::timeout(timeout, self.options_targets(&ruri, &target))
+            .await
+            .map_err(|_| no_response())??;
         let t1 = Duration::from_millis(ctx.config.timer_t1_ms);
         let count = route.targets.len();
         // why the last target failed, when it was not silence
@@ -127,10 +135,7 @@ impl Endpoint {
         Err(match last {
             Some(why) => Error::Transport(format!("OPTIONS {target}: {why}")),
             // silence to the end (Timer F, 64·T1, may end it before `timeout`)
-            _ => Error::Timeout(format!(
-                "OPTIONS {target}: no response within {} ms",
-                timeout.as_millis()
-            )),
+            None => no_response(),
         })
     }
 
@@ -143,9 +148,14 @@ impl Endpoint {
             names_server(target, server, ctx.config.server_port.unwrap_or(5060))
         });
         if via_server {
-            if let Some(flow_target) = ctx.pbx_flow_target() {
+            if let Some(flow) = ctx.flow.as_ref() {
+                // waits while the connection is being dialled (right after start())
+                let conn = flow
+                    .connection()
+                    .await
+                    .map_err(|why| Error::Transport(format!("OPTIONS {target}: {why}")))?;
                 return Ok(OutOfDialogRoute {
-                    targets: vec![flow_target?],
+                    targets: vec![Target::of_connection(&conn.remote)?],
                     preloaded: ctx.preloaded_route()?,
                 });
             }
