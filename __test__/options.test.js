@@ -57,3 +57,16 @@ test('options(): bad arguments are TypeErrors naming them; before start() an Err
   await assert.rejects(sip.options('sip:127.0.0.1', { timeoutMs: -1 }), { name: 'TypeError', message: /timeoutMs must be a positive integer/ })
   await assert.rejects(sip.options('sips:127.0.0.1'), { name: 'TypeError', message: /needs transport tls/ })
 })
+
+test('options() with an outboundProxy: sent to the proxy with Route: <proxy;lr>, the Request-URI kept', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const proxy = await startSipp({ scenario: 'uas_options_404', calls: 1, t })
+  const elsewhere = await freePort()
+  const { sip } = await startService(t, { outboundProxy: `sip:127.0.0.1:${proxy.port}` })
+  const r = await sip.options(`sip:127.0.0.1:${elsewhere}`, { timeoutMs: 5000 })
+  assert.equal(r.code, 404, 'the proxy answered')
+  const s = await proxy.done
+  assert.equal(s.code, 0, describeSipp(s))
+  assert.match(s.messages, new RegExp(`OPTIONS sip:127\\.0\\.0\\.1:${elsewhere} SIP/2\\.0`))
+  assert.match(s.messages, new RegExp(`Route: <sip:127\\.0\\.0\\.1:${proxy.port};lr>`))
+})
