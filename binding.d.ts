@@ -28,6 +28,11 @@ export declare class NativeEndpoint {
   setIncomingHandler(listening: boolean): void
   /** Places a call; resolves with its snapshot once the INVITE is sent. */
   makeCall(from: string, to: string, headers?: Array<[string, string]>): Promise<CallSnapshot>
+  /**
+   * Sends an out-of-dialog OPTIONS to `uri`; resolves with the final response, rejects when
+   * none came within `timeoutMs` (default 64·T1) or the target cannot be reached.
+   */
+  options(uri: string, timeoutMs?: number | undefined | null): Promise<OptionsResult>
   answer(callId: string): Promise<void>
   reject(callId: string, code: number, reason?: string | undefined | null): Promise<void>
   hangup(callId: string): Promise<void>
@@ -208,6 +213,15 @@ export interface OperatorRow {
   pbx_username?: number | string
   pbx_password?: number | string
   pbx_display_name?: number | string
+}
+
+/** The answer to an OPTIONS request. */
+export interface OptionsResult {
+  /** Status code of the final response (any: a 404 also proves the server is up). */
+  code: number
+  reason: string
+  /** From the first send to the final response, ms (UDP retransmissions included). */
+  rttMs: number
 }
 
 /**

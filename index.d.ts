@@ -327,6 +327,23 @@ export interface Call {
   readonly audio: CallAudio
 }
 
+export interface OptionsRequestOptions {
+  /**
+   * How long to wait for the final response, ms. Default and maximum: the transaction's
+   * Timer F, 64·T1 (32 s with the default `timerT1Ms`).
+   */
+  timeoutMs?: number
+}
+
+/** The final response to an OPTIONS request. */
+export interface OptionsResponse {
+  /** Its status code: 200, or any other final status (a 404 or 401 also proves the server is up). */
+  code: number
+  reason: string
+  /** From the first send to the final response, ms (UDP retransmissions included). */
+  rttMs: number
+}
+
 export interface MakeCallOptions {
   /** Extra headers for the INVITE, e.g. `{ 'X-Campaign': '42' }`. */
   headers?: Record<string, string>
@@ -353,6 +370,15 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
    * an extension or a SIP URI. Resolves when the INVITE is sent; follow `call_state` events.
    */
   makeCall(from: string, to: string, options?: MakeCallOptions): Promise<Call>
+  /**
+   * SIP ping (RFC 3261 §11): an out-of-dialog OPTIONS to `uri` (a SIP URI, `user@host`,
+   * `host[:port]`, or a number at `server`), sent as REGISTER and INVITE are: over the PBX
+   * connection on TCP/TLS/WS, through `outboundProxy` when set. Resolves with any final
+   * response, 2xx or not, as `fetch()` does; challenges are not answered. Rejects with an
+   * Error naming the URI when no response came within `timeoutMs` ("no response within N
+   * ms") or the target cannot be reached; with a TypeError for a URI that is not one.
+   */
+  options(uri: string, options?: OptionsRequestOptions): Promise<OptionsResponse>
   /** Answers an incoming call with 200 OK and an SDP answer. */
   answer(callId: string): Promise<void>
   /** Rejects an incoming call (default 486 Busy Here). */

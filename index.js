@@ -326,6 +326,19 @@ class SipService extends EventEmitter {
     return new Call(this, info)
   }
 
+  /**
+   * SIP ping: an out-of-dialog OPTIONS to `uri`. Resolves `{ code, reason, rttMs }` with any
+   * final response (as fetch() resolves on any HTTP status); rejects when nothing answered.
+   */
+  async options(uri, options) {
+    checkString('options(uri): uri', uri)
+    const { timeoutMs } = checkOptions('options', options)
+    if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 0xffffffff)) {
+      throw new TypeError(`sip-native: options options.timeoutMs must be a positive integer, got ${describe(timeoutMs)}`)
+    }
+    return this._native().options(uri, timeoutMs).catch(rethrow)
+  }
+
   async answer(callId) {
     checkString('answer(callId): callId', callId)
     await this._native().answer(callId).catch(rethrow)

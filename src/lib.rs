@@ -12,8 +12,8 @@ use sipua::{Endpoint, EndpointConfig};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use types::{
-    CallSnapshot, CallStats, Counters, EngineEvent, LocalAddress, MediaClock, RecordingInfo,
-    StartOptions,
+    CallSnapshot, CallStats, Counters, EngineEvent, LocalAddress, MediaClock, OptionsResult,
+    RecordingInfo, StartOptions,
 };
 
 /// Event callback: receives each engine event as a plain object (`{ type, ... }`). Written out
@@ -168,6 +168,15 @@ impl NativeEndpoint {
             .await
             .map_err(to_napi)?;
         Ok(info.into())
+    }
+
+    /// Sends an out-of-dialog OPTIONS to `uri`; resolves with the final response, rejects when
+    /// none came within `timeoutMs` (default 64·T1) or the target cannot be reached.
+    #[napi]
+    pub async fn options(&self, uri: String, timeout_ms: Option<u32>) -> Result<OptionsResult> {
+        let timeout = timeout_ms.map(|ms| std::time::Duration::from_millis(u64::from(ms)));
+        let reply = self.engine.options(&uri, timeout).await.map_err(to_napi)?;
+        Ok(reply.into())
     }
 
     #[napi]

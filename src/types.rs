@@ -387,6 +387,26 @@ pub struct RecordingInfo {
     pub dropped_frames: f64,
 }
 
+/// The answer to an OPTIONS request.
+#[napi(object)]
+pub struct OptionsResult {
+    /// Status code of the final response (any: a 404 also proves the server is up).
+    pub code: u32,
+    pub reason: String,
+    /// From the first send to the final response, ms (UDP retransmissions included).
+    pub rtt_ms: f64,
+}
+
+impl From<sipua::OptionsReply> for OptionsResult {
+    fn from(r: sipua::OptionsReply) -> Self {
+        Self {
+            code: u32::from(r.code),
+            reason: r.reason,
+            rtt_ms: r.rtt.as_secs_f64() * 1000.0,
+        }
+    }
+}
+
 /// Send-interval quantiles of the pacing clock, ms (20 = perfect pacing).
 #[napi(object)]
 pub struct MediaClock {

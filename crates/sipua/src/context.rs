@@ -176,6 +176,20 @@ impl UaContext {
         }))
     }
 
+    /// RFC 5630: a `sips:` target means TLS on every hop, and the stack would send it over
+    /// whatever transport it has: refused (naming `field`) unless ours is TLS.
+    pub(crate) fn check_secure_target(&self, field: &str, target: &str) -> Result<()> {
+        if target.to_ascii_lowercase().starts_with("sips:")
+            && self.config.transport != crate::config::TransportKind::Tls
+        {
+            return Err(Error::InvalidArgument(format!(
+                "{field}: {target} is a sips: URI, which needs transport tls (this endpoint uses {})",
+                self.config.transport.as_str()
+            )));
+        }
+        Ok(())
+    }
+
     /// The PBX as a next hop: its host, and its port when configured (RFC 3263 §4.2: then no
     /// NAPTR/SRV).
     pub(crate) fn server_hop(&self) -> Result<NextHop> {

@@ -49,6 +49,9 @@ pub enum Error {
         /// Why nothing usable came back.
         cause: String,
     },
+    /// A request got no response in time (the message names the request and the wait).
+    #[error("{0}")]
+    Timeout(String),
     /// The SIP stack reported an error.
     #[error("SIP error: {0}")]
     Sip(String),

@@ -29,6 +29,6 @@ mod transport;
 
 pub use call::CallInfo;
 pub use config::{AccountConfig, EndpointConfig, TransportKind};
-pub use endpoint::{Counters, DtmfMethod, Endpoint, LocalAddress};
+pub use endpoint::{Counters, DtmfMethod, Endpoint, LocalAddress, OptionsReply};
 pub use error::{Error, Result};
 pub use event::Event;

@@ -90,15 +90,7 @@ pub(crate) async fn place(
 ) -> Result<(Arc<Call>, impl Future<Output = ()> + Send + 'static)> {
     let target =
         dialled_target(to, ctx.server_hostport().as_deref()).map_err(Error::InvalidArgument)?;
-    // RFC 5630: sips: means TLS on every hop; the stack would send it over whatever it has.
-    if target.to_ascii_lowercase().starts_with("sips:")
-        && ctx.config.transport != crate::config::TransportKind::Tls
-    {
-        return Err(Error::InvalidArgument(format!(
-            "to: {target} is a sips: URI, which needs transport tls (this endpoint uses {})",
-            ctx.config.transport.as_str()
-        )));
-    }
+    ctx.check_secure_target("to", &target)?;
     let caller = caller(ctx, accounts, from)?;
     check_header_names(&headers)?;
     let callee: rsipstack::sip::Uri = target

@@ -7,9 +7,11 @@
 mod calls;
 mod dispatch;
 mod media_api;
+mod options;
 mod streams;
 
 pub use media_api::DtmfMethod;
+pub use options::OptionsReply;
 
 use crate::account::{AccountTable, Registration};
 use crate::call::{self, CallInfo};
