@@ -262,6 +262,19 @@ async function installAndCall(t, name, installer, { skipLibCheck } = {}) {
   await t.test('ESM: import { SipService } from "sip-native"', async (t) => {
     t.diagnostic(`${await callSippFrom(t, project, `${name} esm`, ['call.mjs'])} ms`)
   })
+  await t.test('CLI: node_modules/.bin/sip-native call (what `npx sip-native` runs)', async (t) => {
+    const uas = await startSipp({ scenario: 'uas_answer', t, timeoutMs: 30000 })
+    const bin = path.join(project.dir, 'node_modules', '.bin', 'sip-native')
+    const r = await rel.run(bin, ['call', `sip:1000@127.0.0.1:${uas.port}`, '--bind-address', '127.0.0.1', '--duration', '1', '--tone', '440'], {
+      cwd: project.dir,
+      env: project.env,
+      timeoutMs: 30000,
+    })
+    const sipp = await uas.done
+    assert.equal(r.code, 0, `${name}: the installed CLI's call exited ${r.code}:\n${r.stdout}\n${r.stderr}`)
+    assert.match(r.stderr, /state=confirmed/, `${name}: the CLI's live line showed the call confirmed:\n${r.stderr}`)
+    assert.equal(sipp.code, 0, `${name}: sipp got INVITE, ACK and BYE from the CLI: ${describeSipp(sipp)}`)
+  })
   for (const resolution of ['node16', 'bundler']) {
     await t.test(`TypeScript, moduleResolution ${resolution}`, async (t) => {
       const tsc = await rel.run(process.execPath, [TSC, '-p', `tsconfig.${resolution}.json`], { cwd: project.dir, env: project.env })

@@ -293,8 +293,17 @@ impl EndpointConfig {
 
     /// Parses the typed camelCase config (a JSON object) and validates it.
     pub fn from_json(value: Value) -> Result<Self> {
-        let mut config: EndpointConfig =
-            serde_json::from_value(value).map_err(|e| Error::Config(e.to_string()))?;
+        // The path names the field ("transport: unknown variant `x`, ..."), which serde alone
+        // leaves out.
+        let mut config: EndpointConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            Error::Config(if field == "." {
+                inner.to_string()
+            } else {
+                format!("{field}: {inner}")
+            })
+        })?;
         config.resolve_websocket("websocketUrl")?;
         config.validate()?;
         Ok(config)
@@ -869,6 +878,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("operators"), "{e}");
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let e = EndpointConfig::from_json(json!({"transport": "x"}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("invalid config: transport: unknown variant `x`"),
+            "{e}"
+        );
+        let e = EndpointConfig::from_json(json!({"accounts": [{"extension": 7}]}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("accounts[0].extension: invalid type"), "{e}");
     }
 
     #[test]
