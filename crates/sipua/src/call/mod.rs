@@ -83,6 +83,10 @@ impl Call {
             Direction::Outgoing => ("out", CallState::Calling),
             Direction::Incoming => ("in", CallState::Incoming),
         };
+        // An incoming call was counted when its INVITE arrived (refused ones count too).
+        if direction == Direction::Outgoing {
+            ctx.signalling.call_attempted(direction);
+        }
         Arc::new(Self {
             id: format!("{prefix}-{}", crate::ids::random_token(12)),
             sip_call_id,
@@ -138,21 +142,30 @@ impl Call {
         }
     }
 
-    /// Applies `input`; emits a `call_state` event when the state changed. Returns whether it did.
+    /// Applies `input`; emits a `call_state` event when the state changed, and counts an
+    /// established call, or a call that ended without being established. Returns whether it
+    /// changed.
     fn apply(&self, input: Input, code: u16, reason: &str) -> bool {
-        let mut next = None;
+        let mut change = None;
         self.state
             .send_if_modified(|state| match state::next_state(*state, input) {
                 Some(n) if n != *state => {
+                    change = Some((*state, n));
                     *state = n;
-                    next = Some(n);
                     true
                 }
                 _ => false,
             });
-        let Some(next) = next else {
+        let Some((previous, next)) = change else {
             return false;
         };
+        match next {
+            CallState::Confirmed => self.ctx.signalling.call_established(self.direction),
+            CallState::Disconnected if previous != CallState::Confirmed => {
+                self.ctx.signalling.call_failed(self.direction, code)
+            }
+            _ => {}
+        }
         self.ctx.emit(Event::CallState {
             call_id: self.id.clone(),
             state: next,
