@@ -23,7 +23,9 @@ const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*'
 const LABEL = '[a-zA-Z_][a-zA-Z0-9_]*'
 // a label value: anything but a raw quote, backslash or line feed, or one of the three escapes
 const LABEL_VALUE = '(?:[^"\\\\\\n]|\\\\["\\\\n])*'
-const FLOAT = '(?:[+-]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][+-]?\\d+)?|[+-]?Inf|NaN)'
+// a value as Go's ParseFloat reads it (decimal; NaN and Inf in any case, as prom-client writes
+// "Nan" for an empty event-loop histogram)
+const FLOAT = '(?:[+-]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][+-]?\\d+)?|[+-]?(?:[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)|[nN][aA][nN])'
 const HELP_LINE = new RegExp(`^# HELP (${NAME}) ((?:[^\\\\\\n]|\\\\[\\\\n])*)$`)
 const TYPE_LINE = new RegExp(`^# TYPE (${NAME}) (counter|gauge|summary|histogram|untyped)$`)
 const SAMPLE_LINE = new RegExp(
@@ -80,7 +82,7 @@ function checkExposition(text, { prefix } = {}) {
       family.samples = (family.samples || 0) + 1
       const series = name + labels.replace(/,\}$/, '}')
       if (samples.has(series)) fail('a series written twice')
-      samples.set(series, Number(value.replace(/^\+?Inf$/, 'Infinity').replace(/^-Inf$/, '-Infinity')))
+      samples.set(series, /^[+-]?i/i.test(value) ? (value.startsWith('-') ? -Infinity : Infinity) : Number(value))
     })
   return samples
 }
@@ -119,7 +121,7 @@ test('the exposition check refuses what is not valid exposition', () => {
     [good.replace('{code="486"}', '{code="4"6"}'), /not a sample line/],
     [good.replace('{code="486"}', '{code=486}'), /not a sample line/],
     [good.replace(' 1\n', ' one\n'), /not a sample line/],
-    [good.replace(' 1\n', ' inf\n'), /not a sample line/],
+    [good.replace(' 1\n', ' 1,5\n'), /not a sample line/],
     [good.replace('# TYPE sip_native_x_total counter\n', ''), /before its TYPE/],
     [good.replace(/_total/g, ''), /counter not named _total/],
     [good + 'sip_native_x_total{code="486"} 2\n', /written twice/],
