@@ -83,10 +83,6 @@ impl Call {
             Direction::Outgoing => ("out", CallState::Calling),
             Direction::Incoming => ("in", CallState::Incoming),
         };
-        // An incoming call was counted when its INVITE arrived (refused ones count too).
-        if direction == Direction::Outgoing {
-            ctx.signalling.call_attempted(direction);
-        }
         Arc::new(Self {
             id: format!("{prefix}-{}", crate::ids::random_token(12)),
             sip_call_id,
