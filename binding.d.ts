@@ -17,6 +17,11 @@ export declare class NativeEndpoint {
   localAddresses(): Array<LocalAddress>
   /** Live calls, live transactions and dropped malformed messages. */
   counters(): Counters
+  /**
+   * Counters and gauges of registrations, calls, RTP and transports; after `stop()` the
+   * counters keep their values and the gauges read zero.
+   */
+  metrics(): SipMetrics
   /** Snapshots of the calls not yet disconnected. */
   calls(): Array<CallSnapshot>
   /** A snapshot of one call, `null` when it is unknown (or long over). */
@@ -82,6 +87,21 @@ export declare const enum CallDirection {
   Incoming = 'incoming',
 }
 
+/**
+ * Calls that ended before they were established, by direction, then final status code
+ * (`{ outgoing: { '486': 1 } }`).
+ */
+export interface CallFailures {
+  outgoing: Record<string, number>
+  incoming: Record<string, number>
+}
+
+/** Live calls by direction, then state. */
+export interface CallsByDirection {
+  outgoing: CallStateCounts
+  incoming: CallStateCounts
+}
+
 /** A snapshot of one call. */
 export interface CallSnapshot {
   id: string
@@ -101,6 +121,16 @@ export declare const enum CallState {
   Connecting = 'connecting',
   Confirmed = 'confirmed',
   Disconnected = 'disconnected',
+}
+
+/** Live calls of one direction by state. */
+export interface CallStateCounts {
+  calling: number
+  incoming: number
+  ringing: number
+  early: number
+  connecting: number
+  confirmed: number
 }
 
 /** RTP statistics of a call (RFC 3550 figures; `null` until RTCP told us). */
@@ -179,6 +209,12 @@ export interface Counters {
   malformedMessages: number
 }
 
+/** One count per call direction. */
+export interface DirectionCounts {
+  outgoing: number
+  incoming: number
+}
+
 /** An engine event, `{ type, ... }` as the service's `handleEvent` expects. */
 export type EngineEvent =
   | { type: 'registration'; account: string; state: RegistrationState; code: number; reason: string; expires: number }
@@ -190,6 +226,15 @@ export type EngineEvent =
   | { type: 'public_address'; address: string; port: number; source: 'rport' | 'stun' }
   | { type: 'transport'; transport: 'tcp' | 'tls' | 'ws' | 'wss'; remote: string; state: TransportState; reason: string }
   | { type: 'error'; message: string }
+
+/**
+ * `metrics` in the Prometheus text exposition format 0.0.4; throws when a record key is not a
+ * status code.
+ */
+export declare function formatMetrics(metrics: SipMetrics): string
+
+/** The metrics of a service that runs no endpoint (before `start()`): every figure zero. */
+export declare function idleMetrics(): SipMetrics
 
 /** Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace. */
 export declare function initLogging(level: string): void
@@ -246,6 +291,15 @@ export interface RecordingInfo {
   droppedFrames: number
 }
 
+/** Accounts by registration state (accounts that register with a server). */
+export interface RegistrationCounts {
+  registering: number
+  registered: number
+  unregistering: number
+  unregistered: number
+  failed: number
+}
+
 /** An account's registration state. */
 export declare const enum RegistrationState {
   Registering = 'registering',
@@ -253,6 +307,52 @@ export declare const enum RegistrationState {
   Unregistering = 'unregistering',
   Unregistered = 'unregistered',
   Failed = 'failed',
+}
+
+/** RTP over every call: counters over live and ended sessions, gauges over live ones. */
+export interface RtpMetrics {
+  /** RTP sessions running (answered calls). */
+  sessions: number
+  packetsSent: number
+  packetsReceived: number
+  bytesSent: number
+  bytesReceived: number
+  /** Packets of the peers' streams that never arrived (RFC 3550 cumulative loss). */
+  packetsLost: number
+  /** Datagrams not used (strangers, wrong payload type, late, duplicate) or not sent. */
+  packetsDropped: number
+  /** The highest interarrival jitter among the running sessions, ms. */
+  jitterMaxMs: number
+  /** The mean interarrival jitter of the running sessions that receive packets, ms. */
+  jitterMeanMs: number
+  /** Sessions that ended. */
+  endedSessions: number
+  /** The sum of each ended session's jitter at its end, ms. */
+  endedJitterMsSum: number
+}
+
+/** Everything the service counts, at one moment (`service.metrics()`). */
+export interface SipMetrics {
+  /** Whether the endpoint runs (false before `start()` and after `stop()`). */
+  running: boolean
+  /** Accounts by registration state (gauges). */
+  registrations: RegistrationCounts
+  /** REGISTERs that failed, by final status code. */
+  registrationFailures: Record<string, number>
+  /** Live calls by direction and state (gauges). */
+  calls: CallsByDirection
+  /** Calls placed, and calls offered (refused ones included). */
+  callAttempts: DirectionCounts
+  /** Calls that reached `confirmed`. */
+  callsEstablished: DirectionCounts
+  /** Calls that ended before they were established, by final status code. */
+  callFailures: CallFailures
+  /** SIP transactions running (gauge). */
+  transactions: number
+  rtp: RtpMetrics
+  transport: TransportMetrics
+  /** Errors thrown by the application's logger (caught and dropped). */
+  loggerErrors: number
 }
 
 /** Starts an endpoint: binds the transport and begins registering. `onEvent` gets every event. */
@@ -273,6 +373,20 @@ export interface TlsInput {
   keyFile?: string
   serverName?: string
   verify?: boolean
+}
+
+/** The SIP transports. */
+export interface TransportMetrics {
+  /** Stream connections (TCP, TLS, WS, WSS; dialled or accepted) open now. */
+  connections: number
+  /** Stream connections opened. */
+  connects: number
+  /** Stream connections closed. */
+  disconnects: number
+  /** Malformed SIP messages dropped. */
+  malformedMessages: number
+  /** 400 answers sent to malformed requests. */
+  badRequestsSent: number
 }
 
 /** The state of the stream connection to the PBX. */

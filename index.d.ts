@@ -1,10 +1,34 @@
 // sip-native: a SIP user agent for Node.js, in Rust. Hand-written facade over the generated
 // `binding.d.ts`; this file is the public API.
 import { EventEmitter } from 'node:events'
-import type { CallStats, Counters, LocalAddress, MediaClock, RecordingInfo } from './binding'
+import type {
+  CallFailures,
+  CallsByDirection,
+  CallStateCounts,
+  CallStats,
+  Counters,
+  DirectionCounts,
+  LocalAddress,
+  MediaClock,
+  RecordingInfo,
+  RegistrationCounts,
+  RtpMetrics,
+  SipMetrics,
+  TransportMetrics,
+} from './binding'
 
-// Declared once, in the binding (generated from src/types.rs).
+// Declared once, in the binding (generated from src/types.rs and src/metrics.rs).
 export type { CallStats, Counters, LocalAddress, MediaClock, RecordingInfo }
+export type {
+  CallFailures,
+  CallsByDirection,
+  CallStateCounts,
+  DirectionCounts,
+  RegistrationCounts,
+  RtpMetrics,
+  SipMetrics,
+  TransportMetrics,
+}
 /** Live counts, for leak checks and monitoring (the binding's {@link Counters}). */
 export type EndpointCounters = Counters
 
@@ -415,6 +439,17 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
   calls(): Call[]
   getCall(callId: string): Call | undefined
   counters(): EndpointCounters
+  /**
+   * Counters and gauges of registrations, calls, RTP and transports, as a plain object. Never
+   * throws: before `start()` every figure is 0; after `stop()` the counters keep the run's
+   * totals and the gauges are 0; a new `start()` begins from 0 again (a counter reset).
+   */
+  metrics(): SipMetrics
+  /**
+   * `metrics()` in the Prometheus text exposition format 0.0.4, metric names prefixed
+   * `sip_native_`; serve it with `Content-Type: text/plain; version=0.0.4; charset=utf-8`.
+   */
+  metricsText(): string
   /** The media pacing clock's tick interval quantiles in ms (20 = perfect pacing). */
   mediaClock(): MediaClock
 }

@@ -286,6 +286,8 @@ class SipService extends EventEmitter {
     const endpoint = this._endpoint
     if (!endpoint) return
     await endpoint.stop()
+    // The run's last figures (counters kept, gauges zero) stay readable until the next start().
+    this._finalMetrics = endpoint.metrics()
     if (this._endpoint === endpoint) this._endpoint = null
   }
 
@@ -304,6 +306,26 @@ class SipService extends EventEmitter {
 
   counters() {
     return this._native().counters()
+  }
+
+  /**
+   * Counters and gauges as a plain object. Never throws: before start() every figure is 0;
+   * after stop() the counters keep the run's totals and the gauges are 0; a new start()
+   * begins from 0 again (a counter reset).
+   */
+  metrics() {
+    const m = this._endpoint
+      ? this._endpoint.metrics()
+      : this._finalMetrics
+        ? structuredClone(this._finalMetrics)
+        : native.idleMetrics()
+    m.loggerErrors = this._loggerErrors ?? 0
+    return m
+  }
+
+  /** metrics() in the Prometheus text exposition format 0.0.4 (names prefixed `sip_native_`). */
+  metricsText() {
+    return native.formatMetrics(this.metrics())
   }
 
   async makeCall(from, to, options = {}) {

@@ -3,8 +3,10 @@
 //! decision lives in the `sipua` engine crate.
 #![deny(clippy::all)]
 
+mod metrics;
 mod types;
 
+use metrics::SipMetrics;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -40,6 +42,19 @@ pub fn validate_config(options: StartOptions) -> Result<()> {
 #[napi(catch_unwind)]
 pub fn init_logging(level: String) -> Result<()> {
     sipua::logging::init(&level).map_err(to_napi)
+}
+
+/// The metrics of a service that runs no endpoint (before `start()`): every figure zero.
+#[napi(catch_unwind)]
+pub fn idle_metrics() -> SipMetrics {
+    sipua::Metrics::default().into()
+}
+
+/// `metrics` in the Prometheus text exposition format 0.0.4; throws when a record key is not a
+/// status code.
+#[napi(catch_unwind)]
+pub fn format_metrics(metrics: SipMetrics) -> Result<String> {
+    Ok(sipua::Metrics::try_from(metrics)?.to_prometheus())
 }
 
 /// A running SIP endpoint.
@@ -121,6 +136,13 @@ impl NativeEndpoint {
     #[napi(catch_unwind)]
     pub fn counters(&self) -> Counters {
         self.engine.counters().into()
+    }
+
+    /// Counters and gauges of registrations, calls, RTP and transports; after `stop()` the
+    /// counters keep their values and the gauges read zero.
+    #[napi(catch_unwind)]
+    pub fn metrics(&self) -> SipMetrics {
+        self.engine.metrics().into()
     }
 
     /// Snapshots of the calls not yet disconnected.

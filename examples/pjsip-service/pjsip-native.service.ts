@@ -23,6 +23,7 @@ import {
   type PbxSettingsRow,
   type RegistrationEvent,
   type RegistrationState,
+  type SipMetrics,
 } from 'sip-native'
 
 /** The events, as the Python wrapper printed them (one JSON object per line). */
@@ -172,6 +173,16 @@ export class PJSIPNativeService extends EventEmitter {
   /** Live calls, by id. */
   getActiveCalls(): Call[] {
     return [...this.activeCalls.values()]
+  }
+
+  /** The SIP figures for the service's health page (`null` while it is not started). */
+  metrics(): SipMetrics | null {
+    return this.sip?.metrics() ?? null
+  }
+
+  /** The SIP figures for the service's `/metrics` route, in Prometheus text ('' while it is not started). */
+  metricsText(): string {
+    return this.sip?.metricsText() ?? ''
   }
 
   /**

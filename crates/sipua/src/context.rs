@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::event::{AddressSource, Event};
 use crate::media::engine::MediaEngine;
 use crate::media::recorder::RecordingInfo;
+use crate::metrics::SignallingCounters;
 use crate::rtp_ports::PortPool;
 use crate::sip::remote_target::RemoteTargets;
 use crate::sip::uri::host_port_unless_default;
@@ -42,6 +43,8 @@ pub(crate) struct UaContext {
     /// The SIP socket, for what is not a SIP message: keep-alives and STUN.
     pub sip_socket: Arc<GuardedUdpSocket>,
     pub counters: Arc<TransportCounters>,
+    /// What calls and registrations count for the metrics.
+    pub signalling: SignallingCounters,
     /// The connection to the PBX, on a stream transport with a server configured.
     pub flow: Option<Arc<PbxFlow>>,
     /// Dials peers other than the PBX, on the TCP and TLS transports.
@@ -96,6 +99,7 @@ impl UaContext {
             locator,
             sip_socket,
             counters,
+            signalling: SignallingCounters::default(),
             flow: streams.pbx,
             peers: streams.peers,
             media: MediaEngine::new(),

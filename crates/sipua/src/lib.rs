@@ -2,8 +2,8 @@
 //!
 //! Plain Rust on tokio, with no knowledge of Node: the binding crate at the repository root
 //! only converts values and forwards [`event::Event`]s. Modules depend on each other one way,
-//! leaves first: `config` → `sip` → `transport` → `media` → `sdp` → `context` → `account`,
-//! `call` → `endpoint`. Protocol pieces that can be pure (digest, SDP, the call state machine,
+//! leaves first: `config` → `sip` → `transport` → `media` → `sdp` → `metrics` → `context` →
+//! `account`, `call` → `endpoint`. Protocol pieces that can be pure (digest, SDP, the call state machine,
 //! the RTP port pool, log masking) have no sockets or clocks in them and are unit-tested
 //! exhaustively.
 
@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod logging;
 pub mod media;
+pub mod metrics;
 mod rtp_ports;
 mod sdp;
 mod sip;
@@ -32,3 +33,4 @@ pub use config::{AccountConfig, EndpointConfig, TransportKind};
 pub use endpoint::{Counters, DtmfMethod, Endpoint, LocalAddress, OptionsReply};
 pub use error::{Error, Result};
 pub use event::Event;
+pub use metrics::Metrics;

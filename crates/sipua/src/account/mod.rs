@@ -8,10 +8,11 @@ mod registration;
 pub(crate) use registration::Registration;
 
 use crate::config::{AccountConfig, EndpointConfig};
+use crate::event::RegistrationState;
 use crate::sip::uri::{bracketed, host_port_unless_default, user_part};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// One account and the URIs derived from it.
 pub(crate) struct Account {
@@ -20,6 +21,24 @@ pub(crate) struct Account {
     pub aor: String,
     /// The Request-URI of its REGISTER.
     pub registrar_uri: String,
+    /// Where its registration is, as last reported (for the metrics).
+    registration: Mutex<RegistrationState>,
+}
+
+impl Account {
+    /// Where its registration is now.
+    pub(crate) fn registration_state(&self) -> RegistrationState {
+        self.registration
+            .lock()
+            .map(|s| *s)
+            .unwrap_or(RegistrationState::Unregistered)
+    }
+
+    pub(crate) fn set_registration_state(&self, state: RegistrationState) {
+        if let Ok(mut s) = self.registration.lock() {
+            *s = state;
+        }
+    }
 }
 
 /// The accounts by extension (and digest user name, for lookups), in config order.
@@ -60,6 +79,7 @@ impl AccountTable {
                 Arc::new(Account {
                     aor: format!("sip:{}@{domain}", acc.extension),
                     registrar_uri,
+                    registration: Mutex::new(RegistrationState::Unregistered),
                     config: acc.clone(),
                 })
             })

@@ -108,6 +108,10 @@ impl Registration {
     }
 
     fn emit(&self, state: RegistrationState, code: u16, reason: &str, expires: u32) {
+        self.account.set_registration_state(state);
+        if state == RegistrationState::Failed {
+            self.ctx.signalling.registration_failed(code);
+        }
         self.ctx.emit(Event::Registration {
             account: self.account.config.extension.clone(),
             state,

@@ -41,6 +41,7 @@ pub(crate) async fn accept(
 ) -> Result<Option<IncomingCall>> {
     // 100 Trying first, before any work (RFC 3261 §17.2.1): it stops the peer's retransmissions.
     tx.send_trying().await?;
+    ctx.signalling.call_attempted(Direction::Incoming);
     let req = tx.original.clone();
     let user = req
         .uri
@@ -54,6 +55,7 @@ pub(crate) async fn accept(
         match accounts.find(&user) {
             Some(a) => Some(a.clone()),
             None => {
+                ctx.signalling.call_failed(Direction::Incoming, 404);
                 tx.reply(StatusCode::NotFound).await?;
                 return Ok(None);
             }
@@ -63,12 +65,14 @@ pub(crate) async fn accept(
         Ok(offer) => offer,
         Err(e) => {
             tracing::info!(error = %e, "rejecting INVITE: unusable SDP offer");
+            ctx.signalling.call_failed(Direction::Incoming, 488);
             tx.reply(StatusCode::NotAcceptableHere).await?;
             return Ok(None);
         }
     };
     if !ctx.has_incoming_handler() {
         // Nobody to ring: refuse at once rather than let the caller wait for a timeout.
+        ctx.signalling.call_failed(Direction::Incoming, 480);
         tx.reply_with(
             StatusCode::TemporarilyUnavailable,
             vec![sip::Header::Other(
@@ -84,6 +88,7 @@ pub(crate) async fn accept(
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "rejecting INVITE");
+            ctx.signalling.call_failed(Direction::Incoming, 503);
             tx.reply(StatusCode::ServiceUnavailable).await?;
             return Ok(None);
         }

@@ -138,21 +138,30 @@ impl Call {
         }
     }
 
-    /// Applies `input`; emits a `call_state` event when the state changed. Returns whether it did.
+    /// Applies `input`; emits a `call_state` event when the state changed, and counts an
+    /// established call, or a call that ended without being established. Returns whether it
+    /// changed.
     fn apply(&self, input: Input, code: u16, reason: &str) -> bool {
-        let mut next = None;
+        let mut change = None;
         self.state
             .send_if_modified(|state| match state::next_state(*state, input) {
                 Some(n) if n != *state => {
+                    change = Some((*state, n));
                     *state = n;
-                    next = Some(n);
                     true
                 }
                 _ => false,
             });
-        let Some(next) = next else {
+        let Some((previous, next)) = change else {
             return false;
         };
+        match next {
+            CallState::Confirmed => self.ctx.signalling.call_established(self.direction),
+            CallState::Disconnected if previous != CallState::Confirmed => {
+                self.ctx.signalling.call_failed(self.direction, code)
+            }
+            _ => {}
+        }
         // Media stops before the event goes out: a `stopRecording()` called from the
         // `disconnected` listener must find the finished recording.
         if next == CallState::Disconnected {

@@ -127,6 +127,7 @@ pub(crate) async fn place(
         target.clone(),
         ports,
     );
+    ctx.signalling.call_attempted(Direction::Outgoing);
     let offer = call.media.offer(ctx, MediaDirection::SendRecv);
     let option = InviteOption {
         caller_display_name: caller.display_name,

@@ -7,6 +7,7 @@
 mod calls;
 mod dispatch;
 mod media_api;
+mod metrics;
 mod options;
 mod streams;
 
@@ -31,7 +32,7 @@ use rsipstack::transaction::endpoint::EndpointOption;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::TransportLayer;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -76,6 +77,8 @@ pub struct Endpoint {
     socket: Arc<GuardedUdpSocket>,
     /// The TCP or TLS listener's address, when there is one.
     tcp_listener: Option<SocketAddr>,
+    /// Set by `stop()`: the metrics' gauges read zero from then on.
+    stopped: AtomicBool,
 }
 
 /// Binds the SIP socket from the config.
@@ -206,6 +209,7 @@ impl Endpoint {
             registration_tasks: Mutex::new(Vec::new()),
             socket: guarded,
             tcp_listener,
+            stopped: AtomicBool::new(false),
         };
         endpoint.check_tls_server().await?;
         endpoint.learn_public_address_by_stun().await;
@@ -392,6 +396,7 @@ impl Endpoint {
     /// CANCELs, BYEs and un-REGISTERs go out together, their answers are awaited for
     /// `stopGraceMs`, then whatever is left is torn down. Idempotent.
     pub async fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(self.ctx.config.stop_grace_ms);
         for c in &self.calls.live() {

@@ -6,9 +6,9 @@
 //! Dialling ourselves matters because rsipstack's own dial has no timeout and, on a refused
 //! connect, retries until Timer B (32 s) instead of failing the request.
 
+use super::counters::TransportCounters;
 use super::dial::{dial, DialError, DialTarget, Wire};
 use super::stream::{spawn_stream, StreamFlow, StreamSetup};
-use super::udp::TransportCounters;
 use super::websocket::spawn_ws;
 use crate::event::{Event, TransportState};
 use rsipstack::transaction::endpoint::EndpointInnerRef;

@@ -3,9 +3,9 @@
 //! address (for the Via of requests it sends over TCP) by a placeholder connection that
 //! carries nothing: the real connections are registered one by one as they are accepted.
 
+use super::counters::TransportCounters;
 use super::stream::{spawn_stream, StreamSetup};
 use super::tls::accept;
-use super::udp::TransportCounters;
 use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transport::channel::ChannelConnection;

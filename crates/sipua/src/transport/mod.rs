@@ -6,6 +6,7 @@
 //! locator that holds both.
 
 mod address;
+mod counters;
 mod dial;
 mod dns;
 pub(crate) mod family;
@@ -27,6 +28,7 @@ mod via_rewrite;
 mod websocket;
 
 pub(crate) use address::Addressing;
+pub(crate) use counters::TransportCounters;
 pub(crate) use dial::DialTarget;
 pub(crate) use flow::{FlowSetup, PbxFlow};
 pub(crate) use icmp::reported as unreachable_reported;
@@ -36,7 +38,7 @@ pub(crate) use peer::PeerDialer;
 pub(crate) use resolve::{NextHop, Target};
 pub(crate) use targets::{failover_timeout, Attempt};
 pub(crate) use tls::{server_config as tls_server_config, TlsClient};
-pub(crate) use udp::{GuardedUdpSocket, TransportCounters};
+pub(crate) use udp::GuardedUdpSocket;
 pub(crate) use via_rewrite::ViaRewrite;
 
 /// The stream side of an endpoint: the flow to the PBX and the dialer of other peers.

@@ -3,11 +3,11 @@
 //! TLS verification and error text, instead of rsipstack's own dial (which for TLS trusts no
 //! CA at all). The peer keeps the connection alive; it lives until either side closes it.
 
+use super::counters::TransportCounters;
 use super::dial::{dial, DialTarget, Wire};
 use super::locator::Locator;
 use super::stream::{spawn_stream, StreamSetup};
 use super::tls::TlsClient;
-use super::udp::TransportCounters;
 use crate::config::TransportKind;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transport::SipAddr;

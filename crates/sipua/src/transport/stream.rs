@@ -8,9 +8,9 @@
 //! the peer's `SipAddr { transport, ip, port }`, so its `lookup` for that peer reuses it, and
 //! requests the peer sends on it get their responses on it too.
 
+use super::counters::{OpenStream, TransportCounters};
 use super::framing::{Frame, Framer};
 use super::keepalive::{KeepAlive, KeepAliveAction};
-use super::udp::TransportCounters;
 use rsipstack::sip::{SipMessage, Transport};
 use rsipstack::transport::channel::ChannelConnection;
 use rsipstack::transport::connection::TransportEvent;
@@ -74,10 +74,12 @@ pub(crate) struct StreamSetup {
     pub cancel: CancellationToken,
 }
 
-/// The channels between a connection task and the stack.
+/// The channels between a connection task and the stack, and the connection's place in the
+/// counters: the task holds it until it ends.
 pub(crate) struct StackLink {
     pub to_stack: mpsc::UnboundedSender<TransportEvent>,
     pub from_stack: mpsc::UnboundedReceiver<TransportEvent>,
+    pub open: OpenStream,
 }
 
 /// Registers a connection with the stack: its lookup for the peer finds it from now on.
@@ -109,6 +111,7 @@ pub(crate) async fn register(
         StackLink {
             to_stack,
             from_stack,
+            open: OpenStream::new(&setup.counters),
         },
     ))
 }
@@ -120,7 +123,7 @@ pub(crate) async fn spawn_stream(
     layer: &TransportLayer,
 ) -> rsipstack::Result<Arc<StreamFlow>> {
     let (flow, link) = register(&setup, layer).await?;
-    tokio::spawn(run(io, setup, flow.clone(), link.to_stack, link.from_stack));
+    tokio::spawn(run(io, setup, flow.clone(), link));
     Ok(flow)
 }
 
@@ -151,13 +154,12 @@ pub(crate) fn hand_to_stack(
         .map_err(|_| "SIP stack stopped".to_string())
 }
 
-async fn run(
-    io: Box<dyn Io>,
-    setup: StreamSetup,
-    flow: Arc<StreamFlow>,
-    to_stack: mpsc::UnboundedSender<TransportEvent>,
-    mut from_stack: mpsc::UnboundedReceiver<TransportEvent>,
-) {
+async fn run(io: Box<dyn Io>, setup: StreamSetup, flow: Arc<StreamFlow>, link: StackLink) {
+    let StackLink {
+        to_stack,
+        mut from_stack,
+        open,
+    } = link;
     let (mut reader, mut writer) = tokio::io::split(io);
     let mut framer = Framer::default();
     let mut keepalive = setup.keepalive.map(|i| KeepAlive::new(i, Instant::now()));
@@ -204,6 +206,7 @@ async fn run(
     // Dropping our sender ends the stack's serve loop for this connection: it retires it, so
     // its lookup will not hand it out again.
     drop(to_stack);
+    drop(open);
 }
 
 /// Hands every whole frame in the framer to the stack or answers it; `Err` closes.

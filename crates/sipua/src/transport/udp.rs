@@ -4,23 +4,17 @@
 //! NAT mapping is per socket) and are taken out before the guard, which would count them as
 //! malformed SIP.
 
+use super::counters::TransportCounters;
 use super::family::{sendable, unmapped};
 use super::icmp::{self, Unreachable};
 use super::stun::{self, StunError, TransactionId};
 use crate::sip::guard::{bad_request_for, classify, Verdict, MAX_DATAGRAM};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, Mutex};
-
-/// Counters of what the guard dropped.
-#[derive(Debug, Default)]
-pub(crate) struct TransportCounters {
-    pub malformed: AtomicU64,
-    pub bad_request_sent: AtomicU64,
-}
 
 /// A tokio UDP socket that filters what rsipstack's receive loop gets.
 pub(crate) struct GuardedUdpSocket {

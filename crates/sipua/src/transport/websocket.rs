@@ -7,7 +7,7 @@
 //! keep-alive is a WebSocket ping answered by a pong.
 
 use super::keepalive::{KeepAlive, KeepAliveAction};
-use super::stream::{hand_to_stack, register, Io, StreamFlow, StreamSetup};
+use super::stream::{hand_to_stack, register, Io, StackLink, StreamFlow, StreamSetup};
 use crate::sip::guard::{bad_request_for, parse_checked};
 use futures_util::{SinkExt, StreamExt};
 use rsipstack::transport::connection::TransportEvent;
@@ -62,17 +62,16 @@ pub(crate) async fn spawn_ws(
     layer: &TransportLayer,
 ) -> rsipstack::Result<Arc<StreamFlow>> {
     let (flow, link) = register(&setup, layer).await?;
-    tokio::spawn(run(ws, setup, flow.clone(), link.to_stack, link.from_stack));
+    tokio::spawn(run(ws, setup, flow.clone(), link));
     Ok(flow)
 }
 
-async fn run(
-    mut ws: Ws,
-    setup: StreamSetup,
-    flow: Arc<StreamFlow>,
-    to_stack: tokio::sync::mpsc::UnboundedSender<TransportEvent>,
-    mut from_stack: tokio::sync::mpsc::UnboundedReceiver<TransportEvent>,
-) {
+async fn run(mut ws: Ws, setup: StreamSetup, flow: Arc<StreamFlow>, link: StackLink) {
+    let StackLink {
+        to_stack,
+        mut from_stack,
+        open,
+    } = link;
     let mut keepalive = setup.keepalive.map(|i| KeepAlive::new(i, Instant::now()));
     let why = loop {
         let ka_wait = match keepalive.as_mut().map(|k| k.poll(Instant::now())) {
@@ -125,6 +124,7 @@ async fn run(
     flow.close(&why);
     let _ = ws.close(None).await;
     drop(to_stack);
+    drop(open);
 }
 
 /// One WebSocket message: a whole SIP message (its boundary is the frame's), or a CRLF
