@@ -12,12 +12,13 @@ const assert = require('node:assert/strict')
 const { spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
-const { requirePeer, track, exited, killGroup, tmpDir, freePort, waitUdpBound } = require('./helpers/process')
+const { requirePeer, track, exited, killGroup, tmpDir, freePort, waitUdpBound, hasExited, which } = require('./helpers/process')
 const { startSipp, describeSipp } = require('./peers/sipp')
 const { ROOT, muslTarget, isMuslProcess, missingBuildTools, buildMusl, findMuslNode, readElf } = require('./helpers/musl')
 
 const TARGET = muslTarget()
 const CI = process.env.CI === 'true'
+const LINUX = { skip: process.platform !== 'linux' || !TARGET ? 'the musl binaries are linux x64/arm64' : false }
 
 /** Fails under CI=true, else skips; returns false so that the test returns. */
 function need(t, what, why) {
@@ -43,7 +44,7 @@ async function muslAddon(t) {
   return addon
 }
 
-test('linux musl build: an ELF shared object that needs musl libc only', { skip: process.platform !== 'linux' || !TARGET }, async (t) => {
+test('linux musl build: an ELF shared object that needs musl libc only', LINUX, async (t) => {
   const file = await muslAddon(t)
   if (!file) return
   const elf = readElf(file)
@@ -58,7 +59,7 @@ test('linux musl build: an ELF shared object that needs musl libc only', { skip:
   assert.ok(!/libgcc_s|libstdc\+\+|libpthread|libdl/.test(elf.dynstr), 'no libgcc_s/libstdc++ (nothing Alpine lacks by default)')
 })
 
-test("musl's loader resolves the musl build: only napi_* symbols left to Node", { skip: process.platform !== 'linux' || !TARGET }, async (t) => {
+test("musl's loader resolves the musl build: only napi_* symbols left to Node", LINUX, async (t) => {
   const file = await muslAddon(t)
   if (!file) return
   if (!fs.existsSync(TARGET.loader)) return need(t, "musl's loader", `${TARGET.loader} is missing; install with: apt-get install musl`)
@@ -84,14 +85,18 @@ function muslNode(t) {
 }
 
 /**
- * Runs `script args` under the musl Node with the musl addon (binding.js loads the file that
- * NAPI_RS_NATIVE_LIBRARY_PATH names); resolves to { code, signal, out, report } where `report` is
- * what fixtures/musl-report.js saw loaded at exit. The promise has the `child`.
+ * Runs `script args` under the musl Node; resolves to { code, signal, out, report } where
+ * `report` is what fixtures/musl-report.js saw loaded at exit. The promise has the `child`.
+ * `addon`: the file binding.js is to load (NAPI_RS_NATIVE_LIBRARY_PATH), none = its own choice.
+ * `wrap`: a command prefix (see asMuslHost).
  */
-function runMusl(node, file, script, args, timeoutMs, extraEnv = {}) {
-  const env = { ...process.env, ...extraEnv, NAPI_RS_NATIVE_LIBRARY_PATH: file }
+function runMusl(node, script, args, { addon, env = {}, cwd = ROOT, timeoutMs = 30000, wrap = [] } = {}) {
+  const fullEnv = { ...process.env, ...env }
+  if (addon) fullEnv.NAPI_RS_NATIVE_LIBRARY_PATH = addon
+  else delete fullEnv.NAPI_RS_NATIVE_LIBRARY_PATH
   const preload = path.join(__dirname, 'fixtures', 'musl-report.js')
-  const child = track(spawn(node.command, [...node.args, '--require', preload, script, ...args], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }))
+  const argv = [...wrap, node.command, ...node.args, '--require', preload, script, ...args]
+  const child = track(spawn(argv[0], argv.slice(1), { cwd, env: fullEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }))
   let out = ''
   child.stdout.setEncoding('utf8').on('data', (d) => (out += d))
   child.stderr.setEncoding('utf8').on('data', (d) => (out += d))
@@ -105,24 +110,32 @@ function runMusl(node, file, script, args, timeoutMs, extraEnv = {}) {
   return done
 }
 
+function sameFile(a, b) {
+  try {
+    return fs.realpathSync(a) === fs.realpathSync(b)
+  } catch {
+    return false
+  }
+}
+
 /** The process ran on musl with `file` loaded, and neither glibc nor the glibc addon. */
 function assertLoadedOnMusl(r, file) {
   assert.ok(r.report, `musl-report line:\n${r.out}`)
   const so = r.report.sharedObjects
   assert.equal(r.report.glibc, null, 'the process runs on musl, no glibc')
   assert.ok(so.some((o) => /ld-musl|libc\.musl|linux-musl\/libc\.so/.test(o)), `musl libc loaded: ${so}`)
-  assert.ok(so.some((o) => path.resolve(ROOT, o) === file), `the musl addon ${file} is loaded: ${so}`)
+  assert.ok(so.some((o) => sameFile(path.resolve(ROOT, o), file)), `the musl addon ${file} is loaded: ${so}`)
   assert.ok(!so.some((o) => /-gnu\.node|libc\.so\.6/.test(o)), `no glibc addon or libc: ${so}`)
 }
 
-test('under a musl-linked Node: the musl addon loads and calls sipp', { skip: process.platform !== 'linux' || !TARGET }, async (t) => {
+test('under a musl-linked Node: the musl addon loads and calls sipp', LINUX, async (t) => {
   const file = await muslAddon(t)
   if (!file) return
   const node = muslNode(t)
   if (!node) return
   if (!requirePeer('sipp', t)) return
   const uas = await startSipp({ scenario: 'uas_answer', t, timeoutMs: 20000 })
-  const r = await runMusl(node, file, path.join(__dirname, 'fixtures', 'musl-call.js'), [String(uas.port)], 25000)
+  const r = await runMusl(node, path.join(__dirname, 'fixtures', 'musl-call.js'), [String(uas.port)], { addon: file })
   assert.equal(r.code, 0, `musl-call.js under ${node.how}: ${r.signal || ''}\n${r.out}`)
   assertLoadedOnMusl(r, file)
   const result = JSON.parse(r.out.split('\n').find((l) => l.startsWith('{"states"')))
@@ -132,19 +145,19 @@ test('under a musl-linked Node: the musl addon loads and calls sipp', { skip: pr
   assert.match(s.messages, /^BYE sip:/m)
 })
 
-test('under a musl-linked Node: the demo (two UAs, audio, DTMF) passes', { skip: process.platform !== 'linux' || !TARGET }, async (t) => {
+test('under a musl-linked Node: the demo (two UAs, audio, DTMF) passes', LINUX, async (t) => {
   const file = await muslAddon(t)
   if (!file) return
   const node = muslNode(t)
   if (!node) return
-  const r = await runMusl(node, file, path.join(ROOT, 'examples', 'demo.js'), [], 40000)
+  const r = await runMusl(node, path.join(ROOT, 'examples', 'demo.js'), [], { addon: file, timeoutMs: 40000 })
   assert.equal(r.code, 0, `demo under ${node.how}: ${r.signal || ''}\n${r.out}`)
   assertLoadedOnMusl(r, file)
   assert.match(r.out, /DTMF received by B: '42#'/, `the digits arrived:\n${r.out}`)
   assert.match(r.out, /recording contains the prompt: 440 Hz ✓ 660 Hz ✓ 880 Hz ✓/, r.out)
 })
 
-test('under a musl-linked Node: examples/docker/service.js answers a call from sipp', { skip: process.platform !== 'linux' || !TARGET }, async (t) => {
+test('under a musl-linked Node: examples/docker/service.js answers a call from sipp', LINUX, async (t) => {
   const file = await muslAddon(t)
   if (!file) return
   const node = muslNode(t)
@@ -167,9 +180,9 @@ test('under a musl-linked Node: examples/docker/service.js answers a call from s
     SIP_RTP_MIN: String(rtpMin),
     SIP_RTP_MAX: String(rtpMin + 100),
   }
-  const service = runMusl(node, file, path.join(ROOT, 'examples', 'docker', 'service.js'), [], 30000, env)
+  const service = runMusl(node, path.join(ROOT, 'examples', 'docker', 'service.js'), [], { addon: file, env })
   await waitUdpBound(sipPort, service.child, 10000)
-  assert.equal(service.child.exitCode, null, 'service.js is running')
+  if (hasExited(service.child)) assert.fail(`service.js exited at start:\n${(await service).out}`)
   const uac = await startSipp({ scenario: 'uac_call', remote: `127.0.0.1:${sipPort}`, t, durationMs: 1000 })
   const s = await uac.done
   killGroup(service.child, 'SIGTERM')
@@ -180,4 +193,65 @@ test('under a musl-linked Node: examples/docker/service.js answers a call from s
   assert.match(r.out, /SIGTERM: un-registering and stopping/, r.out)
   assert.equal(r.code, 0, `service.js exits 0 after SIGTERM:\n${r.out}`)
   assertLoadedOnMusl(r, file)
+})
+
+/**
+ * What makes binding.js see this host as musl, as it sees Alpine: there `/usr/bin/ldd` is musl's
+ * (a script that runs ld-musl --list), here glibc's. Inside Alpine nothing is needed; on a glibc
+ * host a private mount namespace (root, `unshare -m`) bind-mounts such a script over
+ * /usr/bin/ldd for the one child. Returns the command prefix, or null with `reason`.
+ */
+function asMuslHost(dir) {
+  if (isMuslProcess()) return { wrap: [] }
+  if (process.getuid() !== 0 || !which('unshare') || !fs.existsSync('/usr/bin/ldd'))
+    return { wrap: null, reason: 'needs root and unshare (util-linux) to show binding.js a musl /usr/bin/ldd' }
+  const ldd = path.join(dir, 'ldd')
+  fs.writeFileSync(ldd, `#!/bin/sh\n# musl libc (${TARGET.loader})\nexec ${TARGET.loader} --list "$@"\n`, { mode: 0o755 })
+  return { wrap: ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /usr/bin/ldd && exec "$@"', ldd] }
+}
+
+/** `npm <args>` in `cwd`; throws with npm's output when it fails. */
+function npm(cwd, args) {
+  const r = spawnSync('npm', args, { cwd, encoding: 'utf8', timeout: 120000 })
+  if (r.status !== 0) throw new Error(`npm ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`)
+  return r.stdout.trim()
+}
+
+test('consumer install on musl: binding.js picks sip-native-<platform>-musl, which calls sipp', LINUX, async (t) => {
+  const file = await muslAddon(t)
+  if (!file) return
+  const node = muslNode(t)
+  if (!node) return
+  if (!requirePeer('sipp', t)) return
+  const dir = tmpDir('musl-consumer')
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const host = asMuslHost(dir)
+  if (!host.wrap) return need(t, 'musl host view', host.reason)
+  // the two tarballs the release publishes for this platform: the root package (no scripts run,
+  // so no `prepare` build either) and npm/<platform>/ with the binary built above
+  const platDir = path.join(dir, 'platform')
+  fs.mkdirSync(platDir)
+  fs.copyFileSync(path.join(ROOT, 'npm', TARGET.platform, 'package.json'), path.join(platDir, 'package.json'))
+  fs.copyFileSync(file, path.join(platDir, path.basename(file)))
+  const platTgz = path.join(dir, npm(platDir, ['pack', '--silent', '--pack-destination', dir]).split('\n').pop())
+  const rootTgz = path.join(dir, npm(ROOT, ['pack', '--silent', '--ignore-scripts', '--pack-destination', dir]).split('\n').pop())
+  const app = path.join(dir, 'app')
+  fs.mkdirSync(app)
+  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }))
+  // on a glibc host npm refuses a package whose `libc` is musl (EBADPLATFORM) unless forced
+  const force = isMuslProcess() ? [] : ['--force']
+  npm(app, ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--offline', ...force, rootTgz, platTgz])
+  const installed = path.join(app, 'node_modules', `sip-native-${TARGET.platform}`, path.basename(file))
+  assert.ok(fs.existsSync(installed), `npm installed ${installed}`)
+
+  const uas = await startSipp({ scenario: 'uas_answer', t, timeoutMs: 20000 })
+  const r = await runMusl(node, path.join(__dirname, 'fixtures', 'musl-call.js'), [String(uas.port)], {
+    cwd: app,
+    env: { SIP_NATIVE_FROM: app },
+    wrap: host.wrap,
+  })
+  assert.equal(r.code, 0, `musl-call.js from the consumer project under ${node.how}: ${r.signal || ''}\n${r.out}`)
+  assertLoadedOnMusl(r, installed)
+  const s = await uas.done
+  assert.equal(s.code, 0, 'sipp UAS got INVITE, ACK and BYE: ' + describeSipp(s))
 })
