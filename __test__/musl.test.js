@@ -28,20 +28,18 @@ function need(t, what, why) {
   return false
 }
 
-let addon = null // path of the musl .node once the build test has it
+let built = null // the build's promise: run once, its result (or failure) shared by every test
 async function muslAddon(t) {
-  if (addon) return addon
   const prebuilt = path.join(ROOT, `sip-native.${TARGET.platform}.node`)
   if (isMuslProcess()) {
     // Alpine CI: the artifact of the build job; there is no Rust toolchain in the image
     if (!fs.existsSync(prebuilt)) return need(t, 'musl addon', `${prebuilt} is missing (download the build artifact)`) && null
-    addon = prebuilt
-    return addon
+    return prebuilt
   }
   const why = missingBuildTools(TARGET)
   if (why) return need(t, 'musl cross build', why) && null
-  addon = await buildMusl({ log: (l) => t.diagnostic(l) })
-  return addon
+  built = built || buildMusl({ log: (l) => t.diagnostic(l) })
+  return built
 }
 
 test('linux musl build: an ELF shared object that needs musl libc only', LINUX, async (t) => {
