@@ -182,13 +182,14 @@ async function main() {
   const target = `sip:200@127.0.0.1:${lb.port}`
   const bIncoming = waitFor(b, 'incoming_call', () => true)
   const aConfirmed = waitFor(a, 'call_state', (e) => e.state === 'confirmed' || e.state === 'disconnected')
+  // B's only call; listening before the INVITE goes out: B can confirm before makeCall resolves
+  const bConfirmed = waitFor(b, 'call_state', (e) => e.state === 'confirmed' || e.state === 'disconnected')
 
   log('A', `calling ${target} as 100`)
   const call = await a.makeCall('100', target)
   log('A', `INVITE sent, call id ${short(call.id)}`)
 
   const inc = await bIncoming
-  const bConfirmed = waitFor(b, 'call_state', (e) => e.callId === inc.callId && (e.state === 'confirmed' || e.state === 'disconnected'))
   const [ea, eb] = await Promise.all([aConfirmed, bConfirmed])
   if (ea.state !== 'confirmed') fail(`A's call ended before it was confirmed (${ea.code} ${ea.reason})`)
   if (eb.state !== 'confirmed') fail(`B's call ended before it was confirmed (${eb.code} ${eb.reason})`)
