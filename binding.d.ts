@@ -17,6 +17,8 @@ export declare class NativeEndpoint {
   localAddresses(): Array<LocalAddress>
   /** Live calls, live transactions and dropped malformed messages. */
   counters(): Counters
+  /** Log records dropped because the logger's queue was full (JS fell behind). */
+  logRecordsDropped(): number
   /** Snapshots of the calls not yet disconnected. */
   calls(): Array<CallSnapshot>
   /** A snapshot of one call, `null` when it is unknown (or long over). */
@@ -186,14 +188,38 @@ export type EngineEvent =
   | { type: 'transport'; transport: 'tcp' | 'tls' | 'ws' | 'wss'; remote: string; state: TransportState; reason: string }
   | { type: 'error'; message: string }
 
-/** Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace. */
-export declare function initLogging(level: string): void
+/**
+ * Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace; with
+ * `sipTrace`, every SIP message too. The first call in a process holds.
+ */
+export declare function initLogging(level: string, sipTrace?: boolean | undefined | null): void
 
 /** Where the endpoint listens. */
 export interface LocalAddress {
   address: string
   port: number
   transport: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss'
+}
+
+/** What the logger gets (`level` may be `trace` only at `logLevel: 'trace'`). */
+export interface LogOptions {
+  /** `error`, `warn`, `info`, `debug` or `trace`. */
+  level: string
+  /** Also every SIP message sent and received, at debug, target `sip_native::trace`. */
+  sipTrace: boolean
+}
+
+/**
+ * One engine log record as the facade receives it; it spreads `fields` into the object
+ * handed to the logger.
+ */
+export interface LogRecord {
+  level: string
+  target: string
+  message: string
+  callId?: string
+  /** The event's other fields, camelCased: numbers, booleans, strings (all masked). */
+  fields: Record<string, any>
 }
 
 /** Send-interval quantiles of the pacing clock, ms (20 = perfect pacing). */
@@ -241,8 +267,11 @@ export declare const enum RegistrationState {
   Failed = 'failed',
 }
 
-/** Starts an endpoint: binds the transport and begins registering. `onEvent` gets every event. */
-export declare function startEndpoint(options: StartOptions, onEvent: ((arg: EngineEvent) => void)): Promise<NativeEndpoint>
+/**
+ * Starts an endpoint: binds the transport and begins registering. `onEvent` gets every event;
+ * `onLog`, with `log`, the endpoint's log records (and those of no endpoint in particular).
+ */
+export declare function startEndpoint(options: StartOptions, onEvent: ((arg: EngineEvent) => void), log?: LogOptions | undefined | null, onLog?: (((arg: LogRecord) => void)) | undefined | null): Promise<NativeEndpoint>
 
 /** How the endpoint is configured: the typed config, or the settings rows plus overrides. */
 export interface StartOptions {

@@ -1,6 +1,6 @@
-// Secrets never reach a log: a child process registers with digest auth at logLevel 'debug' (the
-// engine logs raw SIP messages to stderr at info/debug) and its stderr must carry the REGISTER
-// with its Authorization header, masked: neither the password nor the digest response.
+// Secrets never reach a log: a child process registers with digest auth at logLevel 'debug' with
+// sipTrace (every SIP message to stderr) and its stderr must carry the REGISTER with its
+// Authorization header, masked: neither the password nor the digest response.
 // Logging is process-global and can be initialised only once, hence the child process.
 'use strict'
 
@@ -55,6 +55,8 @@ test('logLevel debug: REGISTER with Authorization is logged, password and digest
   const log = r.stderr
   assert.ok(log.length > 0, 'the engine logged something to stderr')
   assert.match(log, /REGISTER/, 'the REGISTER was logged')
+  assert.match(log, /DEBUG sip_native::trace: sent REGISTER sip:/, 'as a SIP trace line')
+  assert.match(log, /INFO sipua::account::registration: registration registered/, 'the engine says it registered')
   assert.match(log, /Authorization/i, 'the Authorization header was logged (masked)')
   assert.doesNotMatch(log, /secret/i, 'the password is not in the log')
   assert.doesNotMatch(log, /response\s*=\s*\\?"?[0-9a-fA-F]{32}/i, 'no digest response in the log (raw or Debug-escaped)')

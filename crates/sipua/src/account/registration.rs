@@ -108,6 +108,13 @@ impl Registration {
     }
 
     fn emit(&self, state: RegistrationState, code: u16, reason: &str, expires: u32) {
+        let account = &self.account.config.extension;
+        let what = format!("{state:?}").to_lowercase();
+        if state == RegistrationState::Failed {
+            tracing::warn!(%account, code, reason, "registration {what}");
+        } else {
+            tracing::info!(%account, code, reason, expires, "registration {what}");
+        }
         self.ctx.emit(Event::Registration {
             account: self.account.config.extension.clone(),
             state,
