@@ -122,9 +122,10 @@ export interface SipServiceConfig {
   logger?: Logger
   /**
    * Every SIP message sent and received, as a `debug` record of target `sip_native::trace`
-   * (whatever `logLevel` is) with `direction` ('sent' | 'received'), `transport`, `remote`
-   * and `sipMessage` (the whole message, `Authorization` masked). Off by default; without
-   * `logger` it goes to stderr.
+   * (whatever `logLevel` is) with `direction` ('sent' | 'received'), `transport`, `remote`,
+   * `sipCallId`, `sipMessage` (the whole message, `Authorization` masked) and `callId` when the
+   * message belongs to one of this service's calls. Off by default; without `logger` it goes
+   * to stderr.
    */
   sipTrace?: boolean
   /**
