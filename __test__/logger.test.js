@@ -1,6 +1,7 @@
 // The pluggable logger: the engine's log records reach `config.logger` as one object argument
 // ({ level, target, message, msg, callId?, ...fields }), the SIP trace (`sipTrace`) adds every
-// message sent and received with credentials masked, real pino and winston loggers print them,
+// message sent and received (UDP and TCP) with credentials masked, a call's records carry its
+// callId and reach only its own service's logger, real pino and winston loggers print them,
 // and a logger that throws changes nothing but a counter. Records are routed to the logger of
 // the service that produced them, so these tests run in this process (unlike logging.test.js,
 // whose stderr writer is process-wide).
@@ -26,14 +27,20 @@ function memoryLogger() {
   return logger
 }
 
-/** Registers 7779/secret with sipp's digest registrar, stops; returns what sipp saw. */
-async function registerWithSipp(t, config) {
-  const reg = await startSipp({ scenario: 'registrar_auth', t, timeoutMs: 20000 })
+/**
+ * Registers 7779/secret with sipp's digest registrar, stops; returns what sipp saw. Over TCP,
+ * sipp's verifyauth reports "authentication must be digest" and answers 401 to the
+ * pre-authenticated un-REGISTER (the engine answers the challenge and gets its 200), which marks
+ * the scenario failed: only UDP checks sipp's verdict.
+ */
+async function registerWithSipp(t, config, transport = 'udp') {
+  const reg = await startSipp({ scenario: 'registrar_auth', transport, t, timeoutMs: 20000 })
   const sip = new SipService({
     bindAddress: '127.0.0.1',
     localPort: 0,
     server: '127.0.0.1',
     serverPort: reg.port,
+    transport,
     accounts: [{ extension: '7779', password: 'secret' }],
     ...config,
   })
@@ -45,7 +52,7 @@ async function registerWithSipp(t, config) {
   await waitFor(sip, events, 'registration', (e) => e.state === 'registered')
   await sip.stop()
   const sipp = await reg.done
-  assert.equal(sipp.code, 0, 'the registrar verified the digest: ' + describeSipp(sipp))
+  if (transport === 'udp') assert.equal(sipp.code, 0, 'the registrar verified the digest: ' + describeSipp(sipp))
   // the digest responses the engine really sent, to look for them in the records
   const responses = [...sipp.messages.matchAll(/response="?([0-9a-fA-F]{32})"?/g)].map((m) => m[1].toLowerCase())
   assert.ok(responses.length > 0, 'sipp saw a digest response: ' + describeSipp(sipp))
@@ -105,6 +112,18 @@ test('sipTrace: the REGISTERs and their 401/200 are debug trace records, Authori
   assert.ok(withAuth.length > 0, 'the authenticated REGISTER was traced with its Authorization header')
   for (const r of withAuth) assert.match(r.sipMessage, /^Authorization: Digest username="7779", \*\*\*\r$/m)
   assert.equal(logger.records.filter((r) => r.level === 'debug' && r.target !== TRACE).length, 0, 'no other debug records at info')
+  assertNoSecrets(JSON.stringify(logger.records), responses)
+})
+
+test('sipTrace over TCP: our stream transport traces both directions', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const logger = memoryLogger()
+  const { responses } = await registerWithSipp(t, { logger, sipTrace: true }, 'tcp')
+  const traces = logger.records.filter((r) => r.target === TRACE)
+  const seen = traces.map((r) => r.message)
+  assert.ok(seen.some((m) => /^sent REGISTER sip:\S+ SIP\/2\.0 \(tcp to 127\.0\.0\.1:\d+\)$/.test(m)), seen.join(' | '))
+  assert.ok(seen.some((m) => /^received SIP\/2\.0 200 OK \(tcp from /.test(m)), seen.join(' | '))
+  for (const r of traces) assert.equal(r.transport, 'tcp')
   assertNoSecrets(JSON.stringify(logger.records), responses)
 })
 
