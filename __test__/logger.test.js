@@ -2,7 +2,8 @@
 // ({ level, target, message, msg, callId?, ...fields }), the SIP trace (`sipTrace`) adds every
 // message sent and received (UDP and TCP) with credentials masked, a call's records carry its
 // callId and reach only its own service's logger, real pino and winston loggers print them,
-// and a logger that throws changes nothing but a counter. Records are routed to the logger of
+// a logger that throws changes nothing but a counter, and one that blocks the JS thread loses
+// the records beyond the bounded queue (counted) instead of growing it. Records are routed to the logger of
 // the service that produced them, so these tests run in this process (unlike logging.test.js,
 // whose stderr writer is process-wide).
 'use strict'
@@ -220,6 +221,42 @@ test('a logger that throws: registration and a call go on, the errors are counte
   assert.equal(r.code, 0, 'the call went through: ' + describeSipp(r))
   assert.ok(caller._loggerErrors >= 2, `the call's records threw and were counted: ${caller._loggerErrors}`)
   assert.equal(caller._loggerDropped, 0)
+})
+
+test('a logger that falls behind: records beyond the queue are dropped and counted, the engine goes on', async (t) => {
+  const path = require('node:path')
+  const fs = require('node:fs')
+  const { spawn } = require('node:child_process')
+  const { tmpDir } = require('./helpers/process')
+  const done = path.join(tmpDir('flood'), 'done')
+  const { sendOptions } = require('./helpers/sipwire')
+  let got = 0
+  let blocked = false
+  const block = (r) => {
+    got++
+    if (blocked || r.target !== TRACE || !/OPTIONS/.test(r.message)) return
+    // The JS thread stops until the flood is sent (and 300 ms more): the engine keeps
+    // tracing it meanwhile, two records per OPTIONS (received, 200 sent).
+    blocked = true
+    const end = Date.now() + 15000
+    while (Date.now() < end && !fs.existsSync(done));
+    const settle = Date.now() + 300
+    while (Date.now() < settle);
+  }
+  const logger = { debug: block, info: block, warn: block, error: block }
+  const { sip, port } = await startService(t, { logger, sipTrace: true })
+  const flood = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'options-flood.js'), String(port), '4000', done], { stdio: 'ignore' })
+  t.after(() => flood.exitCode === null && flood.kill('SIGKILL'))
+  await new Promise((resolve) => flood.on('exit', resolve))
+  await until(() => blocked && sip._loggerDropped > 0, 5000, () => `dropped ${sip._loggerDropped}, got ${got}`)
+  // the record that blocked, then the queue (4096) was delivered, the rest dropped: nothing grew
+  // without bound, and every record of the 4000 OPTIONS (received, 200 sent) is accounted for
+  await until(() => got >= 4097, 5000, () => `got ${got}`)
+  assert.ok(got <= 4097 + 50, `at most the queue was kept: ${got} delivered`)
+  assert.ok(got + sip._loggerDropped >= 2 * 4000, `${got} delivered + ${sip._loggerDropped} dropped`)
+  t.diagnostic(`${got} records delivered, ${sip._loggerDropped} dropped`)
+  assert.match(await sendOptions({ transport: 'udp', host: '127.0.0.1', port, timeoutMs: 3000 }), /^SIP\/2\.0 200 /, 'the engine still answers')
+  assert.equal(sip._loggerErrors, 0)
 })
 
 test('a logger that is not an object, or lacks a method, is a TypeError naming logger', () => {
