@@ -1,6 +1,7 @@
 // Secrets never reach a log: a child process registers with digest auth at logLevel 'debug' with
 // sipTrace (every SIP message to stderr) and its stderr must carry the REGISTER with its
-// Authorization header, masked: neither the password nor the digest response.
+// Authorization header, masked: neither the password nor the digest response. Without logLevel,
+// sipTrace or logger the engine writes nothing at all.
 // Logging is process-global and can be initialised only once, hence the child process.
 'use strict'
 
@@ -62,4 +63,14 @@ test('logLevel debug: REGISTER with Authorization is logged, password and digest
   assert.doesNotMatch(log, /response\s*=\s*\\?"?[0-9a-fA-F]{32}/i, 'no digest response in the log (raw or Debug-escaped)')
   const lower = log.toLowerCase()
   for (const resp of sent) assert.ok(!lower.includes(resp), `digest response ${resp} is not in the log`)
+})
+
+test('no logLevel, no sipTrace, no logger: the engine writes nothing', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const reg = await startSipp({ scenario: 'registrar_auth', t, timeoutMs: 20000 })
+  const r = await runNode(t, FIXTURE, [String(reg.port), 'off'], 20000)
+  assert.equal(r.code, 0, `child exit ${r.code}\n${r.stdout}\n${r.stderr}`)
+  assert.match(r.stdout, /REGISTRATION registered 200/)
+  assert.equal(r.stderr, '', 'stderr is empty')
+  await reg.done
 })
