@@ -17,11 +17,8 @@ export declare class NativeEndpoint {
   localAddresses(): Array<LocalAddress>
   /** Live calls, live transactions and dropped malformed messages. */
   counters(): Counters
-  /**
-   * Counters and gauges of registrations, calls, RTP and transports; after `stop()` the
-   * counters keep their values and the gauges read zero.
-   */
-  metrics(): SipMetrics
+  /** Log records dropped because the logger's queue was full (JS fell behind). */
+  logRecordsDropped(): number
   /** Snapshots of the calls not yet disconnected. */
   calls(): Array<CallSnapshot>
   /** A snapshot of one call, `null` when it is unknown (or long over). */
@@ -33,11 +30,6 @@ export declare class NativeEndpoint {
   setIncomingHandler(listening: boolean): void
   /** Places a call; resolves with its snapshot once the INVITE is sent. */
   makeCall(from: string, to: string, headers?: Array<[string, string]>): Promise<CallSnapshot>
-  /**
-   * Sends an out-of-dialog OPTIONS to `uri`; resolves with the final response, rejects when
-   * none came within `timeoutMs` (default 64·T1) or the target cannot be reached.
-   */
-  options(uri: string, timeoutMs?: number | undefined | null): Promise<OptionsResult>
   answer(callId: string): Promise<void>
   reject(callId: string, code: number, reason?: string | undefined | null): Promise<void>
   hangup(callId: string): Promise<void>
@@ -87,21 +79,6 @@ export declare const enum CallDirection {
   Incoming = 'incoming',
 }
 
-/**
- * Calls that ended before they were established, by direction, then final status code
- * (`{ outgoing: { '486': 1 } }`).
- */
-export interface CallFailures {
-  outgoing: Record<string, number>
-  incoming: Record<string, number>
-}
-
-/** Live calls by direction, then state. */
-export interface CallsByDirection {
-  outgoing: CallStateCounts
-  incoming: CallStateCounts
-}
-
 /** A snapshot of one call. */
 export interface CallSnapshot {
   id: string
@@ -121,16 +98,6 @@ export declare const enum CallState {
   Connecting = 'connecting',
   Confirmed = 'confirmed',
   Disconnected = 'disconnected',
-}
-
-/** Live calls of one direction by state. */
-export interface CallStateCounts {
-  calling: number
-  incoming: number
-  ringing: number
-  early: number
-  connecting: number
-  confirmed: number
 }
 
 /** RTP statistics of a call (RFC 3550 figures; `null` until RTCP told us). */
@@ -209,12 +176,6 @@ export interface Counters {
   malformedMessages: number
 }
 
-/** One count per call direction. */
-export interface DirectionCounts {
-  outgoing: number
-  incoming: number
-}
-
 /** An engine event, `{ type, ... }` as the service's `handleEvent` expects. */
 export type EngineEvent =
   | { type: 'registration'; account: string; state: RegistrationState; code: number; reason: string; expires: number }
@@ -228,22 +189,37 @@ export type EngineEvent =
   | { type: 'error'; message: string }
 
 /**
- * `metrics` in the Prometheus text exposition format 0.0.4; throws when a record key is not a
- * status code.
+ * Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace; with
+ * `sipTrace`, every SIP message too. The first call in a process holds.
  */
-export declare function formatMetrics(metrics: SipMetrics): string
-
-/** The metrics of a service that runs no endpoint (before `start()`): every figure zero. */
-export declare function idleMetrics(): SipMetrics
-
-/** Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace. */
-export declare function initLogging(level: string): void
+export declare function initLogging(level: string, sipTrace?: boolean | undefined | null): void
 
 /** Where the endpoint listens. */
 export interface LocalAddress {
   address: string
   port: number
   transport: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss'
+}
+
+/** What the logger gets (`level` may be `trace` only at `logLevel: 'trace'`). */
+export interface LogOptions {
+  /** `error`, `warn`, `info`, `debug` or `trace`. */
+  level: string
+  /** Also every SIP message sent and received, at debug, target `sip_native::trace`. */
+  sipTrace: boolean
+}
+
+/**
+ * One engine log record as the facade receives it; it spreads `fields` into the object
+ * handed to the logger.
+ */
+export interface LogRecord {
+  level: string
+  target: string
+  message: string
+  callId?: string
+  /** The event's other fields, camelCased: numbers, booleans, strings (all masked). */
+  fields: Record<string, any>
 }
 
 /** Send-interval quantiles of the pacing clock, ms (20 = perfect pacing). */
@@ -258,15 +234,6 @@ export interface OperatorRow {
   pbx_username?: number | string
   pbx_password?: number | string
   pbx_display_name?: number | string
-}
-
-/** The answer to an OPTIONS request. */
-export interface OptionsResult {
-  /** Status code of the final response (any: a 404 also proves the server is up). */
-  code: number
-  reason: string
-  /** From the first send to the final response, ms (UDP retransmissions included). */
-  rttMs: number
 }
 
 /**
@@ -291,15 +258,6 @@ export interface RecordingInfo {
   droppedFrames: number
 }
 
-/** Accounts by registration state (accounts that register with a server). */
-export interface RegistrationCounts {
-  registering: number
-  registered: number
-  unregistering: number
-  unregistered: number
-  failed: number
-}
-
 /** An account's registration state. */
 export declare const enum RegistrationState {
   Registering = 'registering',
@@ -309,54 +267,11 @@ export declare const enum RegistrationState {
   Failed = 'failed',
 }
 
-/** RTP over every call: counters over live and ended sessions, gauges over live ones. */
-export interface RtpMetrics {
-  /** RTP sessions running (answered calls). */
-  sessions: number
-  packetsSent: number
-  packetsReceived: number
-  bytesSent: number
-  bytesReceived: number
-  /** Packets of the peers' streams that never arrived (RFC 3550 cumulative loss). */
-  packetsLost: number
-  /** Datagrams not used (strangers, wrong payload type, late, duplicate) or not sent. */
-  packetsDropped: number
-  /** The highest interarrival jitter among the running sessions, ms. */
-  jitterMaxMs: number
-  /** The mean interarrival jitter of the running sessions that receive packets, ms. */
-  jitterMeanMs: number
-  /** Sessions that ended. */
-  endedSessions: number
-  /** The sum of each ended session's jitter at its end, ms. */
-  endedJitterMsSum: number
-}
-
-/** Everything the service counts, at one moment (`service.metrics()`). */
-export interface SipMetrics {
-  /** Whether the endpoint runs (false before `start()` and after `stop()`). */
-  running: boolean
-  /** Accounts by registration state (gauges). */
-  registrations: RegistrationCounts
-  /** REGISTERs that failed, by final status code. */
-  registrationFailures: Record<string, number>
-  /** Live calls by direction and state (gauges). */
-  calls: CallsByDirection
-  /** Calls placed, and calls offered (refused ones included). */
-  callAttempts: DirectionCounts
-  /** Calls that reached `confirmed`. */
-  callsEstablished: DirectionCounts
-  /** Calls that ended before they were established, by final status code. */
-  callFailures: CallFailures
-  /** SIP transactions running (gauge). */
-  transactions: number
-  rtp: RtpMetrics
-  transport: TransportMetrics
-  /** Errors thrown by the application's logger (caught and dropped). */
-  loggerErrors: number
-}
-
-/** Starts an endpoint: binds the transport and begins registering. `onEvent` gets every event. */
-export declare function startEndpoint(options: StartOptions, onEvent: ((arg: EngineEvent) => void)): Promise<NativeEndpoint>
+/**
+ * Starts an endpoint: binds the transport and begins registering. `onEvent` gets every event;
+ * `onLog`, with `log`, the endpoint's log records (and those of no endpoint in particular).
+ */
+export declare function startEndpoint(options: StartOptions, onEvent: ((arg: EngineEvent) => void), log?: LogOptions | undefined | null, onLog?: (((arg: LogRecord) => void)) | undefined | null): Promise<NativeEndpoint>
 
 /** How the endpoint is configured: the typed config, or the settings rows plus overrides. */
 export interface StartOptions {
@@ -373,20 +288,6 @@ export interface TlsInput {
   keyFile?: string
   serverName?: string
   verify?: boolean
-}
-
-/** The SIP transports. */
-export interface TransportMetrics {
-  /** Stream connections (TCP, TLS, WS, WSS; dialled or accepted) open now. */
-  connections: number
-  /** Stream connections opened. */
-  connects: number
-  /** Stream connections closed. */
-  disconnects: number
-  /** Malformed SIP messages dropped. */
-  malformedMessages: number
-  /** 400 answers sent to malformed requests. */
-  badRequestsSent: number
 }
 
 /** The state of the stream connection to the PBX. */

@@ -129,8 +129,29 @@ export interface SipServiceConfig {
    * connection, which is then re-dialled and re-registered. 0 = off.
    */
   keepAliveIntervalS?: number
-  /** Engine log level to stderr (credentials masked): 'error' | 'warn' | 'info' | 'debug' | 'trace'. */
-  logLevel?: 'error' | 'warn' | 'info' | 'debug' | 'trace'
+  /**
+   * Threshold of the engine's log: records at this level and above go to `logger`, or to
+   * stderr when there is no `logger`. Default: nothing without `logger`; `'info'` with one.
+   * Credentials are masked in every record.
+   */
+  logLevel?: LogLevel
+  /**
+   * Receives the engine's log records, one object argument per call (pino and winston
+   * loggers work as they are). Records of this service go to this logger only; the few
+   * records no service can be told from (the SIP stack's own tasks) go to every service's
+   * logger. A logger that throws is caught: the record is dropped and counted in
+   * `metrics().loggerErrors`. When JS falls behind by 4096 records, the newer ones are dropped
+   * (counted in `metrics().logRecordsDropped`) rather than queued.
+   */
+  logger?: Logger
+  /**
+   * Every SIP message sent and received, as a `debug` record of target `sip_native::trace`
+   * (whatever `logLevel` is) with `direction` ('sent' | 'received'), `transport`, `remote`,
+   * `sipCallId`, `sipMessage` (the whole message, `Authorization` masked) and `callId` when the
+   * message belongs to one of this service's calls. Off by default; without `logger` it goes
+   * to stderr.
+   */
+  sipTrace?: boolean
   /**
    * The service's `pbx_use_websocket`: `true` selects SIP over WebSocket (RFC 7118), `ws` or
    * `wss` by the scheme of `websocketUrl`.
@@ -371,6 +392,34 @@ export interface OptionsResponse {
 export interface MakeCallOptions {
   /** Extra headers for the INVITE, e.g. `{ 'X-Campaign': '42' }`. */
   headers?: Record<string, string>
+}
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace'
+
+/**
+ * One engine log record, as the logger's method gets it. The event's own fields (camelCase:
+ * `account`, `peer`, `error`, `code`, ...) are properties too.
+ */
+export interface LogRecord {
+  /** `trace` records (only at `logLevel: 'trace'`) go to `logger.trace`, or `debug` without one. */
+  level: LogLevel
+  /** The engine module that logged it, e.g. `sipua::account::registration`, `sip_native::trace`. */
+  target: string
+  message: string
+  /** `message` again, under the key pino prints as the message. */
+  msg: string
+  /** The call's id (the `callId` of its events) when the record is about a call. */
+  callId?: string
+  [field: string]: unknown
+}
+
+/** The logger interface: pino, winston, console-like objects. */
+export interface Logger {
+  debug(record: LogRecord): unknown
+  info(record: LogRecord): unknown
+  warn(record: LogRecord): unknown
+  error(record: LogRecord): unknown
+  trace?(record: LogRecord): unknown
 }
 
 export declare class SipService extends EventEmitter<SipServiceEvents> {

@@ -33,7 +33,14 @@ const CONFIG_TYPES = {
   tls: 'object',
   accounts: 'array',
   logLevel: 'string',
+  logger: 'logger',
+  sipTrace: 'boolean',
 }
+
+// Options of the facade's log output, not of the engine's config.
+const LOG_KEYS = new Set(['logLevel', 'logger', 'sipTrace'])
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace']
+const LOGGER_METHODS = ['debug', 'info', 'warn', 'error']
 
 function describe(v) {
   return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? JSON.stringify(v) : typeof v
@@ -49,6 +56,7 @@ function checkType(path, value, kind) {
     uint: () => Number.isInteger(value) && value >= 0,
     port: () => Number.isInteger(value) && value >= 1 && value <= 65535,
     port0: () => Number.isInteger(value) && value >= 0 && value <= 65535,
+    logger: () => (typeof value === 'object' || typeof value === 'function') && value !== null,
   }[kind]()
   if (!ok) {
     const want = {
@@ -60,6 +68,7 @@ function checkType(path, value, kind) {
       uint: 'a non-negative integer',
       port: 'a port number 1-65535',
       port0: 'a port number 0-65535',
+      logger: 'an object with debug, info, warn and error methods',
     }[kind]
     throw new TypeError(`sip-native: config.${path} must be ${want}, got ${describe(value)}`)
   }
@@ -80,9 +89,25 @@ function normalizeConfig(config) {
     if (key === 'transport') out[key] = value.toLowerCase()
     else if (key === 'accounts') out[key] = value.map((a, i) => normalizeAccount(a, i))
     else if (key === 'tls') out[key] = normalizeTls(value)
-    else if (key !== 'logLevel') out[key] = value
+    else if (!LOG_KEYS.has(key)) out[key] = value
+  }
+  if (config.logger !== undefined) {
+    for (const m of LOGGER_METHODS) {
+      if (typeof config.logger[m] !== 'function') {
+        throw new TypeError(`sip-native: config.logger.${m} must be a function, got ${describe(config.logger[m])}`)
+      }
+    }
+  }
+  if (config.logLevel !== undefined && !LOG_LEVELS.includes(config.logLevel.toLowerCase())) {
+    throw new TypeError(`sip-native: config.logLevel: expected ${LOG_LEVELS.join(', ')}, got ${describe(config.logLevel)}`)
   }
   return out
+}
+
+/** The log settings of a config (or of fromSettings' overrides). */
+function logSettings(config) {
+  const c = config || {}
+  return { logLevel: c.logLevel, logger: c.logger, sipTrace: c.sipTrace === true }
 }
 
 function normalizeAccount(account, i) {
@@ -211,9 +236,8 @@ function checkOptions(name, options) {
 class SipService extends EventEmitter {
   constructor(config) {
     super()
-    const logLevel = config && config.logLevel
     this._options = { config: normalizeConfig(config) }
-    this._init(logLevel)
+    this._init(logSettings(config))
   }
 
   /** Builds a service from the `pbx_*` settings rows of the call-center service. */
@@ -226,21 +250,26 @@ class SipService extends EventEmitter {
     }
     const service = Object.create(this.prototype)
     EventEmitter.call(service)
-    const logLevel = overrides && overrides.logLevel
     service._options = { pbx, operators, overrides: normalizeConfig(overrides) }
-    service._init(logLevel)
+    service._init(logSettings(overrides))
     return service
   }
 
-  _init(logLevel) {
+  _init({ logLevel, logger, sipTrace }) {
     try {
       native.validateConfig(this._options)
     } catch (err) {
       rethrow(err)
     }
-    if (logLevel) {
+    // With a logger, the engine's records go to it (attached at start, per service); else
+    // logLevel or sipTrace turn on the process-wide stderr writer.
+    this._logger = logger || null
+    this._logOptions = logger ? { level: (logLevel || 'info').toLowerCase(), sipTrace } : null
+    this._loggerErrors = 0
+    this._loggerDroppedBefore = 0
+    if (!logger && (logLevel || sipTrace)) {
       try {
-        native.initLogging(logLevel)
+        native.initLogging(logLevel || 'info', sipTrace)
       } catch (err) {
         rethrow(err)
       }
@@ -266,8 +295,9 @@ class SipService extends EventEmitter {
   async start() {
     if (this._endpoint) return
     if (!this._starting) {
+      const onLog = this._logger ? (record) => this._onLog(record) : undefined
       this._starting = native
-        .startEndpoint(this._options, (event) => this._onEvent(event))
+        .startEndpoint(this._options, (event) => this._onEvent(event), this._logOptions, onLog)
         .then((endpoint) => {
           this._endpoint = endpoint
           this._tellIncomingHandler()
@@ -288,7 +318,29 @@ class SipService extends EventEmitter {
     await endpoint.stop()
     // The run's last figures (counters kept, gauges zero) stay readable until the next start().
     this._finalMetrics = endpoint.metrics()
-    if (this._endpoint === endpoint) this._endpoint = null
+    if (this._endpoint === endpoint) {
+      this._loggerDroppedBefore += endpoint.logRecordsDropped()
+      this._endpoint = null
+    }
+  }
+
+  /** Log records dropped because the logger fell behind (the engine does not wait for JS). */
+  get _loggerDropped() {
+    return this._loggerDroppedBefore + (this._endpoint ? this._endpoint.logRecordsDropped() : 0)
+  }
+
+  /** One engine record to the logger: a logger that throws or rejects is counted, never fatal. */
+  _onLog(r) {
+    const record = { ...r.fields, level: r.level, target: r.target, message: r.message, msg: r.message }
+    if (r.callId) record.callId = r.callId
+    const logger = this._logger
+    const method = r.level === 'trace' && typeof logger.trace !== 'function' ? 'debug' : r.level
+    try {
+      const out = logger[method](record)
+      if (out && typeof out.then === 'function') out.then(undefined, () => this._loggerErrors++)
+    } catch {
+      this._loggerErrors++
+    }
   }
 
   _native() {
@@ -319,7 +371,8 @@ class SipService extends EventEmitter {
       : this._finalMetrics
         ? structuredClone(this._finalMetrics)
         : native.idleMetrics()
-    m.loggerErrors = this._loggerErrors ?? 0
+    m.loggerErrors = this._loggerErrors
+    m.logRecordsDropped = this._loggerDropped
     return m
   }
 

@@ -1,6 +1,7 @@
-// Secrets never reach a log: a child process registers with digest auth at logLevel 'debug' (the
-// engine logs raw SIP messages to stderr at info/debug) and its stderr must carry the REGISTER
-// with its Authorization header, masked: neither the password nor the digest response.
+// Secrets never reach a log: a child process registers with digest auth at logLevel 'debug' with
+// sipTrace (every SIP message to stderr) and its stderr must carry the REGISTER with its
+// Authorization header, masked: neither the password nor the digest response. Without logLevel,
+// sipTrace or logger the engine writes nothing at all.
 // Logging is process-global and can be initialised only once, hence the child process.
 'use strict'
 
@@ -55,9 +56,21 @@ test('logLevel debug: REGISTER with Authorization is logged, password and digest
   const log = r.stderr
   assert.ok(log.length > 0, 'the engine logged something to stderr')
   assert.match(log, /REGISTER/, 'the REGISTER was logged')
+  assert.match(log, /DEBUG sip_native::trace: sent REGISTER sip:/, 'as a SIP trace line')
+  assert.match(log, /INFO sipua::account::registration: registration registered/, 'the engine says it registered')
   assert.match(log, /Authorization/i, 'the Authorization header was logged (masked)')
   assert.doesNotMatch(log, /secret/i, 'the password is not in the log')
   assert.doesNotMatch(log, /response\s*=\s*\\?"?[0-9a-fA-F]{32}/i, 'no digest response in the log (raw or Debug-escaped)')
   const lower = log.toLowerCase()
   for (const resp of sent) assert.ok(!lower.includes(resp), `digest response ${resp} is not in the log`)
+})
+
+test('no logLevel, no sipTrace, no logger: the engine writes nothing', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const reg = await startSipp({ scenario: 'registrar_auth', t, timeoutMs: 20000 })
+  const r = await runNode(t, FIXTURE, [String(reg.port), 'off'], 20000)
+  assert.equal(r.code, 0, `child exit ${r.code}\n${r.stdout}\n${r.stderr}`)
+  assert.match(r.stdout, /REGISTRATION registered 200/)
+  assert.equal(r.stderr, '', 'stderr is empty')
+  await reg.done
 })

@@ -3,6 +3,7 @@
 //! decision lives in the `sipua` engine crate.
 #![deny(clippy::all)]
 
+mod logger;
 mod metrics;
 mod types;
 
@@ -11,8 +12,10 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use sipua::{Endpoint, EndpointConfig};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 use types::{
     CallSnapshot, CallStats, Counters, EngineEvent, LocalAddress, MediaClock, OptionsResult,
     RecordingInfo, StartOptions,
@@ -38,10 +41,11 @@ pub fn validate_config(options: StartOptions) -> Result<()> {
         .map_err(to_napi)
 }
 
-/// Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace.
+/// Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace; with
+/// `sipTrace`, every SIP message too. The first call in a process holds.
 #[napi(catch_unwind)]
-pub fn init_logging(level: String) -> Result<()> {
-    sipua::logging::init(&level).map_err(to_napi)
+pub fn init_logging(level: String, sip_trace: Option<bool>) -> Result<()> {
+    sipua::logging::init(&level, sip_trace.unwrap_or(false)).map_err(to_napi)
 }
 
 /// The metrics of a service that runs no endpoint (before `start()`): every figure zero.
@@ -64,17 +68,45 @@ pub struct NativeEndpoint {
     /// Tells the event forwarder to drain and let go of the JS callback.
     forwarder_stop: Mutex<Option<oneshot::Sender<()>>>,
     forwarder_done: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The application's logger, attached while the endpoint runs.
+    logger: Mutex<Option<logger::JsLogger>>,
+    /// Log records dropped because JS fell behind (kept after `stop()`).
+    log_dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// Starts an endpoint: binds the transport and begins registering. `onEvent` gets every event.
+/// Starts an endpoint: binds the transport and begins registering. `onEvent` gets every event;
+/// `onLog`, with `log`, the endpoint's log records (and those of no endpoint in particular).
 #[napi]
 pub async fn start_endpoint(
     options: StartOptions,
     on_event: ThreadsafeFunction<EngineEvent, (), EngineEvent, Status, false>,
+    log: Option<logger::LogOptions>,
+    on_log: Option<
+        ThreadsafeFunction<
+            logger::LogRecord,
+            (),
+            logger::LogRecord,
+            Status,
+            false,
+            true,
+            { logger::QUEUE },
+        >,
+    >,
 ) -> Result<NativeEndpoint> {
     let config = EndpointConfig::from_options(&options.into_value()).map_err(to_napi)?;
+    let js_logger = match (log, on_log) {
+        (Some(log), Some(on_log)) => Some(logger::attach(&log, on_log)?),
+        _ => None,
+    };
+    // The endpoint runs in its logger's span: its records go to that logger only.
+    let span = js_logger
+        .as_ref()
+        .map_or_else(tracing::Span::none, |l| l.attached.span());
+    let log_dropped = js_logger
+        .as_ref()
+        .map_or_else(Default::default, |l| l.dropped.clone());
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let engine = match Endpoint::start(config, tx).await {
+    let engine = match Endpoint::start(config, tx).instrument(span).await {
         Ok(engine) => engine,
         Err(e) => {
             // What happened before the failure (a registration refused over TLS) still counts.
@@ -107,6 +139,8 @@ pub async fn start_endpoint(
         engine: Arc::new(engine),
         forwarder_stop: Mutex::new(Some(stop_tx)),
         forwarder_done: Mutex::new(Some(forwarder)),
+        logger: Mutex::new(js_logger),
+        log_dropped,
     })
 }
 
@@ -143,6 +177,12 @@ impl NativeEndpoint {
     #[napi(catch_unwind)]
     pub fn metrics(&self) -> SipMetrics {
         self.engine.metrics().into()
+    }
+
+    /// Log records dropped because the logger's queue was full (JS fell behind).
+    #[napi(catch_unwind)]
+    pub fn log_records_dropped(&self) -> f64 {
+        self.log_dropped.load(Ordering::Relaxed) as f64
     }
 
     /// Snapshots of the calls not yet disconnected.
@@ -374,6 +414,9 @@ impl NativeEndpoint {
         if let Some(done) = done {
             let _ = done.await;
         }
+        // The engine's last records are queued by now; later ones go to no logger.
+        let logger = self.logger.lock().ok().and_then(|mut l| l.take());
+        drop(logger);
         Ok(())
     }
 }

@@ -112,6 +112,8 @@ pub struct SipMetrics {
     pub transport: TransportMetrics,
     /// Errors thrown by the application's logger (caught and dropped).
     pub logger_errors: f64,
+    /// Log records dropped because the logger fell behind (4096 records queued).
+    pub log_records_dropped: f64,
 }
 
 fn by_code(counts: &BTreeMap<u16, u64>) -> BTreeMap<String, f64> {
@@ -197,6 +199,7 @@ impl From<sipua::Metrics> for SipMetrics {
                 bad_requests_sent: t.bad_requests_sent as f64,
             },
             logger_errors: m.logger_errors as f64,
+            log_records_dropped: m.log_records_dropped as f64,
         }
     }
 }
@@ -261,6 +264,7 @@ impl TryFrom<SipMetrics> for sipua::Metrics {
                 bad_requests_sent: count(t.bad_requests_sent),
             },
             logger_errors: count(m.logger_errors),
+            log_records_dropped: count(m.log_records_dropped),
         })
     }
 }

@@ -236,4 +236,4 @@ function udpOptions({ host, port }, what, timeoutMs) {
   })
 }
 
-module.exports = { sendOptions, openSip, splitStream, wsFrame, wsParse }
+module.exports = { sendOptions, optionsMessage, openSip, splitStream, wsFrame, wsParse }

@@ -109,8 +109,13 @@ impl Registration {
 
     fn emit(&self, state: RegistrationState, code: u16, reason: &str, expires: u32) {
         self.account.set_registration_state(state);
+        let account = &self.account.config.extension;
+        let what = format!("{state:?}").to_lowercase();
         if state == RegistrationState::Failed {
             self.ctx.signalling.registration_failed(code);
+            tracing::warn!(%account, code, reason, "registration {what}");
+        } else {
+            tracing::info!(%account, code, reason, expires, "registration {what}");
         }
         self.ctx.emit(Event::Registration {
             account: self.account.config.extension.clone(),

@@ -22,6 +22,7 @@ use rsipstack::transaction::transaction::Transaction;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// An accepted INVITE: its call (for the endpoint's table) and what [`IncomingCall::run`]
 /// needs to offer and follow it.
@@ -169,7 +170,7 @@ impl IncomingCall {
         // 180 before the event: an application that answers at once must not overtake it.
         let _ = dialog.ringing(None, None);
         call.ctx.emit(event);
-        let watcher = tokio::spawn(watch_incoming(call, state_rx));
+        let watcher = tokio::spawn(watch_incoming(call, state_rx).in_current_span());
         let mut d = dialog.clone();
         if let Err(e) = d.handle(tx).await {
             tracing::debug!(error = %e, "INVITE transaction ended with an error");

@@ -13,6 +13,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// How long call setup waits for the STUN server: a dead one must not hold a call up.
 const RTP_STUN_BUDGET: Duration = Duration::from_millis(800);
@@ -145,7 +146,7 @@ impl CallMedia {
                     *m = Some(session.clone());
                 }
                 ctx.media.add(session.clone());
-                tokio::spawn(session.receive_loop());
+                tokio::spawn(session.receive_loop().instrument(super::span(call_id)));
             }
             Err(e) => ctx.emit(Event::Error {
                 message: format!("call {call_id}: cannot start RTP: {e}"),

@@ -27,6 +27,13 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// The span a call's tasks run in: their log records carry the call's id (`callId`). ERROR
+/// level so that it exists whenever any log output is on, whatever the threshold.
+pub(crate) fn span(call_id: &str) -> tracing::Span {
+    tracing::error_span!("call", call_id = call_id)
+}
 
 /// A snapshot of one call.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -49,6 +56,8 @@ pub struct CallInfo {
 /// One call.
 pub(crate) struct Call {
     pub id: String,
+    /// Tags the SIP trace of its messages with its id while the call lives.
+    _log_tag: crate::logging::CallTag,
     pub sip_call_id: String,
     pub direction: Direction,
     pub from: String,
@@ -83,8 +92,10 @@ impl Call {
             Direction::Outgoing => ("out", CallState::Calling),
             Direction::Incoming => ("in", CallState::Incoming),
         };
+        let id = format!("{prefix}-{}", crate::ids::random_token(12));
         Arc::new(Self {
-            id: format!("{prefix}-{}", crate::ids::random_token(12)),
+            _log_tag: crate::logging::tag_call(&sip_call_id, &id),
+            id,
             sip_call_id,
             direction,
             from,
@@ -170,6 +181,7 @@ impl Call {
                 self.ctx.dialogs.remove_dialog(&d.id());
             }
         }
+        tracing::info!(call_id = %self.id, code, reason, "call {}", next.as_str());
         self.ctx.emit(Event::CallState {
             call_id: self.id.clone(),
             state: next,
@@ -246,7 +258,7 @@ impl Call {
             (_, CallState::Disconnected) => {}
             (Direction::Incoming, CallState::Incoming) => {
                 if let Err(e) = self.reject(603, None) {
-                    tracing::debug!(call = %self.id, error = %e, "603 not sent");
+                    tracing::debug!(call_id = %self.id, error = %e, "603 not sent");
                 }
             }
             (Direction::Outgoing, CallState::Calling | CallState::Ringing | CallState::Early) => {
@@ -259,7 +271,7 @@ impl Call {
                 let dialog = self.dialog();
                 self.end(200, "local hangup");
                 if let Some(d) = dialog {
-                    tokio::spawn(send_bye(d, None, self.id.clone()));
+                    tokio::spawn(send_bye(d, None, self.id.clone()).instrument(span(&self.id)));
                 }
             }
         }
@@ -354,6 +366,6 @@ impl Call {
 async fn send_bye(dialog: InviteDialog, reason: Option<String>, call_id: String) {
     let headers = reason.map(|r| vec![Header::Reason(r.into())]);
     if let Err(e) = dialog.bye_with_headers(headers).await {
-        tracing::info!(call = %call_id, error = %e, "BYE failed or not answered");
+        tracing::info!(call_id = %call_id, error = %e, "BYE failed or not answered");
     }
 }

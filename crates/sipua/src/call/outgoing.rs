@@ -24,6 +24,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// Who places the call: the account's identity, or a bare user name without accounts.
 struct Caller {
@@ -313,7 +314,7 @@ async fn try_invite(
                 // Dropping the INVITE task ends its transaction (a late answer is CANCELed
                 // or, for a 2xx, ACKed and BYE'd by the stack).
                 handle.abort();
-                tracing::info!(call = %call.id, "no response from this target; trying the next");
+                tracing::info!(call_id = %call.id, "no response from this target; trying the next");
                 return Tried::Failed(None);
             }
             _ = unreachable_reported(&mut unreachable, attempt.target.addr), if give_up.is_none() => {
@@ -441,11 +442,14 @@ async fn answered(
 fn send_cancel(dialog: &InviteDialog, call: &Call) -> Instant {
     let d = dialog.clone();
     let call_id = call.id.clone();
-    tokio::spawn(async move {
-        if let Err(e) = d.cancel().await {
-            tracing::info!(call = %call_id, error = %e, "CANCEL failed or not answered");
+    tokio::spawn(
+        async move {
+            if let Err(e) = d.cancel().await {
+                tracing::info!(call_id = %call_id, error = %e, "CANCEL failed or not answered");
+            }
         }
-    });
+        .in_current_span(),
+    );
     Instant::now() + call.ctx.config.t1x64()
 }
 

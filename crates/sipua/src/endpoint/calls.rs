@@ -7,6 +7,7 @@ use crate::event::CallState;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use tracing::Instrument;
 
 /// The calls whose tasks are running, by our call id.
 #[derive(Clone, Default)]
@@ -20,10 +21,14 @@ impl CallTable {
         let id = call.id.clone();
         self.insert(call);
         let table = self.clone();
-        tokio::spawn(async move {
-            task.await;
-            table.remove(&id);
-        });
+        let span = crate::call::span(&id);
+        tokio::spawn(
+            async move {
+                task.await;
+                table.remove(&id);
+            }
+            .instrument(span),
+        );
     }
 
     /// Inserts a call whose task the caller runs itself (then calls [`CallTable::remove`]).

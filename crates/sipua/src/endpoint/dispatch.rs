@@ -11,6 +11,7 @@ use rsipstack::sip::{Method, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// What the dispatcher needs: the context, the accounts and the call table.
 #[derive(Clone)]
@@ -29,7 +30,7 @@ impl Dispatcher {
                 if let Err(e) = this.dispatch(&mut tx).await {
                     tracing::warn!(method = %tx.original.method, error = %e, "request handling failed");
                 }
-            });
+            }.in_current_span());
         }
     }
 
@@ -69,7 +70,7 @@ impl Dispatcher {
         };
         let id = incoming.call.id.clone();
         self.calls.insert(incoming.call.clone());
-        incoming.run(tx).await;
+        incoming.run(tx).instrument(call::span(&id)).await;
         self.calls.remove(&id);
         Ok(())
     }

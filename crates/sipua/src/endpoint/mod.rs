@@ -38,6 +38,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Where the endpoint listens, as reported to the user.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -79,6 +80,9 @@ pub struct Endpoint {
     tcp_listener: Option<SocketAddr>,
     /// Set by `stop()`: the metrics' gauges read zero from then on.
     stopped: AtomicBool,
+    /// The span `start` ran in: the endpoint's tasks and API calls run in it, so a log
+    /// subscriber can tell endpoints apart (see [`crate::logging`]).
+    span: tracing::Span,
 }
 
 /// Binds the SIP socket from the config.
@@ -192,12 +196,15 @@ impl Endpoint {
             calls: calls.clone(),
         };
         let stack_tasks = vec![
-            tokio::spawn(async move {
-                if let Err(e) = sip.serve().await {
-                    tracing::error!(error = %e, "SIP stack stopped");
+            tokio::spawn(
+                async move {
+                    if let Err(e) = sip.serve().await {
+                        tracing::error!(error = %e, "SIP stack stopped");
+                    }
                 }
-            }),
-            tokio::spawn(dispatcher.serve(incoming)),
+                .in_current_span(),
+            ),
+            tokio::spawn(dispatcher.serve(incoming).in_current_span()),
         ];
         let endpoint = Self {
             ctx,
@@ -210,6 +217,7 @@ impl Endpoint {
             socket: guarded,
             tcp_listener,
             stopped: AtomicBool::new(false),
+            span: tracing::Span::current(),
         };
         endpoint.check_tls_server().await?;
         endpoint.learn_public_address_by_stun().await;
@@ -292,7 +300,11 @@ impl Endpoint {
             .filter(|acc| acc.config.register.unwrap_or(true))
             .map(|acc| {
                 let registration = Registration::new(self.ctx.clone(), acc.clone());
-                tokio::spawn(registration.run(self.registrations.child_token()))
+                tokio::spawn(
+                    registration
+                        .run(self.registrations.child_token())
+                        .instrument(self.span.clone()),
+                )
             });
         if let Ok(mut t) = self.registration_tasks.lock() {
             t.extend(tasks);
@@ -361,15 +373,25 @@ impl Endpoint {
         to: &str,
         headers: Vec<(String, String)>,
     ) -> Result<CallInfo> {
-        let (call, task) = call::place(&self.ctx, &self.accounts, from, to, headers).await?;
-        let info = call.info();
-        self.calls.spawn(call, task);
-        Ok(info)
+        async {
+            let (call, task) = call::place(&self.ctx, &self.accounts, from, to, headers).await?;
+            let info = call.info();
+            self.calls.spawn(call, task);
+            Ok(info)
+        }
+        .instrument(self.span.clone())
+        .await
+    }
+
+    /// The span of an API call on call `id`: in the endpoint's, tagged with the call.
+    fn call_span(&self, id: &str) -> tracing::Span {
+        self.span.in_scope(|| call::span(id))
     }
 
     /// Answers an incoming call with 200 OK and our SDP answer.
     pub async fn answer(&self, call_id: &str) -> Result<()> {
-        self.calls.get(call_id)?.answer().await
+        let call = self.calls.get(call_id)?;
+        call.answer().instrument(self.call_span(call_id)).await
     }
 
     /// Rejects an incoming call with a 3xx-6xx final response.
@@ -379,23 +401,33 @@ impl Endpoint {
                 "code: a rejection needs a 3xx-6xx status, got {code}"
             )));
         }
-        self.calls.get(call_id)?.reject(code, reason)
+        let call = self.calls.get(call_id)?;
+        self.call_span(call_id)
+            .in_scope(|| call.reject(code, reason))
     }
 
     /// Ends a call whatever its state; resolves once it is disconnected.
     pub async fn hangup(&self, call_id: &str) -> Result<()> {
-        self.calls.get(call_id)?.hangup().await
+        let call = self.calls.get(call_id)?;
+        call.hangup().instrument(self.call_span(call_id)).await
     }
 
     /// Puts a confirmed call on hold (`true`, re-INVITE with `sendonly`) or resumes it.
     pub async fn set_hold(&self, call_id: &str, hold: bool) -> Result<()> {
-        self.calls.get(call_id)?.set_hold(hold).await
+        let call = self.calls.get(call_id)?;
+        call.set_hold(hold)
+            .instrument(self.call_span(call_id))
+            .await
     }
 
     /// Ends every call, unregisters, closes the socket; bounded whatever the peers do. The
     /// CANCELs, BYEs and un-REGISTERs go out together, their answers are awaited for
     /// `stopGraceMs`, then whatever is left is torn down. Idempotent.
     pub async fn stop(&self) {
+        self.shut_down().instrument(self.span.clone()).await
+    }
+
+    async fn shut_down(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(self.ctx.config.stop_grace_ms);

@@ -172,6 +172,8 @@ pub struct Metrics {
     pub transport: TransportFigures,
     /// Errors thrown by the application's logger (counted by the JS facade; 0 here).
     pub logger_errors: u64,
+    /// Log records dropped because the logger fell behind (counted by the binding; 0 here).
+    pub log_records_dropped: u64,
 }
 
 impl Metrics {

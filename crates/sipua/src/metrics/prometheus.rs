@@ -323,6 +323,12 @@ impl Metrics {
                 "Errors thrown by the application's logger (caught and dropped).",
                 Count(self.logger_errors),
             ),
+            Family::single(
+                "sip_native_log_records_dropped_total",
+                Counter,
+                "Log records dropped because the application's logger fell behind.",
+                Count(self.log_records_dropped),
+            ),
         ]
     }
 }
@@ -449,6 +455,7 @@ mod tests {
         m.rtp.ended_jitter_ms_sum = 3.0;
         m.transport.connections = 1;
         m.logger_errors = 4;
+        m.log_records_dropped = 7;
         m
     }
 
@@ -489,6 +496,7 @@ mod tests {
             ("sip_native_rtp_call_jitter_seconds_count", 2.0),
             ("sip_native_transport_connections", 1.0),
             ("sip_native_logger_errors_total", 4.0),
+            ("sip_native_log_records_dropped_total", 7.0),
         ] {
             assert_eq!(value(&samples, series), n, "{series}\n{text}");
         }

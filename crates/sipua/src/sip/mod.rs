@@ -1,5 +1,5 @@
 //! SIP helpers below the call and account logic: messages, URIs, digest authentication with
-//! its one challenge loop, log masking, the guard in front of the parser, the message fix-ups
+//! its one challenge loop, log masking, the SIP message trace, the guard in front of the parser, the message fix-ups
 //! (remote target, Via `received`) chained by `inspect`, and what a Via says of our public
 //! address (rport). Nothing here knows calls, accounts or the endpoint.
 
@@ -11,5 +11,6 @@ pub(crate) mod mask;
 pub(crate) mod message;
 pub(crate) mod remote_target;
 pub(crate) mod rport;
+pub(crate) mod trace;
 pub(crate) mod uri;
 pub(crate) mod via_received;

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Wait before reconnect attempt number `failures` (0 after a connection that was up):
 /// 0.5 s, then 1, 2, 4, ... s, at most 30 s.
@@ -63,7 +64,7 @@ impl PbxFlow {
             generation: watch::channel(0).0,
             first: watch::channel(None).0,
         });
-        tokio::spawn(flow.clone().run(setup, sip));
+        tokio::spawn(flow.clone().run(setup, sip).in_current_span());
         flow
     }
 

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Binds the TCP listener.
 pub(crate) async fn bind_tcp(bind: SocketAddr) -> crate::Result<TcpListener> {
@@ -102,7 +103,7 @@ pub(crate) fn serve(
                 if let Err(e) = spawn_stream(io, setup, &sip.transport_layer).await {
                     tracing::warn!(peer = %remote, error = %e, "cannot serve SIP connection");
                 }
-            });
+            }.in_current_span());
         }
-    });
+    }.in_current_span());
 }

@@ -11,6 +11,7 @@
 use super::counters::{OpenStream, TransportCounters};
 use super::framing::{Frame, Framer};
 use super::keepalive::{KeepAlive, KeepAliveAction};
+use crate::sip::trace::{self, Direction};
 use rsipstack::sip::{SipMessage, Transport};
 use rsipstack::transport::channel::ChannelConnection;
 use rsipstack::transport::connection::TransportEvent;
@@ -23,6 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// A byte stream a SIP connection runs on (a TCP socket, a TLS session over one).
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -123,7 +125,7 @@ pub(crate) async fn spawn_stream(
     layer: &TransportLayer,
 ) -> rsipstack::Result<Arc<StreamFlow>> {
     let (flow, link) = register(&setup, layer).await?;
-    tokio::spawn(run(io, setup, flow.clone(), link));
+    tokio::spawn(run(io, setup, flow.clone(), link).in_current_span());
     Ok(flow)
 }
 
@@ -134,6 +136,15 @@ pub(crate) fn hand_to_stack(
     setup: &StreamSetup,
     to_stack: &mpsc::UnboundedSender<TransportEvent>,
 ) -> Result<(), String> {
+    if trace::on() {
+        let text = msg.to_string();
+        trace::message(
+            Direction::Received,
+            setup.transport,
+            setup.remote,
+            text.as_bytes(),
+        );
+    }
     // Stamps received/rport on the top Via of requests, as the stack's own connections do,
     // so responses can be routed back.
     let msg = match SipConnection::update_msg_received(msg, setup.remote, setup.transport) {
@@ -182,7 +193,9 @@ async fn run(io: Box<dyn Io>, setup: StreamSetup, flow: Arc<StreamFlow>, link: S
             _ = tokio::time::sleep_until(ka_wait) => {}
             out = from_stack.recv() => {
                 let Some(TransportEvent::Incoming(msg, ..)) = out else { continue };
-                if let Err(e) = writer.write_all(&msg.to_bytes()).await {
+                let bytes = msg.to_bytes();
+                trace::message(Direction::Sent, setup.transport, setup.remote, &bytes);
+                if let Err(e) = writer.write_all(&bytes).await {
                     break format!("write failed: {e}");
                 }
             }
@@ -233,6 +246,12 @@ async fn deliver(
                 setup.counters.malformed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(peer = %flow.remote, reason = why, "dropped malformed SIP message");
                 if let Some(reply) = reply {
+                    trace::message(
+                        Direction::Sent,
+                        setup.transport,
+                        setup.remote,
+                        reply.as_bytes(),
+                    );
                     writer
                         .write_all(reply.as_bytes())
                         .await

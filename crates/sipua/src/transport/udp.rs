@@ -9,6 +9,7 @@ use super::family::{sendable, unmapped};
 use super::icmp::{self, Unreachable};
 use super::stun::{self, StunError, TransactionId};
 use crate::sip::guard::{bad_request_for, classify, Verdict, MAX_DATAGRAM};
+use crate::sip::trace::{self, Direction};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -28,6 +29,9 @@ pub(crate) struct GuardedUdpSocket {
     unreachable: Unreachable,
     /// Our STUN transactions in flight, by id: the receive loop hands their responses over.
     stun_waiters: std::sync::Mutex<HashMap<TransactionId, oneshot::Sender<Vec<u8>>>>,
+    /// The endpoint's span (current at creation): the stack's receive loop runs outside it,
+    /// and the SIP trace records must still tell whose socket it is.
+    span: tracing::Span,
 }
 
 impl GuardedUdpSocket {
@@ -39,6 +43,7 @@ impl GuardedUdpSocket {
             counters,
             unreachable: Unreachable::default(),
             stun_waiters: std::sync::Mutex::new(HashMap::new()),
+            span: tracing::Span::current(),
         }
     }
 
@@ -108,6 +113,17 @@ impl GuardedUdpSocket {
             })
     }
 
+    fn trace(&self, direction: Direction, remote: SocketAddr, bytes: &[u8]) {
+        let trace = || trace::message(direction, "udp", remote, bytes);
+        // A send from one of our tasks (a call's) is in its span already; the stack's receive
+        // loop is in none.
+        if tracing::Span::current().is_none() {
+            self.span.in_scope(trace)
+        } else {
+            trace()
+        }
+    }
+
     /// Drops our handle on the socket; it closes once the receive loop (cancelled by the
     /// endpoint's shutdown) lets go of its clone.
     pub(crate) fn close(&self) {
@@ -145,6 +161,7 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
             }
             match classify(packet, buf.len().min(MAX_DATAGRAM)) {
                 Verdict::Pass => {
+                    self.trace(Direction::Received, from, packet);
                     buf[..len].copy_from_slice(packet);
                     return Ok((len, from));
                 }
@@ -155,7 +172,10 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                         // never `?` here: an error would end the stack's receive loop
                         let to = socket.local_addr().and_then(|l| sendable(l, from));
                         let sent = match to {
-                            Ok(to) => socket.send_to(resp.as_bytes(), to).await.is_ok(),
+                            Ok(to) => {
+                                self.trace(Direction::Sent, to, resp.as_bytes());
+                                socket.send_to(resp.as_bytes(), to).await.is_ok()
+                            }
                             Err(_) => false,
                         };
                         if sent {
@@ -172,6 +192,7 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
         let socket = self.socket()?;
         let to = sendable(socket.local_addr()?, addr)?;
+        self.trace(Direction::Sent, to, buf);
         Ok(socket.send_to(buf, to).await?)
     }
 

@@ -9,6 +9,7 @@
 use super::keepalive::{KeepAlive, KeepAliveAction};
 use super::stream::{hand_to_stack, register, Io, StackLink, StreamFlow, StreamSetup};
 use crate::sip::guard::{bad_request_for, parse_checked};
+use crate::sip::trace::{self, Direction};
 use futures_util::{SinkExt, StreamExt};
 use rsipstack::transport::connection::TransportEvent;
 use rsipstack::transport::TransportLayer;
@@ -20,6 +21,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+use tracing::Instrument;
 
 /// A WebSocket over one of our connections.
 pub(crate) type Ws = WebSocketStream<Box<dyn Io>>;
@@ -62,7 +64,7 @@ pub(crate) async fn spawn_ws(
     layer: &TransportLayer,
 ) -> rsipstack::Result<Arc<StreamFlow>> {
     let (flow, link) = register(&setup, layer).await?;
-    tokio::spawn(run(ws, setup, flow.clone(), link));
+    tokio::spawn(run(ws, setup, flow.clone(), link).in_current_span());
     Ok(flow)
 }
 
@@ -91,7 +93,9 @@ async fn run(mut ws: Ws, setup: StreamSetup, flow: Arc<StreamFlow>, link: StackL
             out = from_stack.recv() => {
                 let Some(TransportEvent::Incoming(msg, ..)) = out else { continue };
                 // RFC 7118 §5: text frames for SIP that is valid UTF-8, binary otherwise.
-                let frame = match String::from_utf8(msg.to_bytes()) {
+                let bytes = msg.to_bytes();
+                trace::message(Direction::Sent, setup.transport, setup.remote, &bytes);
+                let frame = match String::from_utf8(bytes) {
                     Ok(text) => Message::text(text),
                     Err(e) => Message::binary(e.into_bytes()),
                 };
@@ -150,6 +154,12 @@ async fn deliver(
             setup.counters.malformed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(peer = %flow.remote, reason = why, "dropped malformed SIP message");
             if let Some(reply) = bad_request_for(bytes, why) {
+                trace::message(
+                    Direction::Sent,
+                    setup.transport,
+                    setup.remote,
+                    reply.as_bytes(),
+                );
                 ws.send(Message::text(reply))
                     .await
                     .map_err(|e| format!("write failed: {e}"))?;

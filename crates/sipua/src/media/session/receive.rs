@@ -21,7 +21,7 @@ impl MediaSession {
         {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(call = %self.call_id, error = %e, "RTP socket unusable");
+                tracing::warn!(call_id = %self.call_id, error = %e, "RTP socket unusable");
                 return;
             }
         };
@@ -38,7 +38,7 @@ impl MediaSession {
                     // symmetric RTP latches plain IPv4 for an IPv4 peer of a dual-stack socket
                     Ok((len, from)) => self.on_datagram(&buf[..len], unmapped(from), Instant::now()),
                     Err(e) => {
-                        tracing::debug!(call = %self.call_id, error = %e, "RTP receive error");
+                        tracing::debug!(call_id = %self.call_id, error = %e, "RTP receive error");
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                 },
@@ -74,10 +74,10 @@ impl MediaSession {
                 drop(guard);
                 match why {
                     Rejected::PayloadType => {
-                        tracing::trace!(call = %self.call_id, pt = view.payload_type, "RTP dropped: payload type not negotiated");
+                        tracing::trace!(call_id = %self.call_id, pt = view.payload_type, "RTP dropped: payload type not negotiated");
                     }
                     Rejected::UnknownSsrc => {
-                        tracing::trace!(call = %self.call_id, ssrc = view.ssrc, %from, "RTP dropped: unknown SSRC");
+                        tracing::trace!(call_id = %self.call_id, ssrc = view.ssrc, %from, "RTP dropped: unknown SSRC");
                     }
                 }
                 self.count_dropped();
@@ -90,7 +90,7 @@ impl MediaSession {
         let payload = &data[view.payload_start..view.payload_end];
         match accepted.carries {
             Carries::Event => {
-                tracing::trace!(call = %self.call_id, ts = view.timestamp, seq = view.sequence, ?payload, "telephone-event packet");
+                tracing::trace!(call_id = %self.call_id, ts = view.timestamp, seq = view.sequence, ?payload, "telephone-event packet");
                 if let Some(digit) = st.dtmf_rx.on_packet(view.timestamp, payload) {
                     drop(guard);
                     (self.events)(MediaEvent::Dtmf {
