@@ -17,6 +17,11 @@ export declare class NativeEndpoint {
   localAddresses(): Array<LocalAddress>
   /** Live calls, live transactions and dropped malformed messages. */
   counters(): Counters
+  /**
+   * Counters and gauges of registrations, calls, RTP and transports; after `stop()` the
+   * counters keep their values and the gauges read zero.
+   */
+  metrics(): SipMetrics
   /** Log records dropped because the logger's queue was full (JS fell behind). */
   logRecordsDropped(): number
   /** Snapshots of the calls not yet disconnected. */
@@ -30,6 +35,11 @@ export declare class NativeEndpoint {
   setIncomingHandler(listening: boolean): void
   /** Places a call; resolves with its snapshot once the INVITE is sent. */
   makeCall(from: string, to: string, headers?: Array<[string, string]>): Promise<CallSnapshot>
+  /**
+   * Sends an out-of-dialog OPTIONS to `uri`; resolves with the final response, rejects when
+   * none came within `timeoutMs` (default 64·T1) or the target cannot be reached.
+   */
+  options(uri: string, timeoutMs?: number | undefined | null): Promise<OptionsResult>
   answer(callId: string): Promise<void>
   reject(callId: string, code: number, reason?: string | undefined | null): Promise<void>
   hangup(callId: string): Promise<void>
@@ -79,6 +89,21 @@ export declare const enum CallDirection {
   Incoming = 'incoming',
 }
 
+/**
+ * Calls that ended before they were established, by direction, then final status code
+ * (`{ outgoing: { '486': 1 } }`).
+ */
+export interface CallFailures {
+  outgoing: Record<string, number>
+  incoming: Record<string, number>
+}
+
+/** Live calls by direction, then state. */
+export interface CallsByDirection {
+  outgoing: CallStateCounts
+  incoming: CallStateCounts
+}
+
 /** A snapshot of one call. */
 export interface CallSnapshot {
   id: string
@@ -98,6 +123,16 @@ export declare const enum CallState {
   Connecting = 'connecting',
   Confirmed = 'confirmed',
   Disconnected = 'disconnected',
+}
+
+/** Live calls of one direction by state. */
+export interface CallStateCounts {
+  calling: number
+  incoming: number
+  ringing: number
+  early: number
+  connecting: number
+  confirmed: number
 }
 
 /** RTP statistics of a call (RFC 3550 figures; `null` until RTCP told us). */
@@ -176,6 +211,12 @@ export interface Counters {
   malformedMessages: number
 }
 
+/** One count per call direction. */
+export interface DirectionCounts {
+  outgoing: number
+  incoming: number
+}
+
 /** An engine event, `{ type, ... }` as the service's `handleEvent` expects. */
 export type EngineEvent =
   | { type: 'registration'; account: string; state: RegistrationState; code: number; reason: string; expires: number }
@@ -187,6 +228,15 @@ export type EngineEvent =
   | { type: 'public_address'; address: string; port: number; source: 'rport' | 'stun' }
   | { type: 'transport'; transport: 'tcp' | 'tls' | 'ws' | 'wss'; remote: string; state: TransportState; reason: string }
   | { type: 'error'; message: string }
+
+/**
+ * `metrics` in the Prometheus text exposition format 0.0.4; throws when a record key is not a
+ * status code.
+ */
+export declare function formatMetrics(metrics: SipMetrics): string
+
+/** The metrics of a service that runs no endpoint (before `start()`): every figure zero. */
+export declare function idleMetrics(): SipMetrics
 
 /**
  * Sends engine logs (masked) to stderr at `level`: error, warn, info, debug or trace; with
@@ -236,6 +286,15 @@ export interface OperatorRow {
   pbx_display_name?: number | string
 }
 
+/** The answer to an OPTIONS request. */
+export interface OptionsResult {
+  /** Status code of the final response (any: a 404 also proves the server is up). */
+  code: number
+  reason: string
+  /** From the first send to the final response, ms (UDP retransmissions included). */
+  rttMs: number
+}
+
 /**
  * The service's PBX settings row (`pbx_*` names kept). Every value may come as a number or a
  * string, as databases hand them back; the engine reads and checks them.
@@ -258,6 +317,15 @@ export interface RecordingInfo {
   droppedFrames: number
 }
 
+/** Accounts by registration state (accounts that register with a server). */
+export interface RegistrationCounts {
+  registering: number
+  registered: number
+  unregistering: number
+  unregistered: number
+  failed: number
+}
+
 /** An account's registration state. */
 export declare const enum RegistrationState {
   Registering = 'registering',
@@ -265,6 +333,54 @@ export declare const enum RegistrationState {
   Unregistering = 'unregistering',
   Unregistered = 'unregistered',
   Failed = 'failed',
+}
+
+/** RTP over every call: counters over live and ended sessions, gauges over live ones. */
+export interface RtpMetrics {
+  /** RTP sessions running (answered calls). */
+  sessions: number
+  packetsSent: number
+  packetsReceived: number
+  bytesSent: number
+  bytesReceived: number
+  /** Packets of the peers' streams that never arrived (RFC 3550 cumulative loss). */
+  packetsLost: number
+  /** Datagrams not used (strangers, wrong payload type, late, duplicate) or not sent. */
+  packetsDropped: number
+  /** The highest interarrival jitter among the running sessions, ms. */
+  jitterMaxMs: number
+  /** The mean interarrival jitter of the running sessions that receive packets, ms. */
+  jitterMeanMs: number
+  /** Sessions that ended. */
+  endedSessions: number
+  /** The sum of each ended session's jitter at its end, ms. */
+  endedJitterMsSum: number
+}
+
+/** Everything the service counts, at one moment (`service.metrics()`). */
+export interface SipMetrics {
+  /** Whether the endpoint runs (false before `start()` and after `stop()`). */
+  running: boolean
+  /** Accounts by registration state (gauges). */
+  registrations: RegistrationCounts
+  /** REGISTERs that failed, by final status code. */
+  registrationFailures: Record<string, number>
+  /** Live calls by direction and state (gauges). */
+  calls: CallsByDirection
+  /** Calls placed, and calls offered (refused ones included). */
+  callAttempts: DirectionCounts
+  /** Calls that reached `confirmed`. */
+  callsEstablished: DirectionCounts
+  /** Calls that ended before they were established, by final status code. */
+  callFailures: CallFailures
+  /** SIP transactions running (gauge). */
+  transactions: number
+  rtp: RtpMetrics
+  transport: TransportMetrics
+  /** Errors thrown by the application's logger (caught and dropped). */
+  loggerErrors: number
+  /** Log records dropped because the logger fell behind (4096 records queued). */
+  logRecordsDropped: number
 }
 
 /**
@@ -288,6 +404,20 @@ export interface TlsInput {
   keyFile?: string
   serverName?: string
   verify?: boolean
+}
+
+/** The SIP transports. */
+export interface TransportMetrics {
+  /** Stream connections (TCP, TLS, WS, WSS; dialled or accepted) open now. */
+  connections: number
+  /** Stream connections opened. */
+  connects: number
+  /** Stream connections closed. */
+  disconnects: number
+  /** Malformed SIP messages dropped. */
+  malformedMessages: number
+  /** 400 answers sent to malformed requests. */
+  badRequestsSent: number
 }
 
 /** The state of the stream connection to the PBX. */
