@@ -269,7 +269,7 @@ export interface LogRecord {
   message: string
   callId?: string
   /** The event's other fields, camelCased: numbers, booleans, strings (all masked). */
-  fields: Record<string, any>
+  fields: Record<string, string | number | boolean>
 }
 
 /** Send-interval quantiles of the pacing clock, ms (20 = perfect pacing). */

@@ -31,6 +31,7 @@ pub struct LogRecord {
     pub message: String,
     pub call_id: Option<String>,
     /// The event's other fields, camelCased: numbers, booleans, strings (all masked).
+    #[napi(ts_type = "Record<string, string | number | boolean>")]
     pub fields: Map<String, Value>,
 }
 
