@@ -1,165 +1,12 @@
 // sip-native: the public JavaScript API (types in index.d.ts). A thin facade over the native
-// binding: argument checks that throw TypeError with the field's name, config shapes, Call
+// binding: argument checks (lib/checks.js) that throw TypeError with the field's name, config shapes, Call
 // objects and an EventEmitter. Every SIP decision is made in the Rust engine.
 'use strict'
 
 const { EventEmitter } = require('node:events')
 const { Readable, Writable } = require('node:stream')
 const native = require('./lib/native.js')
-
-const CONFIG_TYPES = {
-  server: 'string',
-  serverPort: 'port',
-  transport: 'string',
-  bindAddress: 'string',
-  localPort: 'port0',
-  publicAddress: 'string',
-  rtpPortMin: 'port',
-  rtpPortMax: 'port',
-  registerExpires: 'uint',
-  incomingCallTimeoutMs: 'uint',
-  inviteTimeoutMs: 'uint',
-  timerT1Ms: 'uint',
-  rtpTimeoutMs: 'uint',
-  stopGraceMs: 'uint',
-  userAgent: 'string',
-  useWebsocket: 'boolean',
-  websocketUrl: 'string',
-  outboundProxy: 'string',
-  dnsServers: 'strings',
-  stunServer: 'string',
-  contactRewrite: 'boolean',
-  keepAliveIntervalS: 'uint',
-  tls: 'object',
-  accounts: 'array',
-  logLevel: 'string',
-  logger: 'logger',
-  sipTrace: 'boolean',
-}
-
-// Options of the facade's log output, not of the engine's config.
-const LOG_KEYS = new Set(['logLevel', 'logger', 'sipTrace'])
-const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace']
-const LOGGER_METHODS = ['debug', 'info', 'warn', 'error']
-
-function describe(v) {
-  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? JSON.stringify(v) : typeof v
-}
-
-function checkType(path, value, kind) {
-  const ok = {
-    string: () => typeof value === 'string',
-    boolean: () => typeof value === 'boolean',
-    array: () => Array.isArray(value),
-    strings: () => Array.isArray(value) && value.every((v) => typeof v === 'string'),
-    object: () => typeof value === 'object' && value !== null && !Array.isArray(value),
-    uint: () => Number.isInteger(value) && value >= 0,
-    port: () => Number.isInteger(value) && value >= 1 && value <= 65535,
-    port0: () => Number.isInteger(value) && value >= 0 && value <= 65535,
-    logger: () => (typeof value === 'object' || typeof value === 'function') && value !== null,
-  }[kind]()
-  if (!ok) {
-    const want = {
-      string: 'a string',
-      boolean: 'a boolean',
-      array: 'an array',
-      strings: 'an array of strings',
-      object: 'an object',
-      uint: 'a non-negative integer',
-      port: 'a port number 1-65535',
-      port0: 'a port number 0-65535',
-      logger: 'an object with debug, info, warn and error methods',
-    }[kind]
-    throw new TypeError(`sip-native: config.${path} must be ${want}, got ${describe(value)}`)
-  }
-}
-
-/** Validates the typed config's JS types; the engine then checks values and ranges. */
-function normalizeConfig(config) {
-  if (config === undefined || config === null) return {}
-  if (typeof config !== 'object' || Array.isArray(config)) {
-    throw new TypeError(`sip-native: config must be an object, got ${describe(config)}`)
-  }
-  const out = {}
-  for (const [key, value] of Object.entries(config)) {
-    if (value === undefined) continue
-    const kind = CONFIG_TYPES[key]
-    if (!kind) throw new TypeError(`sip-native: config.${key} is not a known option`)
-    checkType(key, value, kind)
-    if (key === 'transport') out[key] = value.toLowerCase()
-    else if (key === 'accounts') out[key] = value.map((a, i) => normalizeAccount(a, i))
-    else if (key === 'tls') out[key] = normalizeTls(value)
-    else if (!LOG_KEYS.has(key)) out[key] = value
-  }
-  if (config.logger !== undefined) {
-    for (const m of LOGGER_METHODS) {
-      if (typeof config.logger[m] !== 'function') {
-        throw new TypeError(`sip-native: config.logger.${m} must be a function, got ${describe(config.logger[m])}`)
-      }
-    }
-  }
-  if (config.logLevel !== undefined && !LOG_LEVELS.includes(config.logLevel.toLowerCase())) {
-    throw new TypeError(`sip-native: config.logLevel: expected ${LOG_LEVELS.join(', ')}, got ${describe(config.logLevel)}`)
-  }
-  return out
-}
-
-/** The log settings of a config (or of fromSettings' overrides). */
-function logSettings(config) {
-  const c = config || {}
-  return { logLevel: c.logLevel, logger: c.logger, sipTrace: c.sipTrace === true }
-}
-
-function normalizeAccount(account, i) {
-  if (typeof account !== 'object' || account === null) {
-    throw new TypeError(`sip-native: config.accounts[${i}] must be an object, got ${describe(account)}`)
-  }
-  const out = {}
-  for (const [key, value] of Object.entries(account)) {
-    if (value === undefined) continue
-    if (key === 'register') {
-      checkType(`accounts[${i}].register`, value, 'boolean')
-    } else if (['extension', 'username', 'password', 'displayName', 'domain'].includes(key)) {
-      checkType(`accounts[${i}].${key}`, value, 'string')
-    } else {
-      throw new TypeError(`sip-native: config.accounts[${i}].${key} is not a known option`)
-    }
-    out[key] = value
-  }
-  return out
-}
-
-const TLS_TYPES = { caFile: 'string', certFile: 'string', keyFile: 'string', serverName: 'string', verify: 'boolean' }
-
-function normalizeTls(tls) {
-  const out = {}
-  for (const [key, value] of Object.entries(tls)) {
-    if (value === undefined) continue
-    if (!TLS_TYPES[key]) throw new TypeError(`sip-native: config.tls.${key} is not a known option`)
-    checkType(`tls.${key}`, value, TLS_TYPES[key])
-    out[key] = value
-  }
-  return out
-}
-
-function checkString(name, value) {
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new TypeError(`sip-native: ${name} must be a non-empty string, got ${describe(value)}`)
-  }
-}
-
-/** Turns a native error (status InvalidArg) into a TypeError; keeps the message. */
-// napi's statuses for a JS value of the wrong type (the message names the field), and ours.
-const TYPE_ERROR_CODES = new Set(['InvalidArg', 'StringExpected', 'NumberExpected', 'BooleanExpected', 'ObjectExpected', 'ArrayExpected'])
-
-function rethrow(err) {
-  if (err && TYPE_ERROR_CODES.has(err.code)) {
-    const e = new TypeError(`sip-native: ${err.message}`)
-    e.code = 'ERR_INVALID_ARG'
-    throw e
-  }
-  throw err
-}
+const { describe, normalizeConfig, logSettings, checkString, checkOptions, rethrow } = require('./lib/checks.js')
 
 class Call {
   constructor(service, info) {
@@ -223,14 +70,6 @@ class Call {
     if (!this._audio) this._audio = this._service._audioStreams(this.id)
     return this._audio
   }
-}
-
-function checkOptions(name, options) {
-  if (options === undefined) return {}
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`sip-native: ${name} options must be an object, got ${describe(options)}`)
-  }
-  return options
 }
 
 class SipService extends EventEmitter {
