@@ -255,6 +255,11 @@ test('a logger that falls behind: records beyond the queue are dropped and count
   assert.ok(got <= 4097 + 50, `at most the queue was kept: ${got} delivered`)
   assert.ok(got + sip._loggerDropped >= 2 * 4000, `${got} delivered + ${sip._loggerDropped} dropped`)
   t.diagnostic(`${got} records delivered, ${sip._loggerDropped} dropped`)
+  // the public figure is the same count (or later records' more), as an object field and as text
+  const dropped = sip._loggerDropped
+  assert.ok(sip.metrics().logRecordsDropped >= dropped, `metrics().logRecordsDropped >= ${dropped}`)
+  const line = sip.metricsText().match(/^sip_native_log_records_dropped_total (\d+)$/m)
+  assert.ok(line && Number(line[1]) >= dropped, `sip_native_log_records_dropped_total >= ${dropped}: ${line}`)
   assert.match(await sendOptions({ transport: 'udp', host: '127.0.0.1', port, timeoutMs: 3000 }), /^SIP\/2\.0 200 /, 'the engine still answers')
   assert.equal(sip._loggerErrors, 0)
 })

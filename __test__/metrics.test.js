@@ -346,5 +346,7 @@ test('loggerErrors counted by the facade shows in both forms', async (t) => {
   sip._loggerErrors = 3
   assert.equal(sip.metrics().loggerErrors, 3)
   assert.equal(checkExposition(sip.metricsText()).get('sip_native_logger_errors_total'), 3)
+  assert.equal(sip.metrics().logRecordsDropped, 0, 'no logger, nothing dropped')
+  assert.equal(checkExposition(sip.metricsText()).get('sip_native_log_records_dropped_total'), 0)
   await sip.stop()
 })
