@@ -14,7 +14,7 @@ use crate::sip::message::{reason_of, retry_after_of};
 use crate::sip::rport;
 use crate::transport::udp_keepalive::{self, KeepAliveSchedule};
 use crate::transport::{failover_timeout, unreachable_reported, Attempt, Target};
-use rsipstack::sip::{self, Header, SipMessage};
+use rsipstack::sip::{self, Header};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::SipConnection;
@@ -413,16 +413,7 @@ impl Registration {
         tx.destination = Some(target.sip_addr());
         let mut unreachable = self.ctx.locator.watch_unreachable();
         tx.send().await?;
-        let final_response = async {
-            while let Some(msg) = tx.receive().await {
-                if let SipMessage::Response(resp) = msg {
-                    if resp.status_code.kind() != sip::StatusCodeKind::Provisional {
-                        return Some(resp);
-                    }
-                }
-            }
-            None
-        };
+        let final_response = crate::sip::message::final_response(&mut tx);
         let timed = async {
             match limit {
                 Some(limit) => tokio::time::timeout(limit, final_response)

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::sip::message::{reason_of, retry_after_of};
 use crate::sip::uri::{host_port_unless_default, names_server};
 use crate::transport::{failover_timeout, unreachable_reported, Attempt, NextHop, Target};
-use rsipstack::sip::{self, Header, SipMessage};
+use rsipstack::sip::{self, Header};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::transaction::Transaction;
 use std::time::{Duration, Instant};
@@ -247,16 +247,7 @@ async fn send(
             target.addr
         )));
     }
-    let final_response = async {
-        while let Some(msg) = tx.receive().await {
-            if let SipMessage::Response(resp) = msg {
-                if resp.status_code.kind() != sip::StatusCodeKind::Provisional {
-                    return Some(resp);
-                }
-            }
-        }
-        None
-    };
+    let final_response = crate::sip::message::final_response(&mut tx);
     Ok(tokio::select! {
         resp = tokio::time::timeout(limit, final_response) => match resp {
             Ok(Some(resp)) => Tried::Answered(resp, sent.elapsed()),

@@ -57,6 +57,21 @@ pub(crate) fn sdp_content_type() -> Header {
     content_type("application/sdp")
 }
 
+/// The final response a client transaction ends with, skipping provisional ones; `None` when
+/// the transaction ended without one (Timer F / B, a transport error).
+pub(crate) async fn final_response(
+    tx: &mut rsipstack::transaction::transaction::Transaction,
+) -> Option<sip::Response> {
+    while let Some(msg) = tx.receive().await {
+        if let sip::SipMessage::Response(resp) = msg {
+            if resp.status_code.kind() != sip::StatusCodeKind::Provisional {
+                return Some(resp);
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
