@@ -21,6 +21,19 @@ pub enum RegistrationState {
     Failed,
 }
 
+impl RegistrationState {
+    /// The state's name as events, logs and metrics spell it (`registered`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registering => "registering",
+            Self::Registered => "registered",
+            Self::Unregistering => "unregistering",
+            Self::Unregistered => "unregistered",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// State of a call, as pjsua2 names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -110,7 +110,7 @@ impl Registration {
     fn emit(&self, state: RegistrationState, code: u16, reason: &str, expires: u32) {
         self.account.set_registration_state(state);
         let account = &self.account.config.extension;
-        let what = format!("{state:?}").to_lowercase();
+        let what = state.as_str();
         if state == RegistrationState::Failed {
             self.ctx.signalling.registration_failed(code);
             tracing::warn!(%account, code, reason, "registration {what}");

@@ -76,11 +76,14 @@ impl RegistrationGauges {
     /// `(state, accounts)` for every state.
     pub fn iter(&self) -> [(&'static str, u64); 5] {
         [
-            ("registering", self.registering),
-            ("registered", self.registered),
-            ("unregistering", self.unregistering),
-            ("unregistered", self.unregistered),
-            ("failed", self.failed),
+            (RegistrationState::Registering.as_str(), self.registering),
+            (RegistrationState::Registered.as_str(), self.registered),
+            (
+                RegistrationState::Unregistering.as_str(),
+                self.unregistering,
+            ),
+            (RegistrationState::Unregistered.as_str(), self.unregistered),
+            (RegistrationState::Failed.as_str(), self.failed),
         ]
     }
 }
@@ -120,12 +123,12 @@ impl CallGauges {
     /// `(state, calls)` for every live state.
     pub fn iter(&self) -> [(&'static str, u64); 6] {
         [
-            ("calling", self.calling),
-            ("incoming", self.incoming),
-            ("ringing", self.ringing),
-            ("early", self.early),
-            ("connecting", self.connecting),
-            ("confirmed", self.confirmed),
+            (CallState::Calling.as_str(), self.calling),
+            (CallState::Incoming.as_str(), self.incoming),
+            (CallState::Ringing.as_str(), self.ringing),
+            (CallState::Early.as_str(), self.early),
+            (CallState::Connecting.as_str(), self.connecting),
+            (CallState::Confirmed.as_str(), self.confirmed),
         ]
     }
 }
