@@ -12,13 +12,12 @@ use crate::event::{CallState, Direction, Event};
 use crate::media::MediaDirection;
 use crate::sdp;
 use crate::sip::auth::{is_challenge, Authenticator, ChallengeLoop};
-use crate::sip::message::{reason_of, retry_after_of};
+use crate::sip::message::{extra_headers, reason_of, retry_after_of};
 use crate::sip::uri::{dialled_target, host_port_unless_default, names_server, user_part};
 use crate::transport::{failover_timeout, unreachable_reported, NextHop, Target};
 use rsipstack::dialog::dialog::DialogState;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::sip::Header;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -64,21 +63,6 @@ fn caller(ctx: &UaContext, accounts: &AccountTable, from: &str) -> Result<Caller
     )))
 }
 
-fn check_header_names(headers: &[(String, String)]) -> Result<()> {
-    for (name, _) in headers {
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(Error::InvalidArgument(format!(
-                "headers: not a header name: {name:?}"
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// Prepares an outgoing call from the account `from` to `to`: the call, and the task that
 /// sends the INVITE and follows the call to its end (the caller spawns it). The next hop is
 /// located first (RFC 3263), so a name that does not resolve fails the call here.
@@ -93,7 +77,7 @@ pub(crate) async fn place(
         dialled_target(to, ctx.server_hostport().as_deref()).map_err(Error::InvalidArgument)?;
     ctx.check_secure_target("to", &target)?;
     let caller = caller(ctx, accounts, from)?;
-    check_header_names(&headers)?;
+    let headers = extra_headers("headers", headers)?;
     let callee: rsipstack::sip::Uri = target
         .as_str()
         .try_into()
@@ -149,12 +133,7 @@ pub(crate) async fn place(
             .try_into()
             .map_err(|e| Error::Sip(format!("contact: {e}")))?,
         credential: None,
-        headers: Some(
-            headers
-                .into_iter()
-                .map(|(n, v)| Header::Other(n, v))
-                .collect(),
-        ),
+        headers: Some(headers),
         call_id: Some(sip_call_id),
         ..Default::default()
     };

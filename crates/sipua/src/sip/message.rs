@@ -47,6 +47,35 @@ pub(crate) fn retry_after_of(resp: &sip::Response) -> Option<std::time::Duration
         .map(std::time::Duration::from_secs)
 }
 
+/// The application's extra headers (`X-CRM-Id` and the like) as headers to send; `field` names
+/// the argument in the error. A name must be a token of letters, digits, `-` and `_`, and a
+/// value one line: anything else could smuggle a second header or end the header block.
+pub(crate) fn extra_headers(
+    field: &str,
+    pairs: Vec<(String, String)>,
+) -> crate::error::Result<Vec<Header>> {
+    pairs
+        .into_iter()
+        .map(|(name, value)| {
+            let token = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !token {
+                return Err(crate::error::Error::InvalidArgument(format!(
+                    "{field}: not a header name: {name:?}"
+                )));
+            }
+            if value.contains(['\r', '\n']) {
+                return Err(crate::error::Error::InvalidArgument(format!(
+                    "{field}: the value of {name} spans lines"
+                )));
+            }
+            Ok(Header::Other(name, value))
+        })
+        .collect()
+}
+
 /// A `Content-Type` header with `value`.
 pub(crate) fn content_type(value: &str) -> Header {
     Header::ContentType(value.into())
@@ -75,6 +104,16 @@ pub(crate) async fn final_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extra_headers_refuse_what_would_break_the_message() {
+        let ok = extra_headers("headers", vec![("X-CRM-Id".into(), "42".into())]).unwrap();
+        assert_eq!(ok[0].to_string(), "X-CRM-Id: 42");
+        let e = extra_headers("headers", vec![("X CRM".into(), "1".into())]).unwrap_err();
+        assert!(e.to_string().contains("headers: not a header name"), "{e}");
+        let e = extra_headers("headers", vec![("X-A".into(), "1\r\nBYE".into())]).unwrap_err();
+        assert!(e.to_string().contains("X-A spans lines"), "{e}");
+    }
 
     #[test]
     fn headers_by_name_ignore_case_and_keep_order() {
