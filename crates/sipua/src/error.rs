@@ -14,14 +14,16 @@ pub enum Error {
     #[error("no such call: {0}")]
     NoSuchCall(String),
     /// The call exists but is in a state where the operation makes no sense.
-    #[error("call {call_id} is {state}: cannot {operation}")]
+    #[error("{operation}: call {call_id} is {state}, not {expected}")]
     InvalidState {
         /// Our id of the call.
         call_id: String,
         /// Its state (`ringing`, `confirmed`, ...).
         state: String,
-        /// What was asked of it.
+        /// What was asked of it (`hold`, `transfer`, ...).
         operation: String,
+        /// The state (or states) the operation needs, e.g. `confirmed`.
+        expected: String,
     },
     /// The RTP port range has no free pair left.
     #[error("RTP port range {min}-{max} exhausted")]

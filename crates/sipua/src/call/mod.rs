@@ -203,6 +203,7 @@ impl Call {
                 call_id: self.id.clone(),
                 state: state.as_str().to_string(),
                 operation: operation.to_string(),
+                expected: wanted.as_str().to_string(),
             });
         }
         Ok(())
@@ -344,7 +345,7 @@ impl Call {
         let dialog = self
             .dialog()
             .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;
-        self.expect(CallState::Confirmed, "send INFO")?;
+        self.expect(CallState::Confirmed, "sendDtmf")?;
         match dialog
             .info(Some(vec![content_type(mime)]), Some(body))
             .await?

@@ -24,7 +24,8 @@ impl Endpoint {
         call.media_session().ok_or_else(|| Error::InvalidState {
             call_id: call_id.to_string(),
             state: call.state().as_str().to_string(),
-            operation: "use media before the call is answered".into(),
+            operation: "media".into(),
+            expected: "answered".into(),
         })
     }
 
