@@ -138,6 +138,19 @@ test('a 422 to our INVITE: a new INVITE with Session-Expires and Min-SE raised t
   await sip.stop()
 })
 
+test('a second 422 that asks for no more than we sent ends the call with 422 (no INVITE loop)', { timeout: 20000 }, async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const uas = await startSipp({ scenario: 'timer_uas_422_again', t })
+  const { sip, events } = await startService(t, { ...LAB, sessionExpiresSec: 4 })
+  const call = await sip.makeCall('7779', `sip:1000@127.0.0.1:${uas.port}`)
+  const d = await disconnected(sip, events, call.id, 5000)
+  assert.equal(d.code, 422, JSON.stringify(d))
+  const r = await uas.done
+  assert.equal(r.code, 0, describeSipp(r))
+  assert.equal(requests(timeline(r.messages), 'INVITE').length, 2)
+  await sip.stop()
+})
+
 test('an INVITE below our Min-SE gets 422 with Min-SE: 90 and never rings', { timeout: 20000 }, async (t) => {
   if (!requirePeer('sipp', t)) return
   const { sip, events, addr } = await startService(t, { accounts: [ACCOUNT] })
@@ -167,8 +180,10 @@ test("sessionTimers 'off': our INVITE has no Supported: timer, Session-Expires o
 
 test('session timer options are checked: a wrong type is a TypeError, a bad value names the field', () => {
   const { SipService } = require('..')
-  assert.throws(() => new SipService({ sessionExpiresSec: '90' }), (e) => e instanceof TypeError && /sessionExpiresSec/.test(e.message))
-  assert.throws(() => new SipService({ sessionTimers: 1 }), (e) => e instanceof TypeError && /sessionTimers/.test(e.message))
+  assert.doesNotThrow(() => new SipService({ sessionTimers: 'always', sessionExpiresSec: 4, minSessionExpiresSec: 2, sessionRefresh: 'invite' }))
+  // checked in JS, before the engine: the message says what the field must be
+  assert.throws(() => new SipService({ sessionExpiresSec: '90' }), (e) => e instanceof TypeError && /config\.sessionExpiresSec must be/.test(e.message))
+  assert.throws(() => new SipService({ sessionTimers: 1 }), (e) => e instanceof TypeError && /config\.sessionTimers must be a string/.test(e.message))
   for (const [config, field] of [
     [{ sessionTimers: 'sometimes' }, 'sessionTimers'],
     [{ sessionRefresh: 'bye' }, 'sessionRefresh'],
