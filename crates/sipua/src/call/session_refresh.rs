@@ -80,6 +80,35 @@ impl Call {
         ));
     }
 
+    /// The timer headers of a re-INVITE or UPDATE of ours while the timer runs (RFC 4028
+    /// §7.4: every one is a refresh): `Session-Expires: <interval>;refresher=uac` and
+    /// `Supported: timer`. Nothing without a timer. For any in-dialog re-INVITE/UPDATE we send.
+    pub(crate) fn session_timer_refresh_headers(&self) -> Vec<Header> {
+        match self.session.get() {
+            Some(t) => session_timer::request_headers(
+                &self.ctx.config.session_timer(),
+                t.interval_secs(),
+                Some(Refresher::Uac),
+            ),
+            None => Vec::new(),
+        }
+    }
+
+    /// A 2xx to a re-INVITE/UPDATE of ours that carried [`Self::session_timer_refresh_headers`]:
+    /// the timer restarts with what it says (or stops, when it says nothing).
+    pub(crate) fn note_refresh_answer(&self, resp: &Response) {
+        let Some(timer) = self.session.get() else {
+            return;
+        };
+        self.session.note_allow(&resp.headers);
+        let cfg = self.ctx.config.session_timer();
+        self.start_session_timer(session_timer::negotiate_as_uac(
+            &cfg,
+            timer.interval_secs(),
+            &resp.headers,
+        ));
+    }
+
     fn start_session_timer(&self, negotiated: Option<Negotiated>) {
         if let Some(n) = negotiated {
             tracing::debug!(
@@ -109,7 +138,7 @@ impl Call {
         }
         let cfg = self.ctx.config.session_timer();
         let interval = timer.interval_secs();
-        let mut headers = session_timer::request_headers(&cfg, interval, Some(Refresher::Uac));
+        let mut headers = self.session_timer_refresh_headers();
         let allows_update = self.session.peer_allows_update.load(Ordering::SeqCst);
         let method = session_timer::refresh_method(&cfg, allows_update);
         tracing::debug!(call_id = %self.id, ?method, interval, "session refresh");
@@ -131,12 +160,7 @@ impl Call {
                         tracing::info!(call_id = %self.id, error = %e, "refresh answer ignored");
                     }
                 }
-                self.session.note_allow(&resp.headers);
-                return self.start_session_timer(session_timer::negotiate_as_uac(
-                    &cfg,
-                    interval,
-                    &resp.headers,
-                ));
+                return self.note_refresh_answer(&resp);
             }
             Ok(Some(resp)) => (resp.status_code.code(), reason_of(&resp)),
             Ok(None) => (408, "Request Timeout".to_string()),
