@@ -201,6 +201,17 @@ impl Call {
         self.apply(Input::End, code, reason);
     }
 
+    /// Ends the call for a cause of ours (no RTP, session timer expired): `disconnected` with
+    /// `code` and `text` first, then a BYE whose RFC 3326 Reason says the same.
+    async fn end_with_bye(&self, code: u16, text: &str) {
+        let dialog = self.dialog();
+        self.end(code, text);
+        if let Some(d) = dialog {
+            let reason = format!("SIP;cause={code};text=\"{text}\"");
+            send_bye(d, Some(reason), self.id.clone()).await;
+        }
+    }
+
     fn expect(&self, wanted: CallState, operation: &str) -> Result<()> {
         let state = self.state();
         if state != wanted {
@@ -368,19 +379,6 @@ impl Call {
                 )))
             }
             _ => Ok(()),
-        }
-    }
-}
-
-impl Call {
-    /// Ends the call for a cause of ours (no RTP, session timer expired): `disconnected` with
-    /// `code` and `text` first, then a BYE whose RFC 3326 Reason says the same.
-    async fn end_with_bye(&self, code: u16, text: &str) {
-        let dialog = self.dialog();
-        self.end(code, text);
-        if let Some(d) = dialog {
-            let reason = format!("SIP;cause={code};text=\"{text}\"");
-            send_bye(d, Some(reason), self.id.clone()).await;
         }
     }
 }
