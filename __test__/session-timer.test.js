@@ -87,6 +87,20 @@ test("with sessionRefresh 'invite' the refresh is a re-INVITE with the same SDP 
   await sip.stop()
 })
 
+test("'always' refreshes a peer without timer support; a refresh answered 481 ends the call with BYE", { timeout: 20000 }, async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const uas = await startSipp({ scenario: 'timer_uas_always_481', t })
+  const { sip, events } = await startService(t, { ...LAB, sessionTimers: 'always', sessionExpiresSec: 4 })
+  const call = await sip.makeCall('7779', `sip:1000@127.0.0.1:${uas.port}`)
+  await confirmedOf(sip, events, call.id)
+  const d = await disconnected(sip, events, call.id, 6000)
+  assert.equal(d.code, 481, JSON.stringify(d))
+  assert.match(d.reason, /^session refresh failed: 481/, JSON.stringify(d))
+  const r = await uas.done
+  assert.equal(r.code, 0, 'sipp got our UPDATE (Session-Expires: 4;refresher=uac) and then our BYE: ' + describeSipp(r))
+  await sip.stop()
+})
+
 test('the peer refreshes by UPDATE and re-INVITE: our 200s carry Session-Expires and the call outlives the interval', { timeout: 20000 }, async (t) => {
   if (!requirePeer('sipp', t)) return
   const { sip, events, addr } = await startService(t, LAB)
