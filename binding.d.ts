@@ -199,6 +199,14 @@ export interface ConfigInput {
   keepAliveIntervalS?: number
   tls?: TlsInput
   accounts?: Array<AccountInput>
+  /** Session timers (RFC 4028): `off`, `optional` (default), `required` or `always`. */
+  sessionTimers?: string
+  /** The Session-Expires we ask for, in seconds (default 1800). */
+  sessionExpiresSec?: number
+  /** Our Min-SE in seconds (default 90; lower values are for lab use and tests). */
+  minSessionExpiresSec?: number
+  /** `update` or `invite`; default UPDATE when the peer allows it, else re-INVITE. */
+  sessionRefresh?: string
 }
 
 /** Live counts, for leak checks and monitoring. */

@@ -173,7 +173,33 @@ export interface SipServiceConfig {
   /** TLS settings (server certificate check, client certificate). */
   tls?: TlsConfig
   accounts?: AccountConfig[]
+  /**
+   * Session timers (RFC 4028), as pjsua2's `timerUse`: `'off'` (no `Supported: timer`, the
+   * peer's Session-Expires ignored), `'optional'` (default: the timer runs when the peer uses
+   * it too), `'required'` (`Require: timer` on our INVITE; an INVITE from a peer without timer
+   * support gets 421), `'always'` (the timer runs even with a peer that does not support it,
+   * and we refresh).
+   */
+  sessionTimers?: SessionTimerMode
+  /** The Session-Expires we ask for and accept at most, in seconds (default 1800). */
+  sessionExpiresSec?: number
+  /**
+   * Our Min-SE in seconds (default 90): an INVITE or refresh asking for less gets 422. Values
+   * below RFC 4028's 90 s floor are accepted (at least 2) for lab use and tests only.
+   */
+  minSessionExpiresSec?: number
+  /**
+   * How we refresh when we are the refresher: `'update'` (UPDATE without SDP) or `'invite'`
+   * (re-INVITE with the current SDP). Default: UPDATE when the peer's Allow lists it, else
+   * re-INVITE.
+   */
+  sessionRefresh?: SessionRefresh
 }
+
+/** See {@link SipServiceConfig.sessionTimers}. */
+export type SessionTimerMode = 'off' | 'optional' | 'required' | 'always'
+/** See {@link SipServiceConfig.sessionRefresh}. */
+export type SessionRefresh = 'update' | 'invite'
 
 /** The service's PBX settings row. Numbers may be strings, as the database returns them. */
 export interface PbxSettingsRow {

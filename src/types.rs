@@ -100,6 +100,18 @@ pub struct ConfigInput {
     pub tls: Option<TlsInput>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<Vec<AccountInput>>,
+    /// Session timers (RFC 4028): `off`, `optional` (default), `required` or `always`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_timers: Option<String>,
+    /// The Session-Expires we ask for, in seconds (default 1800).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_expires_sec: Option<u32>,
+    /// Our Min-SE in seconds (default 90; lower values are for lab use and tests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_session_expires_sec: Option<u32>,
+    /// `update` or `invite`; default UPDATE when the peer allows it, else re-INVITE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_refresh: Option<String>,
 }
 
 /// The service's PBX settings row (`pbx_*` names kept). Every value may come as a number or a

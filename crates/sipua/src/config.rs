@@ -4,8 +4,10 @@
 //! Both end in [`EndpointConfig::validate`], so a wrong value is reported the same way whichever
 //! shape it came in, with the field's name in the message.
 
+mod session_timers;
 mod websocket_url;
 
+pub use session_timers::{SessionRefresh, SessionTimerConfig, SessionTimerMode};
 pub use websocket_url::WebSocketUrl;
 
 use crate::error::{Error, Result};
@@ -230,6 +232,14 @@ pub struct EndpointConfig {
     pub keep_alive_interval_s: Option<u32>,
     /// TLS settings for the TLS and WSS transports.
     pub tls: TlsConfig,
+    /// Session timers (RFC 4028): off, optional (default), required or always.
+    pub session_timers: SessionTimerMode,
+    /// The Session-Expires we ask for, in seconds (default 1800).
+    pub session_expires_sec: u32,
+    /// Our Min-SE in seconds (default 90, RFC 4028's floor; lower values are for tests).
+    pub min_session_expires_sec: u32,
+    /// How we refresh; `None`: UPDATE when the peer allows it, else re-INVITE.
+    pub session_refresh: Option<SessionRefresh>,
     /// The accounts (operators) of this user agent.
     pub accounts: Vec<AccountConfig>,
 }
@@ -260,6 +270,10 @@ impl Default for EndpointConfig {
             contact_rewrite: true,
             keep_alive_interval_s: None,
             tls: TlsConfig::default(),
+            session_timers: SessionTimerMode::Optional,
+            session_expires_sec: 1800,
+            min_session_expires_sec: 90,
+            session_refresh: None,
             accounts: Vec::new(),
         }
     }
@@ -465,6 +479,7 @@ impl EndpointConfig {
             )));
         }
         self.tls.validate()?;
+        session_timers::validate(self.session_expires_sec, self.min_session_expires_sec)?;
         self.check_websocket("websocketUrl")?;
         if let Some(stun) = &self.stun_server {
             stun_host_port(stun)?;
@@ -490,6 +505,16 @@ impl EndpointConfig {
             }
         }
         Ok(())
+    }
+
+    /// The session timer settings, together.
+    pub fn session_timer(&self) -> SessionTimerConfig {
+        SessionTimerConfig {
+            mode: self.session_timers,
+            expires_sec: self.session_expires_sec,
+            min_expires_sec: self.min_session_expires_sec,
+            refresh: self.session_refresh,
+        }
     }
 
     /// The `dnsServers` as socket addresses (validated entries; port 53 when none is given).
@@ -812,6 +837,32 @@ mod tests {
         }
         let fast = EndpointConfig::from_json(json!({"timerT1Ms": 100})).unwrap();
         assert_eq!(fast.t1x64(), std::time::Duration::from_millis(6400));
+    }
+
+    #[test]
+    fn session_timer_fields_default_and_are_checked() {
+        let c = EndpointConfig::default().session_timer();
+        assert_eq!(
+            (c.mode, c.expires_sec, c.min_expires_sec, c.refresh),
+            (SessionTimerMode::Optional, 1800, 90, None)
+        );
+        let lab = EndpointConfig::from_json(json!({
+            "sessionTimers": "always", "sessionExpiresSec": 4, "minSessionExpiresSec": 2,
+            "sessionRefresh": "invite"
+        }))
+        .unwrap()
+        .session_timer();
+        assert_eq!(lab.mode, SessionTimerMode::Always);
+        assert_eq!(lab.refresh, Some(SessionRefresh::Invite));
+        for (bad, field) in [
+            (json!({"sessionTimers": "sometimes"}), "sessionTimers"),
+            (json!({"sessionRefresh": "bye"}), "sessionRefresh"),
+            (json!({"minSessionExpiresSec": 1}), "minSessionExpiresSec"),
+            (json!({"sessionExpiresSec": 60}), "sessionExpiresSec"),
+        ] {
+            let err = EndpointConfig::from_json(bad).unwrap_err();
+            assert!(err.to_string().contains(field), "{err}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::media::dtmf_from_info;
 use super::state::{termination_code, Input};
-use super::{send_bye, Call};
+use super::Call;
 use crate::event::{CallState, Event};
 use crate::sdp;
 use crate::sip::message::sdp_content_type;
@@ -19,6 +19,7 @@ use std::time::Duration;
 
 /// Follows a confirmed call until it ends; answers in-dialog requests the dialog hands us.
 pub(super) async fn watch_confirmed(call: &Arc<Call>, mut state_rx: DialogStateReceiver) {
+    call.spawn_session_timer();
     let rtp_timeout = Duration::from_millis(call.ctx.config.rtp_timeout_ms);
     // Checked a few times per timeout period, so the call ends within 1.25 × rtpTimeoutMs.
     let mut rtp_check = tokio::time::interval((rtp_timeout / 4).max(Duration::from_millis(50)));
@@ -31,7 +32,7 @@ pub(super) async fn watch_confirmed(call: &Arc<Call>, mut state_rx: DialogStateR
             },
             _ = rtp_check.tick(), if !rtp_timeout.is_zero() => {
                 if peer_went_silent(call, rtp_timeout) {
-                    return end_for_rtp_timeout(call).await;
+                    return call.end_with_bye(408, "RTP timeout").await;
                 }
                 continue;
             }
@@ -84,21 +85,29 @@ fn on_terminated(call: &Call, reason: &TerminatedReason) {
     call.end(code, text);
 }
 
-/// A re-INVITE or UPDATE: follow a new offer (hold, new address or codec), or 488.
+/// A re-INVITE or UPDATE: follow a new offer (hold, new address or codec), or 488. As a
+/// session refresh it restarts the session timer (or gets 422 when too brief).
 async fn on_reoffer(call: &Call, req: &Request, handle: TransactionHandle) {
+    let timer = call.session_timer_decision(req);
+    if let Some((code, headers)) = timer.rejection() {
+        let _ = handle.respond(code, Some(headers), None).await;
+        return;
+    }
     if req.body.is_empty() {
-        let _ = handle.reply(StatusCode::OK).await;
+        let _ = handle
+            .respond(StatusCode::OK, Some(timer.response_headers()), None)
+            .await;
+        call.note_refresh(&timer, req);
         return;
     }
     match call.media.answer_reoffer(&call.ctx, &req.body) {
         Some(answer) => {
+            let mut headers = vec![sdp_content_type()];
+            headers.extend(timer.response_headers());
             let _ = handle
-                .respond(
-                    StatusCode::OK,
-                    Some(vec![sdp_content_type()]),
-                    Some(answer.into_bytes()),
-                )
+                .respond(StatusCode::OK, Some(headers), Some(answer.into_bytes()))
                 .await;
+            call.note_refresh(&timer, req);
         }
         None => {
             let _ = handle.reply(StatusCode::NotAcceptableHere).await;
@@ -132,15 +141,4 @@ fn peer_went_silent(call: &Call, timeout: Duration) -> bool {
         .session()
         .and_then(|m| m.silent_for(std::time::Instant::now()));
     silent.is_some_and(|d| d >= timeout) && call.state() == CallState::Confirmed
-}
-
-/// Ends the call of a vanished peer: `disconnected` with reason "RTP timeout", and a BYE
-/// saying so (RFC 3326 Reason).
-async fn end_for_rtp_timeout(call: &Call) {
-    let dialog = call.dialog();
-    call.end(408, "RTP timeout");
-    if let Some(d) = dialog {
-        let reason = "SIP;cause=408;text=\"RTP timeout\"".to_string();
-        send_bye(d, Some(reason), call.id.clone()).await;
-    }
 }

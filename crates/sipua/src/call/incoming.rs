@@ -71,6 +71,14 @@ pub(crate) async fn accept(
             return Ok(None);
         }
     };
+    // RFC 4028 §9: a Session-Expires below our Min-SE gets 422, a caller without timer
+    // support 421 when we require it.
+    let timer = super::session_timer::decide_as_uas(&ctx.config.session_timer(), &req.headers);
+    if let Some((code, headers)) = timer.rejection() {
+        ctx.signalling.call_failed(Direction::Incoming, code.code());
+        tx.reply_with(code, headers, None).await?;
+        return Ok(None);
+    }
     if !ctx.has_incoming_handler() {
         // Nobody to ring: refuse at once rather than let the caller wait for a timeout.
         ctx.signalling.call_failed(Direction::Incoming, 480);

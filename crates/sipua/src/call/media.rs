@@ -76,6 +76,8 @@ pub(crate) struct CallMedia {
     sdp_session: u64,
     /// The `o=` version, bumped for each new offer or answer.
     sdp_version: AtomicU64,
+    /// The last SDP we sent, offer or answer: a session refresh re-INVITE sends it unchanged.
+    last_sdp: Mutex<Option<String>>,
 }
 
 impl CallMedia {
@@ -92,6 +94,7 @@ impl CallMedia {
             session: Mutex::new(None),
             sdp_session: sdp_session_id(),
             sdp_version: AtomicU64::new(0),
+            last_sdp: Mutex::new(None),
         }
     }
 
@@ -116,19 +119,38 @@ impl CallMedia {
     /// an offer) with `direction`.
     pub(super) fn offer(&self, ctx: &UaContext, direction: MediaDirection) -> String {
         let (ip, port) = self.sdp_address(ctx);
-        sdp::build_offer(
+        self.sent(sdp::build_offer(
             self.sdp_session,
             self.next_sdp_version(),
             ip,
             port,
             direction,
-        )
+        ))
     }
 
     /// Our SDP answer to `offer`.
     pub(super) fn answer(&self, ctx: &UaContext, offer: &sdp::Negotiated) -> String {
         let (ip, port) = self.sdp_address(ctx);
-        sdp::build_answer(self.sdp_session, self.next_sdp_version(), ip, port, offer)
+        self.sent(sdp::build_answer(
+            self.sdp_session,
+            self.next_sdp_version(),
+            ip,
+            port,
+            offer,
+        ))
+    }
+
+    /// Remembers `sdp` as the last one we sent, and returns it.
+    fn sent(&self, sdp: String) -> String {
+        if let Ok(mut last) = self.last_sdp.lock() {
+            *last = Some(sdp.clone());
+        }
+        sdp
+    }
+
+    /// The last SDP we sent (`None` before the first offer or answer).
+    pub(super) fn last_local_sdp(&self) -> Option<String> {
+        self.last_sdp.lock().ok().and_then(|l| l.clone())
     }
 
     /// Starts the RTP session with what offer/answer settled. Idempotent.

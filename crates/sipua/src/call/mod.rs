@@ -7,6 +7,8 @@ mod in_dialog;
 mod incoming;
 mod media;
 mod outgoing;
+mod session_refresh;
+mod session_timer;
 mod state;
 
 pub(crate) use incoming::accept;
@@ -76,6 +78,8 @@ pub(crate) struct Call {
     teardown: CancellationToken,
     /// Final status we chose (reject) or received; 0 until known.
     final_code: AtomicU16,
+    /// The session timer (RFC 4028), once negotiated; its task refreshes or expires it.
+    session: session_refresh::SessionTimerSlot,
     ctx: Arc<UaContext>,
 }
 
@@ -108,6 +112,7 @@ impl Call {
             cancel_requested: Notify::new(),
             teardown: CancellationToken::new(),
             final_code: AtomicU16::new(0),
+            session: Default::default(),
             ctx: ctx.clone(),
         })
     }
@@ -196,6 +201,17 @@ impl Call {
         self.apply(Input::End, code, reason);
     }
 
+    /// Ends the call for a cause of ours (no RTP, session timer expired): `disconnected` with
+    /// `code` and `text` first, then a BYE whose RFC 3326 Reason says the same.
+    async fn end_with_bye(&self, code: u16, text: &str) {
+        let dialog = self.dialog();
+        self.end(code, text);
+        if let Some(d) = dialog {
+            let reason = format!("SIP;cause={code};text=\"{text}\"");
+            send_bye(d, Some(reason), self.id.clone()).await;
+        }
+    }
+
     fn expect(&self, wanted: CallState, operation: &str) -> Result<()> {
         let state = self.state();
         if state != wanted {
@@ -225,7 +241,12 @@ impl Call {
         if let Some(neg) = &offer {
             self.media.start(&self.ctx, &self.id, neg);
         }
-        dialog.accept(Some(vec![sdp_content_type()]), Some(body.into_bytes()))?;
+        let invite = dialog.initial_request();
+        let timer = self.session_timer_decision(&invite);
+        let mut headers = vec![sdp_content_type()];
+        headers.extend(timer.response_headers());
+        dialog.accept(Some(headers), Some(body.into_bytes()))?;
+        self.note_refresh(&timer, &invite);
         self.apply(Input::LocalAnswer, 200, "OK");
         Ok(())
     }

@@ -3,9 +3,11 @@
 //! giving up on a peer that answers nothing (RFC 3261 §9.1), then the confirmed call.
 
 use super::in_dialog::watch_confirmed;
+use super::session_timer::{min_se_of, raised};
 use super::state::Input;
 use super::{send_bye, Call};
 use crate::account::AccountTable;
+use crate::config::SessionTimerMode;
 use crate::context::{OutOfDialogRoute, UaContext};
 use crate::error::{Error, Result};
 use crate::event::{CallState, Direction, Event};
@@ -77,7 +79,7 @@ pub(crate) async fn place(
         dialled_target(to, ctx.server_hostport().as_deref()).map_err(Error::InvalidArgument)?;
     ctx.check_secure_target("to", &target)?;
     let caller = caller(ctx, accounts, from)?;
-    let headers = extra_headers("headers", headers)?;
+    let mut headers = extra_headers("headers", headers)?;
     let callee: rsipstack::sip::Uri = target
         .as_str()
         .try_into()
@@ -113,6 +115,7 @@ pub(crate) async fn place(
         ports,
     );
     ctx.signalling.call_attempted(Direction::Outgoing);
+    headers.extend(call.session_timer_invite_headers());
     let offer = call.media.offer(ctx, MediaDirection::SendRecv);
     let option = InviteOption {
         caller_display_name: caller.display_name,
@@ -182,6 +185,8 @@ enum Tried {
     Answered(rsipstack::dialog::dialog::DialogStateReceiver),
     /// A 401/407 to answer with credentials.
     Challenged(rsipstack::sip::Response),
+    /// A 422 (RFC 4028): the peer's Min-SE is above our Session-Expires.
+    TooBrief(rsipstack::sip::Response),
     /// This target failed (no answer in time, unreachable, 503 with its Retry-After) and
     /// another is left: the call goes on there.
     Failed(Option<Duration>),
@@ -201,7 +206,8 @@ async fn run(
 ) {
     let deadline = Instant::now() + Duration::from_millis(call.ctx.config.invite_timeout_ms);
     let t1 = Duration::from_millis(call.ctx.config.timer_t1_ms);
-    let base_headers = option.headers.clone().unwrap_or_default();
+    let mut base_headers = option.headers.clone().unwrap_or_default();
+    let mut session_expires = call.ctx.config.session_expires_sec;
     let uri = option.callee.to_string();
     let mut timed_out = false;
     let count = targets.len();
@@ -228,6 +234,20 @@ async fn run(
                     break;
                 }
                 Tried::Challenged(resp) => resp,
+                Tried::TooBrief(resp) => {
+                    // A new INVITE at the peer's Min-SE (RFC 4028 §7.4), once per raise: a
+                    // peer asking again for no more than we sent ends the call.
+                    match min_se_of(&resp.headers).filter(|&m| m > session_expires) {
+                        Some(min_se) => {
+                            session_expires = min_se;
+                            base_headers = raised(&base_headers, min_se);
+                            let sent = option.headers.take().unwrap_or_default();
+                            option.headers = Some(raised(&sent, min_se));
+                            continue;
+                        }
+                        None => return call.end(422, &reason_of(&resp)),
+                    }
+                }
             };
             match challenges.answer(&resp) {
                 Ok(header) => {
@@ -367,8 +387,12 @@ async fn try_invite(
     if (200..300).contains(&code) {
         return answered(call, &dialog, &resp, cancelled, *timed_out, state_rx).await;
     }
-    if is_challenge(&resp) && !cancelled && !call.hangup_requested.load(Ordering::SeqCst) {
+    let may_retry = !cancelled && !call.hangup_requested.load(Ordering::SeqCst);
+    if is_challenge(&resp) && may_retry {
         return Tried::Challenged(resp);
+    }
+    if code == 422 && may_retry && call.ctx.config.session_timers != SessionTimerMode::Off {
+        return Tried::TooBrief(resp);
     }
     if *timed_out && code == 487 {
         call.end(408, "Request Timeout (no answer)");
@@ -411,6 +435,7 @@ async fn answered(
             return Tried::Over;
         }
     }
+    call.session_timer_answered(&dialog.initial_request(), resp);
     let code = resp.status_code.code();
     call.apply(Input::Answered, code, &reason_of(resp));
     Tried::Answered(state_rx)
@@ -433,7 +458,7 @@ fn send_cancel(dialog: &InviteDialog, call: &Call) -> Instant {
 }
 
 /// Sleeps until `at`, or forever when it is `None` (a disabled `select!` timer).
-async fn sleep_until_some(at: Option<Instant>) {
+pub(super) async fn sleep_until_some(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
