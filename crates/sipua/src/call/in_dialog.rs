@@ -7,12 +7,13 @@ use super::state::{termination_code, Input};
 use super::{send_bye, Call};
 use crate::event::{CallState, Event};
 use crate::sdp;
+use crate::sip::hangup_headers::reason_value;
 use crate::sip::message::sdp_content_type;
 use rsipstack::dialog::dialog::{
     DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
 };
 use rsipstack::sip::prelude::HeadersExt;
-use rsipstack::sip::{Request, StatusCode};
+use rsipstack::sip::{Header, Request, StatusCode};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,7 +141,7 @@ async fn end_for_rtp_timeout(call: &Call) {
     let dialog = call.dialog();
     call.end(408, "RTP timeout");
     if let Some(d) = dialog {
-        let reason = "SIP;cause=408;text=\"RTP timeout\"".to_string();
-        send_bye(d, Some(reason), call.id.clone()).await;
+        let reason = reason_value(408, Some("RTP timeout"));
+        send_bye(d, vec![Header::Reason(reason.into())], call.id.clone()).await;
     }
 }

@@ -76,6 +76,8 @@ pub(crate) struct CallMedia {
     sdp_session: u64,
     /// The `o=` version, bumped for each new offer or answer.
     sdp_version: AtomicU64,
+    /// The codec the session started with (for `callInfo`, also after the call ended).
+    codec: Mutex<Option<&'static str>>,
 }
 
 impl CallMedia {
@@ -92,12 +94,18 @@ impl CallMedia {
             session: Mutex::new(None),
             sdp_session: sdp_session_id(),
             sdp_version: AtomicU64::new(0),
+            codec: Mutex::new(None),
         }
     }
 
     /// The running RTP session, once the call is answered.
     pub(super) fn session(&self) -> Option<Arc<MediaSession>> {
         self.session.lock().ok().and_then(|m| m.clone())
+    }
+
+    /// The codec the RTP session started with, once it did.
+    pub(super) fn codec(&self) -> Option<String> {
+        self.codec.lock().ok().and_then(|c| c.map(str::to_string))
     }
 
     fn next_sdp_version(&self) -> u64 {
@@ -140,6 +148,9 @@ impl CallMedia {
             return;
         };
         let params = negotiated.media_params();
+        if let Ok(mut c) = self.codec.lock() {
+            *c = Some(params.codec.name());
+        }
         match MediaSession::new(call_id.to_string(), rtp, rtcp, params, media_events(ctx)) {
             Ok(session) => {
                 if let Ok(mut m) = self.session.lock() {
