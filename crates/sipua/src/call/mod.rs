@@ -180,7 +180,6 @@ impl Call {
             if let Some(text) = reason_header.as_deref().and_then(reason_text) {
                 reason = text;
             }
-            self.ctx.hangup_headers.forget(&self.sip_call_id);
         }
         tracing::info!(call_id = %self.id, code, reason, "call {}", next.as_str());
         self.ctx.emit(Event::CallState {

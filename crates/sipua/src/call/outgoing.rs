@@ -179,8 +179,10 @@ pub(crate) async fn place(
                 }
             }
             run(call.clone(), option, caller.auth, targets).await;
-            // Only now: a BYE sent after the call ended still needs the peer's Contact.
+            // Only now: a BYE sent after the call ended still needs the peer's Contact, and
+            // the CANCEL that ended it its headers.
             call.ctx.remote_targets.forget(&call.sip_call_id);
+            call.ctx.hangup_headers.forget(&call.sip_call_id);
         }
     };
     Ok((call, task))

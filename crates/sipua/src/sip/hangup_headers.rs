@@ -84,7 +84,8 @@ impl HangupHeaders {
         }
     }
 
-    /// Forgets what a call left pending (it ended another way).
+    /// Forgets what a call left (its INVITE transaction is over: the CANCEL or the final
+    /// response went out, or the call ended another way).
     pub(crate) fn forget(&self, call_id: &str) {
         if let Ok(mut p) = self.pending.lock() {
             p.retain(|(id, _), _| id != call_id);
