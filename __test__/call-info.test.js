@@ -68,6 +68,13 @@ test('headers and call info', async (t) => {
     assert.equal(r.code, 0, describeSipp(r))
   })
 
+  await t.test('hangup before answer: X-Why and the Reason on the 603', async () => {
+    onIncoming = (e) => sip.hangup(e.callId, { reason: 'Operator busy', headers: { 'X-Why': 'declined' } })
+    const sipp = await startSipp({ scenario: 'accounts_uac_decline', remote: addr, t })
+    const r = await sipp.done
+    assert.equal(r.code, 0, describeSipp(r))
+  })
+
   await t.test("the peer's CANCEL Reason on the disconnected event", async () => {
     onIncoming = () => {}
     const sipp = await startSipp({ scenario: 'accounts_uac_cancel', remote: addr, t })
