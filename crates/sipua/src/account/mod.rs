@@ -93,7 +93,7 @@ pub(crate) struct AccountTable {
     /// The domain of accounts that name none: the server, else our address.
     default_domain: String,
     /// The endpoint's calls against `maxCalls`.
-    pub calls: EndpointCalls,
+    pub call_limits: EndpointCalls,
 }
 
 impl AccountTable {
@@ -109,7 +109,7 @@ impl AccountTable {
                 .server
                 .clone()
                 .unwrap_or_else(|| advertised.to_string()),
-            calls: EndpointCalls::new(config.max_calls),
+            call_limits: EndpointCalls::new(config.max_calls),
         };
         for acc in &config.accounts {
             // validated (duplicates included) with the config

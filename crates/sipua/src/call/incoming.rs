@@ -87,7 +87,7 @@ pub(crate) async fn accept(
         return Ok(None);
     }
     // Over a call limit: busy, before it rings (and before it takes RTP ports).
-    let slot = match accounts.calls.claim(account.as_ref()) {
+    let slot = match accounts.call_limits.claim(account.as_ref()) {
         Ok(slot) => slot,
         Err(hit) => {
             let why = hit.describe();

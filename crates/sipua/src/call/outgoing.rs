@@ -107,7 +107,7 @@ pub(crate) async fn place(
         None => ctx.route(&hop).await?,
     };
     let slot = accounts
-        .calls
+        .call_limits
         .claim(caller.account.as_ref())
         .map_err(|hit| Error::CallLimit(format!("makeCall: {}", hit.describe())))?;
     let ports = super::media::reserve_ports(ctx).await?;
