@@ -69,7 +69,8 @@ pub(crate) struct Call {
     slot: Mutex<Option<CallSlot>>,
     /// Created, answered and ended, for `callInfo`.
     times: Mutex<info::CallTimes>,
-    /// For a call placed on a REFER: our id of the transferred call (helper T fills it).
+    /// For a call placed on a REFER: our id of the transferred call (none until transfers
+    /// place calls).
     referred_from: Option<String>,
 }
 
