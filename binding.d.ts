@@ -40,9 +40,12 @@ export declare class NativeEndpoint {
    * none came within `timeoutMs` (default 64·T1) or the target cannot be reached.
    */
   options(uri: string, timeoutMs?: number | undefined | null): Promise<OptionsResult>
-  answer(callId: string): Promise<void>
-  reject(callId: string, code: number, reason?: string | undefined | null): Promise<void>
-  hangup(callId: string): Promise<void>
+  /** Answers an incoming call; `headers` go on the 200. */
+  answer(callId: string, headers?: Array<[string, string]>): Promise<void>
+  /** Rejects an incoming call; `headers` go on the final response. */
+  reject(callId: string, code: number, reason?: string, headers?: Array<[string, string]>): Promise<void>
+  /** Ends a call; `code`/`reason` become an RFC 3326 Reason on the BYE, CANCEL or 603. */
+  hangup(callId: string, code?: number, reason?: string, headers?: Array<[string, string]>): Promise<void>
   /** Puts a confirmed call on hold (re-INVITE with `sendonly`). */
   hold(callId: string): Promise<void>
   /** Resumes a held call (re-INVITE with `sendrecv`). */
@@ -69,7 +72,17 @@ export declare class NativeEndpoint {
   /**
    * Ends calls, unregisters, closes the socket, delivers the last events, then releases the
    * event callback so Node can exit.
+   * Adds an account of the typed config at run time; resolves once it is in the table.
    */
+  addAccount(account: AccountInput): Promise<void>
+  /** Adds an account from an operator settings row (`pbx_extension`, ...) at run time. */
+  addOperator(row: OperatorRow): Promise<void>
+  /** Removes an account: its calls end and it un-REGISTERs, bounded by `stopGraceMs`. */
+  removeAccount(extension: string): Promise<void>
+  /** The accounts with their registration state. */
+  accounts(): Array<AccountSummary>
+  /** A snapshot of a live call or of one of the last ended ones; throws "no such call" else. */
+  callInfo(callId: string): CallSnapshot
   stop(): Promise<void>
 }
 
@@ -81,6 +94,15 @@ export interface AccountInput {
   displayName?: string
   domain?: string
   register?: boolean
+  /** Concurrent calls of this account at most (0 or none: no limit of its own). */
+  maxCalls?: number
+}
+
+/** One account as `accounts()` lists it. */
+export interface AccountSummary {
+  extension: string
+  username: string
+  state: 'registering' | 'registered' | 'unregistering' | 'unregistered' | 'failed'
 }
 
 /** Who placed a call. */
@@ -104,7 +126,7 @@ export interface CallsByDirection {
   incoming: CallStateCounts
 }
 
-/** A snapshot of one call. */
+/** A snapshot of one call (`callInfo()`); times are ms since the Unix epoch. */
 export interface CallSnapshot {
   id: string
   sipCallId: string
@@ -112,6 +134,19 @@ export interface CallSnapshot {
   from: string
   to: string
   state: CallState
+  /** The extension of the call's account. */
+  account: string | null
+  localUri: string
+  remoteUri: string
+  /** The peer's Contact URI as sent, once known. */
+  remoteContact: string | null
+  /** 'PCMU' | 'PCMA' | 'G722', once the media runs. */
+  codec: string | null
+  startTime: number
+  answerTime: number | null
+  endTime: number | null
+  /** For a call placed on a REFER: our id of the transferred call. */
+  referredFrom: string | null
 }
 
 /** A call's state, as pjsua2 names them. */
@@ -207,6 +242,8 @@ export interface ConfigInput {
   minSessionExpiresSec?: number
   /** `update` or `invite`; default UPDATE when the peer allows it, else re-INVITE. */
   sessionRefresh?: string
+  /** Concurrent calls of the whole service at most (0: no limit). */
+  maxCalls?: number
 }
 
 /** Live counts, for leak checks and monitoring. */
@@ -229,7 +266,8 @@ export interface DirectionCounts {
 export type EngineEvent =
   | { type: 'registration'; account: string; state: RegistrationState; code: number; reason: string; expires: number }
   | { type: 'incoming_call'; callId: string; sipCallId: string; account: string; from: string; to: string; displayName: string | null; fromUser: string; headers: Array<[string, string]> }
-  | { type: 'call_state'; callId: string; state: CallState; direction: CallDirection; code: number; reason: string }
+  | { type: 'call_state'; callId: string; state: CallState; direction: CallDirection; code: number; reason: string; /** The peer's RFC 3326 Reason header on its BYE or CANCEL, as sent. */
+  reasonHeader: string | null }
   | { type: 'dtmf'; callId: string; digit: string; method: 'rfc4733' | 'info'; durationMs: number }
   | { type: 'hold'; callId: string; by: 'local' | 'remote'; held: boolean }
   | { type: 'request_failed'; callId: string; method: string; purpose: string; code: number; reason: string }

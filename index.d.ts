@@ -48,6 +48,11 @@ export interface AccountConfig {
   domain?: string
   /** REGISTER this account on `start()` (default: true when `server` is set). */
   register?: boolean
+  /**
+   * Concurrent calls of this account at most: beyond, an incoming call gets 486 Busy Here
+   * before it rings and `makeCall` rejects. 0 or unset: no limit of its own.
+   */
+  maxCalls?: number
 }
 
 /** TLS settings of the `tls` and `wss` transports; every field is optional. */
@@ -194,6 +199,11 @@ export interface SipServiceConfig {
    * re-INVITE.
    */
   sessionRefresh?: SessionRefresh
+  /**
+   * Concurrent calls of the whole service at most (every account together): beyond, an
+   * incoming call gets 486 Busy Here before it rings and `makeCall` rejects. 0 (default): no limit.
+   */
+  maxCalls?: number
 }
 
 /** See {@link SipServiceConfig.sessionTimers}. */
@@ -250,7 +260,10 @@ export interface IncomingCallEvent {
   /** Caller's user part (number). */
   fromUser: string
   displayName: string | null
-  /** Request headers as [name, value] pairs (credentials masked). */
+  /**
+   * Every header of the INVITE as [name, value] pairs, in order, repeated headers kept
+   * (credentials masked).
+   */
   headers: Array<[string, string]>
 }
 
@@ -261,7 +274,10 @@ export interface CallStateEvent {
   direction: 'outgoing' | 'incoming'
   /** Last SIP status code of the call (0 if none). */
   code: number
+  /** What happened; on `disconnected` by the peer, the `text` of its Reason header if any. */
   reason: string
+  /** The peer's RFC 3326 Reason header on its BYE or CANCEL, as sent (`SIP;cause=200;text="..."`). */
+  reasonHeader: string | null
 }
 
 export interface ErrorEvent {
@@ -384,7 +400,11 @@ export interface Call {
   readonly from: string
   readonly to: string
   readonly state: CallState
-  hangup(): Promise<void>
+  hangup(options?: HangupOptions): Promise<void>
+  answer(options?: AnswerOptions): Promise<void>
+  reject(code?: number, reason?: string, options?: RejectOptions): Promise<void>
+  /** A snapshot of the call (see {@link SipService.callInfo}). */
+  callInfo(): CallInfo
   hold(): Promise<void>
   unhold(): Promise<void>
   playFile(path: string, options?: PlayFileOptions): Promise<void>
@@ -396,6 +416,64 @@ export interface Call {
   stats(): CallStats
   /** PCM streams; created on first access. */
   readonly audio: CallAudio
+}
+
+/** Extra SIP headers, e.g. `{ 'X-CRM-Id': '42' }`: names are tokens, values one line. */
+export type ExtraHeaders = Record<string, string>
+
+export interface AnswerOptions {
+  /** Headers of the 200 OK. */
+  headers?: ExtraHeaders
+}
+
+export interface RejectOptions {
+  /** Headers of the final response. */
+  headers?: ExtraHeaders
+}
+
+export interface HangupOptions {
+  /** `cause` of the RFC 3326 `Reason: SIP;cause=<code>;text="<reason>"` on the BYE, CANCEL or 603. */
+  code?: number
+  /** `text` of that Reason (with no `code`: cause 200 for a BYE, 487 for a CANCEL, 603 for a rejection). */
+  reason?: string
+  /** Headers of the BYE, CANCEL or 603. */
+  headers?: ExtraHeaders
+}
+
+/** An account as {@link SipService.accounts} lists it. */
+export interface AccountStatus {
+  extension: string
+  /** The digest user name (the extension when none is configured). */
+  username: string
+  /** Where its registration is. */
+  state: RegistrationState
+}
+
+/** A snapshot of a call. Times are ms since the Unix epoch. */
+export interface CallInfo {
+  id: string
+  sipCallId: string
+  state: CallState
+  direction: 'outgoing' | 'incoming'
+  /** Caller and called URIs, as on the Call object. */
+  from: string
+  to: string
+  /** The extension of the call's account (null without accounts). */
+  account: string | null
+  /** Our URI in the call: `from` of an outgoing call, `to` of an incoming one. */
+  localUri: string
+  /** The peer's URI. */
+  remoteUri: string
+  /** The peer's Contact URI (its INVITE's or its answer's), once known. */
+  remoteContact: string | null
+  /** `'PCMU' | 'PCMA' | 'G722'` once the media runs. */
+  codec: string | null
+  startTime: number
+  /** When our 200 went out or the peer's arrived. */
+  answerTime?: number | null
+  endTime?: number | null
+  /** For a call placed on a REFER: our id of the transferred call. */
+  referredFrom?: string | null
 }
 
 export interface OptionsRequestOptions {
@@ -478,17 +556,21 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
    * ms") or the target cannot be reached; with a TypeError for a URI that is not one.
    */
   options(uri: string, options?: OptionsRequestOptions): Promise<OptionsResponse>
-  /** Answers an incoming call with 200 OK and an SDP answer. */
-  answer(callId: string): Promise<void>
-  /** Rejects an incoming call (default 486 Busy Here). */
-  reject(callId: string, code?: number, reason?: string): Promise<void>
+  /** Answers an incoming call with 200 OK and an SDP answer; `options.headers` go on the 200. */
+  answer(callId: string | Call, options?: AnswerOptions): Promise<void>
+  /**
+   * Rejects an incoming call (default 486 Busy Here); `reason` becomes an RFC 3326 Reason,
+   * `options.headers` go on the response.
+   */
+  reject(callId: string | Call, code?: number, reason?: string, options?: RejectOptions): Promise<void>
   /**
    * Ends a call: CANCEL before answer, BYE after, or a 603 for an incoming call not answered.
    * Resolves once the call is disconnected: at once after a BYE (a peer that does not answer it
    * does not delay us), on the 487 after a CANCEL, or 64·T1 after a CANCEL nobody answers.
-   * Never rejects because the peer was silent.
+   * Never rejects because the peer was silent. `options.code`/`options.reason` become
+   * `Reason: SIP;cause=<code>;text="<reason>"` (RFC 3326) on it, `options.headers` go on it too.
    */
-  hangup(callId: string | Call): Promise<void>
+  hangup(callId: string | Call, options?: HangupOptions): Promise<void>
   /** Puts a confirmed call on hold by re-INVITE (a=sendonly); rejects (and emits request_failed) if the peer refuses or never answers, the call keeping its media. */
   hold(callId: string | Call): Promise<void>
   /** Resumes a held call by re-INVITE (a=sendrecv). */
@@ -527,6 +609,22 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
   metricsText(): string
   /** The media pacing clock's tick interval quantiles in ms (20 = perfect pacing). */
   mediaClock(): MediaClock
+  /**
+   * Adds an operator's account while running: a typed account or an operator settings row
+   * (the same checks and `pbx_*` mapping as at start; a duplicate extension is an error).
+   * Resolves once the account is in the table; its `registration` events follow.
+   */
+  addAccount(row: AccountConfig | OperatorSettingsRow): Promise<void>
+  /**
+   * Removes an account: its calls end (BYE/CANCEL/603 with `Reason: SIP;cause=200;text="account
+   * removed"`) and it un-REGISTERs; resolves when both are done (bounded by `stopGraceMs`).
+   * Rejects for an unknown extension.
+   */
+  removeAccount(extension: string): Promise<void>
+  /** The accounts with their registration state. */
+  accounts(): AccountStatus[]
+  /** A snapshot of a call; throws for a call the engine does not know (any more). */
+  callInfo(callId: string | Call): CallInfo
 }
 
 /** The name the call-center service uses; the same class. */

@@ -6,7 +6,18 @@
 const { EventEmitter } = require('node:events')
 const { Readable, Writable } = require('node:stream')
 const native = require('./lib/native.js')
-const { describe, normalizeConfig, logSettings, checkString, checkOptions, rethrow } = require('./lib/checks.js')
+const {
+  describe,
+  normalizeConfig,
+  normalizeAccount,
+  logSettings,
+  checkString,
+  checkOptions,
+  checkHeaders,
+  checkOperatorRow,
+  callIdOf,
+  rethrow,
+} = require('./lib/checks.js')
 
 class Call {
   constructor(service, info) {
@@ -25,8 +36,8 @@ class Call {
     return info ? info.state : 'disconnected'
   }
 
-  hangup() {
-    return this._service.hangup(this.id)
+  hangup(options) {
+    return this._service.hangup(this.id, options)
   }
 
   hold() {
@@ -63,6 +74,19 @@ class Call {
 
   stats() {
     return this._service.callStats(this.id)
+  }
+
+  answer(options) {
+    return this._service.answer(this.id, options)
+  }
+
+  reject(code, reason, options) {
+    return this._service.reject(this.id, code, reason, options)
+  }
+
+  /** A snapshot: state, parties, account, codec, times (see SipService.callInfo). */
+  callInfo() {
+    return this._service.callInfo(this.id)
   }
 
   /** PCM streams of the call, created on first access (the call must be answered). */
@@ -226,16 +250,7 @@ class SipService extends EventEmitter {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`sip-native: makeCall options must be an object, got ${describe(options)}`)
     }
-    let headers
-    if (options.headers !== undefined) {
-      if (typeof options.headers !== 'object' || options.headers === null) {
-        throw new TypeError('sip-native: makeCall options.headers must be an object of name: value')
-      }
-      headers = Object.entries(options.headers).map(([k, v]) => {
-        if (typeof v !== 'string') throw new TypeError(`sip-native: makeCall options.headers.${k} must be a string`)
-        return [k, v]
-      })
-    }
+    const headers = checkHeaders('makeCall options.headers', options.headers)
     const info = await this._native().makeCall(from, to, headers).catch(rethrow)
     return new Call(this, info)
   }
@@ -253,26 +268,88 @@ class SipService extends EventEmitter {
     return this._native().options(uri, timeoutMs).catch(rethrow)
   }
 
-  async answer(callId) {
-    checkString('answer(callId): callId', callId)
-    await this._native().answer(callId).catch(rethrow)
+  /** Answers an incoming call; `options.headers` go on the 200. */
+  async answer(callId, options) {
+    const id = callIdOf(callId)
+    checkString('answer(callId): callId', id)
+    const headers = checkHeaders('answer options.headers', checkOptions('answer', options).headers)
+    await this._native().answer(id, headers).catch(rethrow)
   }
 
-  async reject(callId, code = 486, reason) {
-    checkString('reject(callId): callId', callId)
+  /** Rejects an incoming call (default 486); `options.headers` go on the final response. */
+  async reject(callId, code = 486, reason, options) {
+    const id = callIdOf(callId)
+    checkString('reject(callId): callId', id)
     if (!Number.isInteger(code) || code < 300 || code > 699) {
       throw new TypeError(`sip-native: reject(callId, code): code must be an integer 300-699, got ${describe(code)}`)
     }
     if (reason !== undefined && typeof reason !== 'string') {
       throw new TypeError(`sip-native: reject(callId, code, reason): reason must be a string`)
     }
-    await this._native().reject(callId, code, reason).catch(rethrow)
+    const headers = checkHeaders('reject options.headers', checkOptions('reject', options).headers)
+    await this._native().reject(id, code, reason, headers).catch(rethrow)
   }
 
-  async hangup(callId) {
-    const id = callId instanceof Call ? callId.id : callId
+  /**
+   * Ends a call whatever its state. `options.code`/`options.reason` become an RFC 3326
+   * `Reason: SIP;cause=<code>;text="<reason>"` on the BYE, CANCEL or 603; `options.headers`
+   * go on it too.
+   */
+  async hangup(callId, options) {
+    const id = callIdOf(callId)
     checkString('hangup(callId): callId', id)
-    await this._native().hangup(id).catch(rethrow)
+    const { code, reason, headers } = checkOptions('hangup', options)
+    if (code !== undefined && (!Number.isInteger(code) || code < 100 || code > 699)) {
+      throw new TypeError(`sip-native: hangup options.code must be an integer 100-699, got ${describe(code)}`)
+    }
+    if (reason !== undefined && typeof reason !== 'string') {
+      throw new TypeError(`sip-native: hangup options.reason must be a string, got ${describe(reason)}`)
+    }
+    const pairs = checkHeaders('hangup options.headers', headers)
+    await this._native().hangup(id, code, reason, pairs).catch(rethrow)
+  }
+
+  /**
+   * Adds an operator's account at run time: a typed account (`{ extension, password, ... }`)
+   * or an operator settings row (`{ pbx_extension, pbx_password, ... }`), checked as at
+   * start. Resolves once it is in the table; its `registration` events follow.
+   */
+  async addAccount(row) {
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) {
+      throw new TypeError(`sip-native: addAccount(row) needs an account or an operator settings row (an object), got ${describe(row)}`)
+    }
+    const endpoint = this._native()
+    if (Object.keys(row).some((k) => k.startsWith('pbx_'))) {
+      await endpoint.addOperator(checkOperatorRow('addAccount(row)', row)).catch(rethrow)
+    } else {
+      await endpoint.addAccount(normalizeAccount(row, 'addAccount(account)')).catch(rethrow)
+    }
+  }
+
+  /** Removes an account: un-REGISTERs it and ends its calls (bounded as stop()). */
+  async removeAccount(extension) {
+    checkString('removeAccount(extension): extension', extension)
+    await this._native().removeAccount(extension).catch(rethrow)
+  }
+
+  /** The accounts: `[{ extension, username, state }]` (state: the registration's). */
+  accounts() {
+    return this._endpoint ? this._endpoint.accounts() : []
+  }
+
+  /**
+   * A snapshot of a call: `{ id, sipCallId, state, direction, account, localUri, remoteUri,
+   * remoteContact, codec, startTime, answerTime, endTime, referredFrom }` (times in ms since
+   * the epoch). Throws for a call the engine does not know (any more).
+   */
+  callInfo(callId) {
+    const id = callIdOf(callId)
+    checkString('callInfo(callId): callId', id)
+    try {
+      return this._native().callInfo(id)
+    } catch (err) {
+      rethrow(err)
+    }
   }
 
   async hold(callId) {

@@ -32,6 +32,7 @@ const CONFIG_TYPES = {
   sessionExpiresSec: 'uint',
   minSessionExpiresSec: 'uint',
   sessionRefresh: 'string',
+  maxCalls: 'uint',
   logLevel: 'string',
   logger: 'logger',
   sipTrace: 'boolean',
@@ -46,7 +47,7 @@ function describe(v) {
   return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? JSON.stringify(v) : typeof v
 }
 
-function checkType(path, value, kind) {
+function checkType(path, value, kind, prefix = 'config.') {
   const ok = {
     string: () => typeof value === 'string',
     boolean: () => typeof value === 'boolean',
@@ -70,7 +71,7 @@ function checkType(path, value, kind) {
       port0: 'a port number 0-65535',
       logger: 'an object with debug, info, warn and error methods',
     }[kind]
-    throw new TypeError(`sip-native: config.${path} must be ${want}, got ${describe(value)}`)
+    throw new TypeError(`sip-native: ${prefix}${path} must be ${want}, got ${describe(value)}`)
   }
 }
 
@@ -87,7 +88,7 @@ function normalizeConfig(config) {
     if (!kind) throw new TypeError(`sip-native: config.${key} is not a known option`)
     checkType(key, value, kind)
     if (key === 'transport') out[key] = value.toLowerCase()
-    else if (key === 'accounts') out[key] = value.map((a, i) => normalizeAccount(a, i))
+    else if (key === 'accounts') out[key] = value.map((a, i) => normalizeAccount(a, `config.accounts[${i}]`))
     else if (key === 'tls') out[key] = normalizeTls(value)
     else if (!LOG_KEYS.has(key)) out[key] = value
   }
@@ -110,20 +111,26 @@ function logSettings(config) {
   return { logLevel: c.logLevel, logger: c.logger, sipTrace: c.sipTrace === true }
 }
 
-function normalizeAccount(account, i) {
-  if (typeof account !== 'object' || account === null) {
-    throw new TypeError(`sip-native: config.accounts[${i}] must be an object, got ${describe(account)}`)
+const ACCOUNT_TYPES = {
+  extension: 'string',
+  username: 'string',
+  password: 'string',
+  displayName: 'string',
+  domain: 'string',
+  register: 'boolean',
+  maxCalls: 'uint',
+}
+
+/** Checks a typed account (`where` names it in errors: `config.accounts[0]`, `addAccount(account)`). */
+function normalizeAccount(account, where) {
+  if (typeof account !== 'object' || account === null || Array.isArray(account)) {
+    throw new TypeError(`sip-native: ${where} must be an object, got ${describe(account)}`)
   }
   const out = {}
   for (const [key, value] of Object.entries(account)) {
     if (value === undefined) continue
-    if (key === 'register') {
-      checkType(`accounts[${i}].register`, value, 'boolean')
-    } else if (['extension', 'username', 'password', 'displayName', 'domain'].includes(key)) {
-      checkType(`accounts[${i}].${key}`, value, 'string')
-    } else {
-      throw new TypeError(`sip-native: config.accounts[${i}].${key} is not a known option`)
-    }
+    if (!ACCOUNT_TYPES[key]) throw new TypeError(`sip-native: ${where}.${key} is not a known option`)
+    checkType(`${where}.${key}`, value, ACCOUNT_TYPES[key], '')
     out[key] = value
   }
   return out
@@ -169,4 +176,45 @@ function checkOptions(name, options) {
   return options
 }
 
-module.exports = { describe, normalizeConfig, logSettings, checkString, checkOptions, rethrow }
+/**
+ * Extra SIP headers `{ name: value }` as `[name, value]` pairs (`where` names the option in
+ * errors); the engine checks that names are tokens and values one line.
+ */
+function checkHeaders(where, headers) {
+  if (headers === undefined) return undefined
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+    throw new TypeError(`sip-native: ${where} must be an object of name: value, got ${describe(headers)}`)
+  }
+  return Object.entries(headers).map(([k, v]) => {
+    if (typeof v !== 'string') throw new TypeError(`sip-native: ${where}.${k} must be a string, got ${describe(v)}`)
+    return [k, v]
+  })
+}
+
+/** The id of a call given as its id or its Call object (anything else fails checkString). */
+function callIdOf(call) {
+  return call !== null && typeof call === 'object' && typeof call.id === 'string' ? call.id : call
+}
+
+/** An operator settings row: a pbx_* value is a string or a number, as databases return it. */
+function checkOperatorRow(where, row) {
+  for (const [key, value] of Object.entries(row)) {
+    if (key.startsWith('pbx_') && value !== undefined && value !== null && typeof value !== 'string' && typeof value !== 'number') {
+      throw new TypeError(`sip-native: ${where}.${key} must be a string or a number, got ${describe(value)}`)
+    }
+  }
+  return row
+}
+
+module.exports = {
+  describe,
+  normalizeConfig,
+  normalizeAccount,
+  logSettings,
+  checkString,
+  checkOptions,
+  checkHeaders,
+  checkOperatorRow,
+  callIdOf,
+  rethrow,
+}

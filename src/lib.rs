@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 use types::{
-    CallSnapshot, CallStats, Counters, EngineEvent, LocalAddress, MediaClock, OptionsResult,
-    RecordingInfo, StartOptions,
+    AccountInput, AccountSummary, CallSnapshot, CallStats, Counters, EngineEvent, LocalAddress,
+    MediaClock, OperatorRow, OptionsResult, RecordingInfo, StartOptions,
 };
 
 /// Event callback: receives each engine event as a plain object (`{ type, ... }`). Written out
@@ -144,6 +144,31 @@ pub async fn start_endpoint(
     })
 }
 
+/// A SIP status code from JS (the engine checks the range it needs).
+fn sip_status(code: u32) -> Result<u16> {
+    u16::try_from(code).map_err(|_| {
+        Error::new(
+            Status::InvalidArg,
+            format!("code: not a SIP status: {code}"),
+        )
+    })
+}
+
+/// Extra headers from JS (`[name, value]` pairs; the engine checks names and values).
+fn header_pairs(headers: Option<Vec<Vec<String>>>) -> Result<Vec<(String, String)>> {
+    headers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|h| match <[String; 2]>::try_from(h) {
+            Ok([n, v]) => Ok((n, v)),
+            Err(_) => Err(Error::new(
+                Status::InvalidArg,
+                "headers: each entry must be [name, value]",
+            )),
+        })
+        .collect()
+}
+
 fn forward(cb: &EventCallback, ev: sipua::Event) {
     cb.call(ev.into(), ThreadsafeFunctionCallMode::NonBlocking);
 }
@@ -212,18 +237,7 @@ impl NativeEndpoint {
         to: String,
         headers: Option<Vec<Vec<String>>>,
     ) -> Result<CallSnapshot> {
-        let mut pairs = Vec::new();
-        for h in headers.unwrap_or_default() {
-            match <[String; 2]>::try_from(h) {
-                Ok([n, v]) => pairs.push((n, v)),
-                Err(_) => {
-                    return Err(Error::new(
-                        Status::InvalidArg,
-                        "headers: each entry must be [name, value]",
-                    ))
-                }
-            }
-        }
+        let pairs = header_pairs(headers)?;
         let info = self
             .engine
             .make_call(&from, &to, pairs)
@@ -241,28 +255,49 @@ impl NativeEndpoint {
         Ok(reply.into())
     }
 
-    #[napi]
-    pub async fn answer(&self, call_id: String) -> Result<()> {
-        self.engine.answer(&call_id).await.map_err(to_napi)
+    /// Answers an incoming call; `headers` go on the 200.
+    #[napi(ts_args_type = "callId: string, headers?: Array<[string, string]>")]
+    pub async fn answer(&self, call_id: String, headers: Option<Vec<Vec<String>>>) -> Result<()> {
+        let headers = header_pairs(headers)?;
+        self.engine.answer(&call_id, headers).await.map_err(to_napi)
     }
 
-    #[napi]
-    pub async fn reject(&self, call_id: String, code: u32, reason: Option<String>) -> Result<()> {
-        let code = u16::try_from(code).map_err(|_| {
-            Error::new(
-                Status::InvalidArg,
-                format!("code: not a SIP status: {code}"),
-            )
-        })?;
+    /// Rejects an incoming call; `headers` go on the final response.
+    #[napi(
+        ts_args_type = "callId: string, code: number, reason?: string, headers?: Array<[string, string]>"
+    )]
+    pub async fn reject(
+        &self,
+        call_id: String,
+        code: u32,
+        reason: Option<String>,
+        headers: Option<Vec<Vec<String>>>,
+    ) -> Result<()> {
+        let code = sip_status(code)?;
+        let headers = header_pairs(headers)?;
         self.engine
-            .reject(&call_id, code, reason)
+            .reject(&call_id, code, reason, headers)
             .await
             .map_err(to_napi)
     }
 
-    #[napi]
-    pub async fn hangup(&self, call_id: String) -> Result<()> {
-        self.engine.hangup(&call_id).await.map_err(to_napi)
+    /// Ends a call; `code`/`reason` become an RFC 3326 Reason on the BYE, CANCEL or 603.
+    #[napi(
+        ts_args_type = "callId: string, code?: number, reason?: string, headers?: Array<[string, string]>"
+    )]
+    pub async fn hangup(
+        &self,
+        call_id: String,
+        code: Option<u32>,
+        reason: Option<String>,
+        headers: Option<Vec<Vec<String>>>,
+    ) -> Result<()> {
+        let code = code.map(sip_status).transpose()?;
+        let headers = header_pairs(headers)?;
+        self.engine
+            .hangup(&call_id, code, reason, headers)
+            .await
+            .map_err(to_napi)
     }
 
     /// Puts a confirmed call on hold (re-INVITE with `sendonly`).
@@ -403,6 +438,44 @@ impl NativeEndpoint {
 
     /// Ends calls, unregisters, closes the socket, delivers the last events, then releases the
     /// event callback so Node can exit.
+    /// Adds an account of the typed config at run time; resolves once it is in the table.
+    #[napi]
+    pub async fn add_account(&self, account: AccountInput) -> Result<()> {
+        let value = serde_json::to_value(&account)
+            .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
+        let config = sipua::AccountConfig::from_json(value, "account").map_err(to_napi)?;
+        self.engine.add_account(config).await.map_err(to_napi)
+    }
+
+    /// Adds an account from an operator settings row (`pbx_extension`, ...) at run time.
+    #[napi]
+    pub async fn add_operator(&self, row: OperatorRow) -> Result<()> {
+        let config =
+            sipua::AccountConfig::from_operator_row(&row.into_value(), "row").map_err(to_napi)?;
+        self.engine.add_account(config).await.map_err(to_napi)
+    }
+
+    /// Removes an account: its calls end and it un-REGISTERs, bounded by `stopGraceMs`.
+    #[napi]
+    pub async fn remove_account(&self, extension: String) -> Result<()> {
+        self.engine
+            .remove_account(&extension)
+            .await
+            .map_err(to_napi)
+    }
+
+    /// The accounts with their registration state.
+    #[napi(catch_unwind)]
+    pub fn accounts(&self) -> Vec<AccountSummary> {
+        self.engine.accounts().into_iter().map(Into::into).collect()
+    }
+
+    /// A snapshot of a live call or of one of the last ended ones; throws "no such call" else.
+    #[napi(catch_unwind)]
+    pub fn call_info(&self, call_id: String) -> Result<CallSnapshot> {
+        Ok(self.engine.call_info(&call_id).map_err(to_napi)?.into())
+    }
+
     #[napi]
     pub async fn stop(&self) -> Result<()> {
         self.engine.stop().await;

@@ -24,6 +24,9 @@ pub struct AccountInput {
     pub domain: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub register: Option<bool>,
+    /// Concurrent calls of this account at most (0 or none: no limit of its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_calls: Option<u32>,
 }
 
 /// The config's `tls` object (files are checked by the engine, which names the field).
@@ -112,6 +115,9 @@ pub struct ConfigInput {
     /// `update` or `invite`; default UPDATE when the peer allows it, else re-INVITE.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_refresh: Option<String>,
+    /// Concurrent calls of the whole service at most (0: no limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_calls: Option<u32>,
 }
 
 /// The service's PBX settings row (`pbx_*` names kept). Every value may come as a number or a
@@ -204,7 +210,7 @@ impl PbxRow {
 }
 
 impl OperatorRow {
-    fn into_value(self) -> Value {
+    pub fn into_value(self) -> Value {
         fields(vec![
             ("pbx_extension", self.pbx_extension.map(number_or_string)),
             ("pbx_username", self.pbx_username.map(number_or_string)),
@@ -326,8 +332,8 @@ impl From<sipua::event::TransportState> for TransportState {
     }
 }
 
-/// A snapshot of one call.
-#[napi(object)]
+/// A snapshot of one call (`callInfo()`); times are ms since the Unix epoch.
+#[napi(object, use_nullable = true)]
 pub struct CallSnapshot {
     pub id: String,
     pub sip_call_id: String,
@@ -335,6 +341,19 @@ pub struct CallSnapshot {
     pub from: String,
     pub to: String,
     pub state: CallState,
+    /// The extension of the call's account.
+    pub account: Option<String>,
+    pub local_uri: String,
+    pub remote_uri: String,
+    /// The peer's Contact URI as sent, once known.
+    pub remote_contact: Option<String>,
+    /// 'PCMU' | 'PCMA' | 'G722', once the media runs.
+    pub codec: Option<String>,
+    pub start_time: f64,
+    pub answer_time: Option<f64>,
+    pub end_time: Option<f64>,
+    /// For a call placed on a REFER: our id of the transferred call.
+    pub referred_from: Option<String>,
 }
 
 impl From<sipua::CallInfo> for CallSnapshot {
@@ -346,6 +365,34 @@ impl From<sipua::CallInfo> for CallSnapshot {
             from: c.from,
             to: c.to,
             state: c.state.into(),
+            account: c.account,
+            local_uri: c.local_uri,
+            remote_uri: c.remote_uri,
+            remote_contact: c.remote_contact,
+            codec: c.codec,
+            start_time: c.start_time as f64,
+            answer_time: c.answer_time.map(|t| t as f64),
+            end_time: c.end_time.map(|t| t as f64),
+            referred_from: c.referred_from,
+        }
+    }
+}
+
+/// One account as `accounts()` lists it.
+#[napi(object)]
+pub struct AccountSummary {
+    pub extension: String,
+    pub username: String,
+    #[napi(ts_type = "'registering' | 'registered' | 'unregistering' | 'unregistered' | 'failed'")]
+    pub state: String,
+}
+
+impl From<sipua::AccountInfo> for AccountSummary {
+    fn from(a: sipua::AccountInfo) -> Self {
+        Self {
+            extension: a.extension,
+            username: a.username,
+            state: a.state.to_string(),
         }
     }
 }
@@ -484,6 +531,8 @@ pub enum EngineEvent {
         direction: CallDirection,
         code: u32,
         reason: String,
+        /// The peer's RFC 3326 Reason header on its BYE or CANCEL, as sent.
+        reason_header: Option<String>,
     },
     Dtmf {
         call_id: String,
@@ -565,12 +614,14 @@ impl From<sipua::Event> for EngineEvent {
                 direction,
                 code,
                 reason,
+                reason_header,
             } => Self::CallState {
                 call_id,
                 state: state.into(),
                 direction: direction.into(),
                 code: u32::from(code),
                 reason,
+                reason_header,
             },
             E::Dtmf {
                 call_id,

@@ -90,9 +90,57 @@ pub struct AccountConfig {
     pub domain: Option<String>,
     /// Whether to REGISTER this account at start (default true when a server is set).
     pub register: Option<bool>,
+    /// Concurrent calls of this account at most (incoming get 486 Busy Here beyond, and
+    /// `makeCall` fails); `None` or 0: no limit of its own.
+    pub max_calls: Option<u32>,
 }
 
 impl AccountConfig {
+    /// One operator settings row (`pbx_extension`, `pbx_username`, `pbx_password`,
+    /// `pbx_display_name`); `field` names the row in errors (`operators[2]`).
+    pub fn from_operator_row(row: &Value, field: &str) -> Result<Self> {
+        let extension = opt_string(row, "pbx_extension")?
+            .or(opt_string(row, "pbx_username")?)
+            .ok_or_else(|| Error::Config(format!("{field}.pbx_extension: missing")))?;
+        Ok(AccountConfig {
+            extension,
+            username: opt_string(row, "pbx_username")?,
+            password: opt_string(row, "pbx_password")?.unwrap_or_default(),
+            display_name: opt_string(row, "pbx_display_name")?,
+            ..AccountConfig::default()
+        })
+    }
+
+    /// The typed camelCase account (a JSON object), `field` naming it in errors.
+    pub fn from_json(value: Value, field: &str) -> Result<Self> {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            Error::Config(if path == "." {
+                format!("{field}: {inner}")
+            } else {
+                format!("{field}.{path}: {inner}")
+            })
+        })
+    }
+
+    /// Checks the extension; `field` names the account (`accounts[0]`).
+    pub fn validate(&self, field: &str) -> Result<()> {
+        if self.extension.trim().is_empty() {
+            return Err(Error::Config(format!("{field}.extension: empty")));
+        }
+        if self
+            .extension
+            .contains(|c: char| c.is_whitespace() || c == '@' || c == ':')
+        {
+            return Err(Error::Config(format!(
+                "{field}.extension: not a SIP user part: {:?}",
+                self.extension
+            )));
+        }
+        Ok(())
+    }
+
     /// The digest user name: `username`, or the extension when none is set.
     pub fn auth_username(&self) -> &str {
         match self.username.as_deref() {
@@ -242,6 +290,9 @@ pub struct EndpointConfig {
     pub session_refresh: Option<SessionRefresh>,
     /// The accounts (operators) of this user agent.
     pub accounts: Vec<AccountConfig>,
+    /// Concurrent calls of the whole endpoint at most (incoming get 486 Busy Here beyond,
+    /// and `makeCall` fails); 0: no limit.
+    pub max_calls: u32,
 }
 
 impl Default for EndpointConfig {
@@ -275,6 +326,7 @@ impl Default for EndpointConfig {
             min_session_expires_sec: 90,
             session_refresh: None,
             accounts: Vec::new(),
+            max_calls: 0,
         }
     }
 }
@@ -356,17 +408,10 @@ impl EndpointConfig {
         config.use_websocket = opt_bool(pbx, "pbx_use_websocket")?.unwrap_or(false);
         config.websocket_url = opt_string(pbx, "pbx_websocket_url")?;
         for (i, row) in operators.iter().enumerate() {
-            let extension = opt_string(row, "pbx_extension")?
-                .or(opt_string(row, "pbx_username")?)
-                .ok_or_else(|| Error::Config(format!("operators[{i}].pbx_extension: missing")))?;
-            config.accounts.push(AccountConfig {
-                extension,
-                username: opt_string(row, "pbx_username")?,
-                password: opt_string(row, "pbx_password")?.unwrap_or_default(),
-                display_name: opt_string(row, "pbx_display_name")?,
-                domain: None,
-                register: None,
-            });
+            config.accounts.push(AccountConfig::from_operator_row(
+                row,
+                &format!("operators[{i}]"),
+            )?);
         }
         if let Some(Value::Object(map)) = overrides {
             let mut merged =
@@ -492,14 +537,13 @@ impl EndpointConfig {
             }
         }
         for (i, a) in self.accounts.iter().enumerate() {
-            if a.extension.trim().is_empty() {
-                return Err(Error::Config(format!("accounts[{i}].extension: empty")));
-            }
-            if a.extension
-                .contains(|c: char| c.is_whitespace() || c == '@' || c == ':')
+            a.validate(&format!("accounts[{i}]"))?;
+            if self.accounts[..i]
+                .iter()
+                .any(|b| b.extension == a.extension)
             {
                 return Err(Error::Config(format!(
-                    "accounts[{i}].extension: not a SIP user part: {:?}",
+                    "accounts[{i}].extension: {} is the extension of another account",
                     a.extension
                 )));
             }

@@ -25,6 +25,10 @@ pub enum Error {
         /// The state (or states) the operation needs, e.g. `confirmed`.
         expected: String,
     },
+    /// A call limit (`maxCalls` of the endpoint or of an account) is reached; the message
+    /// names the account and the limit.
+    #[error("{0}")]
+    CallLimit(String),
     /// The RTP port range has no free pair left.
     #[error("RTP port range {min}-{max} exhausted")]
     PortsExhausted {

@@ -153,8 +153,11 @@ pub enum Event {
         direction: Direction,
         /// Last SIP status code seen for the call (0 if none).
         code: u16,
-        /// What happened, e.g. "local hangup", "RTP timeout".
+        /// What happened, e.g. "local hangup", "RTP timeout"; the `text` of the peer's
+        /// RFC 3326 Reason when its BYE or CANCEL carried one.
         reason: String,
+        /// The peer's Reason header on its BYE or CANCEL, as sent (on `disconnected`).
+        reason_header: Option<String>,
     },
     /// A DTMF digit received (RFC 4733 in RTP, or SIP INFO).
     Dtmf {

@@ -30,7 +30,7 @@ mod transport;
 
 pub use call::CallInfo;
 pub use config::{AccountConfig, EndpointConfig, TransportKind};
-pub use endpoint::{Counters, DtmfMethod, Endpoint, LocalAddress, OptionsReply};
+pub use endpoint::{AccountInfo, Counters, DtmfMethod, Endpoint, LocalAddress, OptionsReply};
 pub use error::{Error, Result};
 pub use event::Event;
 pub use metrics::Metrics;

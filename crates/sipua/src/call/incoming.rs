@@ -1,5 +1,6 @@
 //! Incoming calls: a new INVITE gets 100 Trying at once, is matched to an account, its offer
-//! checked and ports reserved (or it is refused: 404, 488, 480, 503), then it rings as an
+//! checked, the call limits and ports reserved (or it is refused: 404, 488, 480, 486, 503),
+//! then it rings as an
 //! `incoming_call` until the application answers or rejects it, the caller cancels, or
 //! `incomingCallTimeoutMs` passes (480).
 
@@ -11,6 +12,7 @@ use crate::context::UaContext;
 use crate::error::Result;
 use crate::event::{CallState, Direction, Event};
 use crate::sdp;
+use crate::sip::hangup_headers::reason_value;
 use crate::sip::mask::masked_headers;
 use crate::sip::message::header_pairs;
 use crate::sip::uri::strip_uri;
@@ -54,7 +56,7 @@ pub(crate) async fn accept(
         None
     } else {
         match accounts.find(&user) {
-            Some(a) => Some(a.clone()),
+            Some(a) => Some(a),
             None => {
                 ctx.signalling.call_failed(Direction::Incoming, 404);
                 tx.reply(StatusCode::NotFound).await?;
@@ -84,15 +86,31 @@ pub(crate) async fn accept(
         ctx.signalling.call_failed(Direction::Incoming, 480);
         tx.reply_with(
             StatusCode::TemporarilyUnavailable,
-            vec![sip::Header::Other(
-                "Reason".into(),
-                "SIP;cause=480;text=\"no handler\"".into(),
+            vec![sip::Header::Reason(
+                reason_value(480, Some("no handler")).into(),
             )],
             None,
         )
         .await?;
         return Ok(None);
     }
+    // Over a call limit: busy, before it rings (and before it takes RTP ports).
+    let slot = match accounts.call_limits.claim(account.as_ref()) {
+        Ok(slot) => slot,
+        Err(hit) => {
+            let why = hit.describe();
+            tracing::info!(limit = %why, "rejecting INVITE: call limit");
+            ctx.signalling.call_failed(Direction::Incoming, 486);
+            let reason = reason_value(486, Some(&why));
+            tx.reply_with(
+                StatusCode::BusyHere,
+                vec![sip::Header::Reason(reason.into())],
+                None,
+            )
+            .await?;
+            return Ok(None);
+        }
+    };
     let ports = match super::media::reserve_ports(ctx).await {
         Ok(p) => p,
         Err(e) => {
@@ -122,6 +140,7 @@ pub(crate) async fn accept(
         from_uri.clone(),
         strip_uri(&to.uri.to_string()),
         ports,
+        slot,
     );
     call.set_dialog(&dialog);
     if let Ok(mut o) = call.remote_offer.lock() {
@@ -212,7 +231,7 @@ async fn watch_incoming(call: Arc<Call>, mut state_rx: DialogStateReceiver) {
             },
             _ = tokio::time::sleep_until(ring_deadline), if !rang_out => {
                 rang_out = true;
-                let _ = call.reject(480, Some("no answer".into()));
+                let _ = call.reject(480, Some("no answer".into()), Vec::new());
             }
             // answer() changed the state: the loop's check hands over.
             _ = state.changed() => {}

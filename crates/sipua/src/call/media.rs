@@ -78,6 +78,8 @@ pub(crate) struct CallMedia {
     sdp_version: AtomicU64,
     /// The last SDP we sent, offer or answer: a session refresh re-INVITE sends it unchanged.
     last_sdp: Mutex<Option<String>>,
+    /// The codec the session started with (for `callInfo`, also after the call ended).
+    codec: Mutex<Option<&'static str>>,
 }
 
 impl CallMedia {
@@ -95,12 +97,18 @@ impl CallMedia {
             sdp_session: sdp_session_id(),
             sdp_version: AtomicU64::new(0),
             last_sdp: Mutex::new(None),
+            codec: Mutex::new(None),
         }
     }
 
     /// The running RTP session, once the call is answered.
     pub(super) fn session(&self) -> Option<Arc<MediaSession>> {
         self.session.lock().ok().and_then(|m| m.clone())
+    }
+
+    /// The codec the RTP session started with, once it did.
+    pub(super) fn codec(&self) -> Option<String> {
+        self.codec.lock().ok().and_then(|c| c.map(str::to_string))
     }
 
     fn next_sdp_version(&self) -> u64 {
@@ -162,6 +170,9 @@ impl CallMedia {
             return;
         };
         let params = negotiated.media_params();
+        if let Ok(mut c) = self.codec.lock() {
+            *c = Some(params.codec.name());
+        }
         match MediaSession::new(call_id.to_string(), rtp, rtcp, params, media_events(ctx)) {
             Ok(session) => {
                 if let Ok(mut m) = self.session.lock() {

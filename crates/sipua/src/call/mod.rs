@@ -5,6 +5,7 @@
 
 mod in_dialog;
 mod incoming;
+mod info;
 mod media;
 mod outgoing;
 mod session_refresh;
@@ -12,14 +13,17 @@ mod session_timer;
 mod state;
 
 pub(crate) use incoming::accept;
+pub use info::CallInfo;
 pub(crate) use outgoing::place;
 
+use crate::account::CallSlot;
 use crate::context::UaContext;
 use crate::error::{Error, Result};
 use crate::event::{CallState, Direction, Event};
 use crate::media::session::MediaSession;
 use crate::media::MediaDirection;
 use crate::sdp;
+use crate::sip::hangup_headers::{reason_text, reason_value, Outgoing};
 use crate::sip::message::{content_type, reason_of, sdp_content_type};
 use media::{CallMedia, CallPorts};
 use rsipstack::dialog::invite_dialog::InviteDialog;
@@ -35,24 +39,6 @@ use tracing::Instrument;
 /// level so that it exists whenever any log output is on, whatever the threshold.
 pub(crate) fn span(call_id: &str) -> tracing::Span {
     tracing::error_span!("call", call_id = call_id)
-}
-
-/// A snapshot of one call.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CallInfo {
-    /// Our id of the call (`out-…` or `in-…`), the `callId` of its events.
-    pub id: String,
-    /// The SIP Call-ID of its dialog.
-    pub sip_call_id: String,
-    /// Who placed the call.
-    pub direction: Direction,
-    /// The caller's URI.
-    pub from: String,
-    /// The called URI.
-    pub to: String,
-    /// Where the call is now.
-    pub state: CallState,
 }
 
 /// One call.
@@ -81,6 +67,15 @@ pub(crate) struct Call {
     /// The session timer (RFC 4028), once negotiated; its task refreshes or expires it.
     session: session_refresh::SessionTimerSlot,
     ctx: Arc<UaContext>,
+    /// The extension of the account the call belongs to (`callInfo`, `removeAccount`).
+    pub account: Option<String>,
+    /// The call's places in the call limits, given back when it is disconnected.
+    slot: Mutex<Option<CallSlot>>,
+    /// Created, answered and ended, for `callInfo`.
+    times: Mutex<info::CallTimes>,
+    /// For a call placed on a REFER: our id of the transferred call (none until transfers
+    /// place calls).
+    referred_from: Option<String>,
 }
 
 impl Call {
@@ -91,6 +86,7 @@ impl Call {
         from: String,
         to: String,
         ports: CallPorts,
+        slot: CallSlot,
     ) -> Arc<Self> {
         let (prefix, first_state) = match direction {
             Direction::Outgoing => ("out", CallState::Calling),
@@ -114,6 +110,10 @@ impl Call {
             final_code: AtomicU16::new(0),
             session: Default::default(),
             ctx: ctx.clone(),
+            account: slot.account().map(str::to_string),
+            slot: Mutex::new(Some(slot)),
+            times: Mutex::new(info::CallTimes::new(info::now_ms())),
+            referred_from: None,
         })
     }
 
@@ -126,17 +126,6 @@ impl Call {
         let mut rx = self.state.subscribe();
         // The sender lives in `self`, so the channel cannot close while we wait.
         let _ = rx.wait_for(|s| *s == CallState::Disconnected).await;
-    }
-
-    pub(crate) fn info(&self) -> CallInfo {
-        CallInfo {
-            id: self.id.clone(),
-            sip_call_id: self.sip_call_id.clone(),
-            direction: self.direction,
-            from: self.from.clone(),
-            to: self.to.clone(),
-            state: self.state(),
-        }
     }
 
     /// The call's RTP session, once answered.
@@ -171,6 +160,9 @@ impl Call {
         let Some((previous, next)) = change else {
             return false;
         };
+        if let Ok(mut t) = self.times.lock() {
+            t.entered(next, info::now_ms());
+        }
         match next {
             CallState::Confirmed => self.ctx.signalling.call_established(self.direction),
             CallState::Disconnected if previous != CallState::Confirmed => {
@@ -180,10 +172,19 @@ impl Call {
         }
         // Media stops before the event goes out: a `stopRecording()` called from the
         // `disconnected` listener must find the finished recording.
+        let mut reason_header = None;
+        let mut reason = reason.to_string();
         if next == CallState::Disconnected {
             self.media.stop(&self.ctx, &self.id);
             if let Some(d) = self.dialog() {
                 self.ctx.dialogs.remove_dialog(&d.id());
+            }
+            // Its place in the call limits is free for the next call.
+            self.slot.lock().ok().and_then(|mut s| s.take());
+            // The peer's RFC 3326 Reason on its BYE or CANCEL says why, in its words.
+            reason_header = self.ctx.hangup_headers.take_peer_reason(&self.sip_call_id);
+            if let Some(text) = reason_header.as_deref().and_then(reason_text) {
+                reason = text;
             }
         }
         tracing::info!(call_id = %self.id, code, reason, "call {}", next.as_str());
@@ -192,7 +193,8 @@ impl Call {
             state: next,
             direction: self.direction,
             code,
-            reason: reason.to_string(),
+            reason,
+            reason_header,
         });
         true
     }
@@ -207,8 +209,8 @@ impl Call {
         let dialog = self.dialog();
         self.end(code, text);
         if let Some(d) = dialog {
-            let reason = format!("SIP;cause={code};text=\"{text}\"");
-            send_bye(d, Some(reason), self.id.clone()).await;
+            let reason = reason_value(code, Some(text));
+            send_bye(d, vec![Header::Reason(reason.into())], self.id.clone()).await;
         }
     }
 
@@ -227,7 +229,7 @@ impl Call {
 
     /// Answers an incoming call: 200 OK with the SDP answer (or our offer, when the INVITE had
     /// none: the answer then comes in the ACK).
-    pub(crate) async fn answer(&self) -> Result<()> {
+    pub(crate) async fn answer(&self, headers: Vec<Header>) -> Result<()> {
         self.expect(CallState::Incoming, "answer")?;
         let dialog = self
             .dialog()
@@ -243,21 +245,32 @@ impl Call {
         }
         let invite = dialog.initial_request();
         let timer = self.session_timer_decision(&invite);
-        let mut headers = vec![sdp_content_type()];
-        headers.extend(timer.response_headers());
-        dialog.accept(Some(headers), Some(body.into_bytes()))?;
+        let mut all = vec![sdp_content_type()];
+        all.extend(timer.response_headers());
+        all.extend(headers);
+        dialog.accept(Some(all), Some(body.into_bytes()))?;
         self.note_refresh(&timer, &invite);
         self.apply(Input::LocalAnswer, 200, "OK");
         Ok(())
     }
 
-    /// Rejects an incoming call that is not answered yet.
-    pub(crate) fn reject(&self, code: u16, reason: Option<String>) -> Result<()> {
+    /// Rejects an incoming call that is not answered yet; `headers` go on the response.
+    pub(crate) fn reject(
+        &self,
+        code: u16,
+        reason: Option<String>,
+        headers: Vec<Header>,
+    ) -> Result<()> {
         self.expect(CallState::Incoming, "reject")?;
         let dialog = self
             .dialog()
             .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;
         self.final_code.store(code, Ordering::SeqCst);
+        self.ctx
+            .hangup_headers
+            .add(&self.sip_call_id, Outgoing::Rejection, headers);
+        // rsipstack puts `reason` into a Reason header as it is: give it RFC 3326's form.
+        let reason = reason.map(|r| reason_value(code, Some(&r)));
         dialog.reject(Some(StatusCode::from(code)), reason)?;
         Ok(())
     }
@@ -266,24 +279,37 @@ impl Call {
     /// at once after a BYE (which may still be retried in the background) or a 603, after
     /// the 487 to our CANCEL, or at the latest 64·T1 after a CANCEL the peer never answers
     /// (RFC 3261 §9.1). A silent peer never makes it fail.
-    pub(crate) async fn hangup(&self) -> Result<()> {
-        self.request_hangup();
+    pub(crate) async fn hangup(&self, how: Hangup) -> Result<()> {
+        self.request_hangup(how);
         self.ended().await;
         Ok(())
     }
 
     /// Starts ending the call without waiting for the peer: a CANCEL (sent by the INVITE
-    /// task), a BYE in the background, or a 603 for an incoming call not answered yet.
-    pub(crate) fn request_hangup(&self) {
+    /// task), a BYE in the background, or a 603 for an incoming call not answered yet; each
+    /// with `how`'s headers and RFC 3326 Reason.
+    pub(crate) fn request_hangup(&self, how: Hangup) {
         self.hangup_requested.store(true, Ordering::SeqCst);
-        match (self.direction, self.state()) {
+        let state = self.state();
+        let default_cause = match (self.direction, state) {
+            (Direction::Incoming, CallState::Incoming) => 603,
+            (Direction::Outgoing, CallState::Calling | CallState::Ringing | CallState::Early) => {
+                487
+            }
+            _ => 200,
+        };
+        let headers = how.headers(default_cause);
+        match (self.direction, state) {
             (_, CallState::Disconnected) => {}
             (Direction::Incoming, CallState::Incoming) => {
-                if let Err(e) = self.reject(603, None) {
+                if let Err(e) = self.reject(603, None, headers) {
                     tracing::debug!(call_id = %self.id, error = %e, "603 not sent");
                 }
             }
             (Direction::Outgoing, CallState::Calling | CallState::Ringing | CallState::Early) => {
+                self.ctx
+                    .hangup_headers
+                    .add(&self.sip_call_id, Outgoing::Cancel, headers);
                 // A stored permit: the task sends the CANCEL even if its dialog is not there yet.
                 self.cancel_requested.notify_one();
             }
@@ -293,7 +319,7 @@ impl Call {
                 let dialog = self.dialog();
                 self.end(200, "local hangup");
                 if let Some(d) = dialog {
-                    tokio::spawn(send_bye(d, None, self.id.clone()).instrument(span(&self.id)));
+                    tokio::spawn(send_bye(d, headers, self.id.clone()).instrument(span(&self.id)));
                 }
             }
         }
@@ -383,10 +409,33 @@ impl Call {
     }
 }
 
+/// How the application ends a call: an RFC 3326 Reason (`cause` the code, `text` the
+/// reason) and extra headers, on the BYE, CANCEL or 603.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hangup {
+    pub code: Option<u16>,
+    pub reason: Option<String>,
+    /// Checked with `sip::message::extra_headers`.
+    pub headers: Vec<Header>,
+}
+
+impl Hangup {
+    /// The headers to send: the extra ones, then the Reason when a code or reason was given
+    /// (`default_cause` when only the reason was).
+    fn headers(self, default_cause: u16) -> Vec<Header> {
+        let mut headers = self.headers;
+        if self.code.is_some() || self.reason.is_some() {
+            let value = reason_value(self.code.unwrap_or(default_cause), self.reason.as_deref());
+            headers.push(Header::Reason(value.into()));
+        }
+        headers
+    }
+}
+
 /// Sends the BYE of a call that is already over for the application: a peer that does not
 /// answer it only shows in the log (the transaction gives up after 64·T1).
-async fn send_bye(dialog: InviteDialog, reason: Option<String>, call_id: String) {
-    let headers = reason.map(|r| vec![Header::Reason(r.into())]);
+async fn send_bye(dialog: InviteDialog, headers: Vec<Header>, call_id: String) {
+    let headers = (!headers.is_empty()).then_some(headers);
     if let Err(e) = dialog.bye_with_headers(headers).await {
         tracing::info!(call_id = %call_id, error = %e, "BYE failed or not answered");
     }

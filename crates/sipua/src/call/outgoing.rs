@@ -6,7 +6,7 @@ use super::in_dialog::watch_confirmed;
 use super::session_timer::{min_se_of, raised};
 use super::state::Input;
 use super::{send_bye, Call};
-use crate::account::AccountTable;
+use crate::account::{Account, AccountTable};
 use crate::config::SessionTimerMode;
 use crate::context::{OutOfDialogRoute, UaContext};
 use crate::error::{Error, Result};
@@ -29,6 +29,8 @@ use tracing::Instrument;
 
 /// Who places the call: the account's identity, or a bare user name without accounts.
 struct Caller {
+    /// The account placing the call (none: peer-to-peer use without accounts).
+    account: Option<Arc<Account>>,
     user: String,
     display_name: Option<String>,
     aor: String,
@@ -45,6 +47,7 @@ fn caller(ctx: &UaContext, accounts: &AccountTable, from: &str) -> Result<Caller
                 acc.config.auth_username(),
                 &acc.config.password,
             )),
+            account: Some(acc),
         });
     }
     if ctx.config.server.is_none() && !from.trim().is_empty() && !from.contains(char::is_whitespace)
@@ -54,6 +57,7 @@ fn caller(ctx: &UaContext, accounts: &AccountTable, from: &str) -> Result<Caller
         let public = ctx.addressing.public();
         let host = host_port_unless_default(&public.ip().to_string(), 5060);
         return Ok(Caller {
+            account: None,
             aor: format!("sip:{user}@{host}"),
             user,
             display_name: None,
@@ -104,6 +108,10 @@ pub(crate) async fn place(
         },
         None => ctx.route(&hop).await?,
     };
+    let slot = accounts
+        .call_limits
+        .claim(caller.account.as_ref())
+        .map_err(|hit| Error::CallLimit(format!("makeCall: {}", hit.describe())))?;
     let ports = super::media::reserve_ports(ctx).await?;
     let sip_call_id = format!("{}@sip-native", crate::ids::random_token(20));
     let call = Call::new(
@@ -113,6 +121,7 @@ pub(crate) async fn place(
         caller.aor.clone(),
         target.clone(),
         ports,
+        slot,
     );
     ctx.signalling.call_attempted(Direction::Outgoing);
     headers.extend(call.session_timer_invite_headers());
@@ -146,6 +155,7 @@ pub(crate) async fn place(
         direction: Direction::Outgoing,
         code: 0,
         reason: String::new(),
+        reason_header: None,
     });
     // A stream target other than the PBX: we dial it (the stack's own dial has no timeout
     // and, for TLS, no trusted roots).
@@ -172,8 +182,10 @@ pub(crate) async fn place(
                 }
             }
             run(call.clone(), option, caller.auth, targets).await;
-            // Only now: a BYE sent after the call ended still needs the peer's Contact.
+            // Only now: a BYE sent after the call ended still needs the peer's Contact, and
+            // the CANCEL that ended it its headers.
             call.ctx.remote_targets.forget(&call.sip_call_id);
+            call.ctx.hangup_headers.forget(&call.sip_call_id);
         }
     };
     Ok((call, task))
@@ -431,7 +443,7 @@ async fn answered(
                 488,
                 &format!("Not Acceptable Here: unusable SDP answer ({e})"),
             );
-            send_bye(dialog.clone(), None, call.id.clone()).await;
+            send_bye(dialog.clone(), Vec::new(), call.id.clone()).await;
             return Tried::Over;
         }
     }

@@ -1,18 +1,22 @@
 //! The endpoint's call table. A call's task is spawned through it: the call is inserted
 //! before its task runs and removed when the task ends, so no call ever removes itself.
 
-use crate::call::Call;
+use crate::call::{Call, CallInfo};
 use crate::error::{Error, Result};
 use crate::event::CallState;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tracing::Instrument;
 
-/// The calls whose tasks are running, by our call id.
+/// Snapshots of ended calls kept for `callInfo` (their end time, how they ended), newest last.
+const KEPT_ENDED: usize = 256;
+
+/// The calls whose tasks are running, by our call id, and the last ended ones' snapshots.
 #[derive(Clone, Default)]
 pub(crate) struct CallTable {
     calls: Arc<Mutex<HashMap<String, Arc<Call>>>>,
+    ended: Arc<Mutex<VecDeque<CallInfo>>>,
 }
 
 impl CallTable {
@@ -39,9 +43,29 @@ impl CallTable {
     }
 
     pub(super) fn remove(&self, id: &str) {
-        if let Ok(mut calls) = self.calls.lock() {
-            calls.remove(id);
+        let removed = self
+            .calls
+            .lock()
+            .ok()
+            .and_then(|mut calls| calls.remove(id));
+        if let (Some(call), Ok(mut ended)) = (removed, self.ended.lock()) {
+            if ended.len() >= KEPT_ENDED {
+                ended.pop_front();
+            }
+            ended.push_back(call.info());
         }
+    }
+
+    /// The snapshot of a call: live, or among the last ended ones.
+    pub(super) fn info(&self, id: &str) -> Result<CallInfo> {
+        if let Ok(call) = self.get(id) {
+            return Ok(call.info());
+        }
+        self.ended
+            .lock()
+            .ok()
+            .and_then(|e| e.iter().rev().find(|i| i.id == id).cloned())
+            .ok_or_else(|| Error::NoSuchCall(id.to_string()))
     }
 
     pub(super) fn get(&self, id: &str) -> Result<Arc<Call>> {

@@ -44,9 +44,11 @@ impl Dispatcher {
         match tx.original.method {
             Method::Invite if !in_dialog => {
                 let result = self.new_call(tx).await;
-                // The call's tasks are over (or none started): its Contact is of no more use.
+                // The call's tasks are over (or none started): its Contact is of no more use,
+                // nor what was left for its messages (the final response is out by now).
                 if let Ok(id) = tx.original.call_id_header() {
                     self.ctx.remote_targets.forget(id.value());
+                    self.ctx.hangup_headers.forget(id.value());
                 }
                 result
             }

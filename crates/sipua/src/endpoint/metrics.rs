@@ -18,6 +18,7 @@ impl Endpoint {
         };
         if self.ctx.config.server.is_some() {
             self.accounts
+                .list()
                 .iter()
                 .filter(|acc| acc.config.register.unwrap_or(true))
                 .for_each(|acc| m.registrations.count(acc.registration_state()));

@@ -4,6 +4,7 @@
 //! public entry points validate their arguments and return [`crate::Error`]; nothing here
 //! panics on network input.
 
+mod accounts;
 mod calls;
 mod dispatch;
 mod media_api;
@@ -11,16 +12,19 @@ mod metrics;
 mod options;
 mod streams;
 
+pub use accounts::AccountInfo;
 pub use media_api::DtmfMethod;
 pub use options::OptionsReply;
 
-use crate::account::{AccountTable, Registration};
+use crate::account::AccountTable;
 use crate::call::{self, CallInfo};
 use crate::config::{EndpointConfig, TransportKind};
 use crate::context::{Network, UaContext};
 use crate::error::{Error, Result};
 use crate::event::{AddressSource, Event};
+use crate::sip::hangup_headers::HangupHeaders;
 use crate::sip::inspect::Inspectors;
+use crate::sip::message::extra_headers;
 use crate::sip::remote_target::RemoteTargets;
 use crate::sip::via_received::ViaReceived;
 use crate::transport::{
@@ -74,7 +78,7 @@ pub struct Endpoint {
     /// The SIP stack's serve loop and our request dispatcher: aborted after the stack shuts down.
     stack_tasks: Mutex<Vec<JoinHandle<()>>>,
     /// One per registered account: they end by themselves (bounded un-REGISTER) on cancel.
-    registration_tasks: Mutex<Vec<JoinHandle<()>>>,
+    registration_tasks: Mutex<Vec<accounts::RegistrationTask>>,
     socket: Arc<GuardedUdpSocket>,
     /// The TCP or TLS listener's address, when there is one.
     tcp_listener: Option<SocketAddr>,
@@ -154,11 +158,13 @@ impl Endpoint {
         let listener = streams::bind_listener(&config, &addressing, &transport_layer).await?;
         let tcp_listener = listener.as_ref().map(|l| l.local);
         let remote_targets = RemoteTargets::default();
+        let hangup_headers = HangupHeaders::default();
         let stack = rsipstack::EndpointBuilder::new()
             .with_option(stack_timers(&config))
             .with_inspector(Box::new(Inspectors(vec![
                 Box::new(ViaReceived),
                 Box::new(remote_targets.clone()),
+                Box::new(hangup_headers.clone()),
                 Box::new(ViaRewrite(addressing.clone())),
             ])))
             .with_transport_layer(transport_layer)
@@ -186,6 +192,7 @@ impl Endpoint {
                 streams,
             },
             remote_targets,
+            hangup_headers,
             events,
         );
         let calls = CallTable::default();
@@ -274,7 +281,7 @@ impl Endpoint {
             Err(e) if e.tls_refused => e.message,
             _ => return Ok(()),
         };
-        for acc in self.accounts.iter() {
+        for acc in self.accounts.list() {
             if acc.config.register.unwrap_or(true) {
                 self.ctx.emit(Event::Registration {
                     account: acc.config.extension.clone(),
@@ -291,23 +298,8 @@ impl Endpoint {
 
     /// One registration task per account that registers (when a server is configured).
     fn start_registrations(&self) {
-        if self.ctx.config.server.is_none() {
-            return;
-        }
-        let tasks = self
-            .accounts
-            .iter()
-            .filter(|acc| acc.config.register.unwrap_or(true))
-            .map(|acc| {
-                let registration = Registration::new(self.ctx.clone(), acc.clone());
-                tokio::spawn(
-                    registration
-                        .run(self.registrations.child_token())
-                        .instrument(self.span.clone()),
-                )
-            });
-        if let Ok(mut t) = self.registration_tasks.lock() {
-            t.extend(tasks);
+        for acc in self.accounts.list() {
+            self.start_registration(&acc);
         }
     }
 
@@ -360,6 +352,11 @@ impl Endpoint {
         Ok(self.calls.get(call_id)?.info())
     }
 
+    /// `callInfo`: a snapshot of a live call or of one of the last 256 ended ones.
+    pub fn call_info(&self, call_id: &str) -> Result<CallInfo> {
+        self.calls.info(call_id)
+    }
+
     /// Whether the application listens for incoming calls; without a listener an incoming
     /// call is refused at once with 480 instead of ringing until `incomingCallTimeoutMs`.
     pub fn set_incoming_handler(&self, listening: bool) {
@@ -388,28 +385,63 @@ impl Endpoint {
         self.span.in_scope(|| call::span(id))
     }
 
-    /// Answers an incoming call with 200 OK and our SDP answer.
-    pub async fn answer(&self, call_id: &str) -> Result<()> {
+    /// Answers an incoming call with 200 OK and our SDP answer; `headers` (checked as
+    /// `makeCall`'s) go on the 200.
+    pub async fn answer(&self, call_id: &str, headers: Vec<(String, String)>) -> Result<()> {
+        let headers = extra_headers("headers", headers)?;
         let call = self.calls.get(call_id)?;
-        call.answer().instrument(self.call_span(call_id)).await
+        call.answer(headers)
+            .instrument(self.call_span(call_id))
+            .await
     }
 
-    /// Rejects an incoming call with a 3xx-6xx final response.
-    pub async fn reject(&self, call_id: &str, code: u16, reason: Option<String>) -> Result<()> {
+    /// Rejects an incoming call with a 3xx-6xx final response carrying `headers`, and an
+    /// RFC 3326 Reason with `reason`.
+    pub async fn reject(
+        &self,
+        call_id: &str,
+        code: u16,
+        reason: Option<String>,
+        headers: Vec<(String, String)>,
+    ) -> Result<()> {
         if !(300..700).contains(&code) {
             return Err(Error::InvalidArgument(format!(
                 "code: a rejection needs a 3xx-6xx status, got {code}"
             )));
         }
+        let headers = extra_headers("headers", headers)?;
         let call = self.calls.get(call_id)?;
         self.call_span(call_id)
-            .in_scope(|| call.reject(code, reason))
+            .in_scope(|| call.reject(code, reason, headers))
     }
 
-    /// Ends a call whatever its state; resolves once it is disconnected.
-    pub async fn hangup(&self, call_id: &str) -> Result<()> {
+    /// Ends a call whatever its state; resolves once it is disconnected. With a `code` or
+    /// `reason`, the BYE, CANCEL or 603 carries `Reason: SIP;cause=<code>;text="<reason>"`
+    /// (RFC 3326); `headers` go on it too.
+    pub async fn hangup(
+        &self,
+        call_id: &str,
+        code: Option<u16>,
+        reason: Option<String>,
+        headers: Vec<(String, String)>,
+    ) -> Result<()> {
+        if let Some(c) = code.filter(|c| !(100..700).contains(c)) {
+            return Err(Error::InvalidArgument(format!(
+                "code: a Reason cause is a SIP status 100-699, got {c}"
+            )));
+        }
+        if let Some(r) = reason.as_deref().filter(|r| r.contains(['\r', '\n'])) {
+            return Err(Error::InvalidArgument(format!(
+                "reason: spans lines: {r:?}"
+            )));
+        }
+        let how = call::Hangup {
+            code,
+            reason,
+            headers: extra_headers("headers", headers)?,
+        };
         let call = self.calls.get(call_id)?;
-        call.hangup().instrument(self.call_span(call_id)).await
+        call.hangup(how).instrument(self.call_span(call_id)).await
     }
 
     /// Puts a confirmed call on hold (`true`, re-INVITE with `sendonly`) or resumes it.
@@ -432,7 +464,7 @@ impl Endpoint {
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(self.ctx.config.stop_grace_ms);
         for c in &self.calls.live() {
-            c.request_hangup();
+            c.request_hangup(call::Hangup::default());
         }
         self.registrations.cancel();
         while tokio::time::Instant::now() < deadline && !self.calls.live().is_empty() {
@@ -444,7 +476,12 @@ impl Endpoint {
                 .map(|mut t| t.drain(..).collect())
                 .unwrap_or_default()
         };
-        for mut t in take(&self.registration_tasks) {
+        let registrations: Vec<_> = self
+            .registration_tasks
+            .lock()
+            .map(|mut t| t.drain(..).map(|r| r.task).collect())
+            .unwrap_or_default();
+        for mut t in registrations {
             // Each un-REGISTER times out by itself after the grace; the margin lets its last
             // event out before the task would be cut.
             let margin = Duration::from_millis(500);

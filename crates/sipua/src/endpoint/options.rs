@@ -181,7 +181,7 @@ impl Endpoint {
     /// The identity of the request: the first account's address of record, else a user
     /// named `sip-native` at our address.
     fn options_from(&self) -> (String, Option<String>, String) {
-        match self.accounts.iter().next() {
+        match self.accounts.list().first() {
             Some(acc) => (
                 acc.config.extension.clone(),
                 acc.config.display_name.clone(),

@@ -6,6 +6,7 @@
 pub(crate) mod auth;
 pub(crate) mod digest;
 pub(crate) mod guard;
+pub(crate) mod hangup_headers;
 pub(crate) mod inspect;
 pub(crate) mod mask;
 pub(crate) mod message;
