@@ -165,4 +165,17 @@ function checkOptions(name, options) {
   return options
 }
 
-module.exports = { describe, normalizeConfig, logSettings, checkString, checkOptions, rethrow }
+// Extra headers as an object of name: value, to the binding's [name, value] pairs (the engine
+// checks names and values).
+function checkHeaders(name, headers) {
+  if (headers === undefined) return undefined
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+    throw new TypeError(`sip-native: ${name} must be an object of name: value, got ${describe(headers)}`)
+  }
+  return Object.entries(headers).map(([k, v]) => {
+    if (typeof v !== 'string') throw new TypeError(`sip-native: ${name}.${k} must be a string, got ${describe(v)}`)
+    return [k, v]
+  })
+}
+
+module.exports = { describe, normalizeConfig, logSettings, checkString, checkOptions, checkHeaders, rethrow }

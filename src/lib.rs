@@ -144,6 +144,21 @@ pub async fn start_endpoint(
     })
 }
 
+/// `[name, value]` pairs from JS as the engine takes them.
+fn header_pairs(headers: Option<Vec<Vec<String>>>) -> Result<Vec<(String, String)>> {
+    headers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|h| match <[String; 2]>::try_from(h) {
+            Ok([n, v]) => Ok((n, v)),
+            Err(_) => Err(Error::new(
+                Status::InvalidArg,
+                "headers: each entry must be [name, value]",
+            )),
+        })
+        .collect()
+}
+
 fn forward(cb: &EventCallback, ev: sipua::Event) {
     cb.call(ev.into(), ThreadsafeFunctionCallMode::NonBlocking);
 }
@@ -212,18 +227,7 @@ impl NativeEndpoint {
         to: String,
         headers: Option<Vec<Vec<String>>>,
     ) -> Result<CallSnapshot> {
-        let mut pairs = Vec::new();
-        for h in headers.unwrap_or_default() {
-            match <[String; 2]>::try_from(h) {
-                Ok([n, v]) => pairs.push((n, v)),
-                Err(_) => {
-                    return Err(Error::new(
-                        Status::InvalidArg,
-                        "headers: each entry must be [name, value]",
-                    ))
-                }
-            }
-        }
+        let pairs = header_pairs(headers)?;
         let info = self
             .engine
             .make_call(&from, &to, pairs)
@@ -263,6 +267,37 @@ impl NativeEndpoint {
     #[napi]
     pub async fn hangup(&self, call_id: String) -> Result<()> {
         self.engine.hangup(&call_id).await.map_err(to_napi)
+    }
+
+    /// Transfers a confirmed call by REFER: to a number or URI, or (attended, with Replaces) to
+    /// the peer of our call whose id `target` is. Resolves when the REFER is accepted.
+    #[napi(ts_args_type = "callId: string, target: string, headers?: Array<[string, string]>")]
+    pub async fn transfer(
+        &self,
+        call_id: String,
+        target: String,
+        headers: Option<Vec<Vec<String>>>,
+    ) -> Result<()> {
+        let pairs = header_pairs(headers)?;
+        self.engine
+            .transfer(&call_id, &target, pairs)
+            .await
+            .map_err(to_napi)
+    }
+
+    /// Answers the REFER pending on a call: accepted, or refused with `code` (4xx-6xx).
+    #[napi(catch_unwind)]
+    pub fn answer_refer(&self, call_id: String, accept: bool, code: Option<u32>) -> Result<()> {
+        let decision = match (accept, code) {
+            (true, _) => None,
+            (false, None) => Some(603),
+            (false, Some(c)) => Some(u16::try_from(c).map_err(|_| {
+                Error::new(Status::InvalidArg, format!("code: not a SIP status: {c}"))
+            })?),
+        };
+        self.engine
+            .answer_refer(&call_id, decision)
+            .map_err(to_napi)
     }
 
     /// Puts a confirmed call on hold (re-INVITE with `sendonly`).

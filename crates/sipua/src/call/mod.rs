@@ -7,10 +7,13 @@ mod in_dialog;
 mod incoming;
 mod media;
 mod outgoing;
+mod replaces;
 mod state;
+mod transfer;
 
 pub(crate) use incoming::accept;
 pub(crate) use outgoing::place;
+pub(crate) use transfer::Referral;
 
 use crate::context::UaContext;
 use crate::error::{Error, Result};
@@ -24,10 +27,11 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{self, Header, StatusCode};
 use state::Input;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
-use tokio::sync::{watch, Notify};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use transfer::ReferDecision;
 
 /// The span a call's tasks run in: their log records carry the call's id (`callId`). ERROR
 /// level so that it exists whenever any log output is on, whatever the threshold.
@@ -51,6 +55,9 @@ pub struct CallInfo {
     pub to: String,
     /// Where the call is now.
     pub state: CallState,
+    /// The transferee's call when this call was placed for the peer's REFER.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referred_from: Option<String>,
 }
 
 /// One call.
@@ -77,6 +84,14 @@ pub(crate) struct Call {
     /// Final status we chose (reject) or received; 0 until known.
     final_code: AtomicU16,
     ctx: Arc<UaContext>,
+    /// Transfer (call/transfer.rs): the transferee's call id when this call was placed for a
+    /// REFER; the application's answer to the peer's REFER while it is pending; where an
+    /// accepted REFER's new call is asked for (the endpoint sets it when it tables the call);
+    /// woken once our 2xx to the REFER is on the wire, so the first NOTIFY follows it.
+    referred_from: OnceLock<String>,
+    refer_decision: Mutex<Option<oneshot::Sender<ReferDecision>>>,
+    referrals: OnceLock<mpsc::UnboundedSender<Referral>>,
+    refer_answered: Notify,
 }
 
 impl Call {
@@ -109,6 +124,10 @@ impl Call {
             teardown: CancellationToken::new(),
             final_code: AtomicU16::new(0),
             ctx: ctx.clone(),
+            referred_from: OnceLock::new(),
+            refer_decision: Mutex::new(None),
+            referrals: OnceLock::new(),
+            refer_answered: Notify::new(),
         })
     }
 
@@ -131,6 +150,7 @@ impl Call {
             from: self.from.clone(),
             to: self.to.clone(),
             state: self.state(),
+            referred_from: self.referred_from(),
         }
     }
 
@@ -176,6 +196,10 @@ impl Call {
         // Media stops before the event goes out: a `stopRecording()` called from the
         // `disconnected` listener must find the finished recording.
         if next == CallState::Disconnected {
+            // The status the call ended with, for the NOTIFY of a REFER that placed it.
+            let _ = self
+                .final_code
+                .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
             self.media.stop(&self.ctx, &self.id);
             if let Some(d) = self.dialog() {
                 self.ctx.dialogs.remove_dialog(&d.id());

@@ -1,18 +1,21 @@
 //! The endpoint's call table. A call's task is spawned through it: the call is inserted
 //! before its task runs and removed when the task ends, so no call ever removes itself.
 
-use crate::call::Call;
+use crate::call::{Call, Referral};
 use crate::error::{Error, Result};
 use crate::event::CallState;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 /// The calls whose tasks are running, by our call id.
 #[derive(Clone, Default)]
 pub(crate) struct CallTable {
     calls: Arc<Mutex<HashMap<String, Arc<Call>>>>,
+    /// Where a tabled call asks for the new call of a REFER it accepted (endpoint/transfer.rs).
+    referrals: Arc<OnceLock<mpsc::UnboundedSender<Referral>>>,
 }
 
 impl CallTable {
@@ -33,9 +36,17 @@ impl CallTable {
 
     /// Inserts a call whose task the caller runs itself (then calls [`CallTable::remove`]).
     pub(super) fn insert(&self, call: Arc<Call>) {
+        if let Some(sink) = self.referrals.get() {
+            call.set_referral_sink(sink.clone());
+        }
         if let Ok(mut calls) = self.calls.lock() {
             calls.insert(call.id.clone(), call);
         }
+    }
+
+    /// Sets where the tabled calls send their referrals; the first call holds.
+    pub(super) fn set_referral_sink(&self, sink: mpsc::UnboundedSender<Referral>) {
+        let _ = self.referrals.set(sink);
     }
 
     pub(super) fn remove(&self, id: &str) {

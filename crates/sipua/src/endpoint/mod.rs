@@ -10,6 +10,7 @@ mod media_api;
 mod metrics;
 mod options;
 mod streams;
+mod transfer;
 
 pub use media_api::DtmfMethod;
 pub use options::OptionsReply;
@@ -195,6 +196,8 @@ impl Endpoint {
             accounts: accounts.clone(),
             calls: calls.clone(),
         };
+        let (referral_tx, referral_rx) = mpsc::unbounded_channel();
+        calls.set_referral_sink(referral_tx);
         let stack_tasks = vec![
             tokio::spawn(
                 async move {
@@ -205,6 +208,15 @@ impl Endpoint {
                 .in_current_span(),
             ),
             tokio::spawn(dispatcher.serve(incoming).in_current_span()),
+            tokio::spawn(
+                transfer::serve_referrals(
+                    ctx.clone(),
+                    accounts.clone(),
+                    calls.clone(),
+                    referral_rx,
+                )
+                .in_current_span(),
+            ),
         ];
         let endpoint = Self {
             ctx,
