@@ -1,6 +1,7 @@
 //! A confirmed call until it ends: the ACK (with a late answer), the peer's BYE, and one
 //! handler per in-dialog request the dialog hands us (re-INVITE/UPDATE, INFO, REFER and NOTIFY
-//! of a transfer, the ones we only acknowledge, the ones we do not implement), plus the `rtpTimeoutMs` watch.
+//! of a transfer, the ones we only acknowledge, the ones we do not implement), plus the
+//! `rtpTimeoutMs` watch.
 
 use super::media::dtmf_from_info;
 use super::state::{termination_code, Input};
