@@ -59,6 +59,10 @@ test('blind transfer refused: the 403 rejects transfer() with the code; the call
   assert.equal(events.filter((e) => e.name === 'transfer').length, 0)
   await assert.rejects(sip.transfer('out-nosuchcall', '2000'), /out-nosuchcall/)
   await assert.rejects(sip.transfer(call, 42), TypeError)
+  await assert.rejects(sip.transfer(call, 'not <a> uri'), (e) => e instanceof TypeError && /target:/.test(e.message))
+  await assert.rejects(sip.transfer(call, call), /cannot be transferred to itself/)
+  await assert.rejects(sip.transfer(call, 'out-gone00000000'), /no such call: out-gone00000000/, 'a call id that is gone is not dialled')
+  await assert.rejects(sip.transfer(call, 'sip:2000@127.0.0.1', { headers: { 'Bad Name': 'x' } }), /Bad Name/)
   await sip.hangup(call)
   const r = await uas.done
   assert.equal(r.code, 0, describeSipp(r))

@@ -177,6 +177,16 @@ impl Call {
         self.state
             .send_if_modified(|state| match state::next_state(*state, input) {
                 Some(n) if n != *state => {
+                    if n == CallState::Disconnected {
+                        // The status the call ended with, for the NOTIFY of a REFER that
+                        // placed it: known before a watcher of the state sees the end.
+                        let _ = self.final_code.compare_exchange(
+                            0,
+                            code,
+                            Ordering::SeqCst,
+                            Ordering::SeqCst,
+                        );
+                    }
                     change = Some((*state, n));
                     *state = n;
                     true
@@ -196,10 +206,6 @@ impl Call {
         // Media stops before the event goes out: a `stopRecording()` called from the
         // `disconnected` listener must find the finished recording.
         if next == CallState::Disconnected {
-            // The status the call ended with, for the NOTIFY of a REFER that placed it.
-            let _ = self
-                .final_code
-                .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
             self.media.stop(&self.ctx, &self.id);
             if let Some(d) = self.dialog() {
                 self.ctx.dialogs.remove_dialog(&d.id());

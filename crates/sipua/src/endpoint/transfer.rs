@@ -34,6 +34,8 @@ impl Endpoint {
                 )))
             }
             Ok(other) => other.refer_to_for_replacement()?,
+            // The id of a call of ours that is gone: not a number to dial.
+            Err(e) if looks_like_call_id(target) => return Err(e),
             Err(_) => {
                 let uri = dialled_target(target, self.ctx.server_hostport().as_deref())
                     .map_err(|e| Error::InvalidArgument(e.replacen("to:", "target:", 1)))?;
@@ -75,6 +77,12 @@ impl Call {
         };
         Ok(refer_to_with_replaces(&target, &replaces))
     }
+}
+
+/// Whether `target` has the shape of our call ids (`out-…`, `in-…`) rather than of a number
+/// or URI.
+fn looks_like_call_id(target: &str) -> bool {
+    (target.starts_with("out-") || target.starts_with("in-")) && !target.contains(['@', ':'])
 }
 
 /// Places the calls that accepted REFERs ask for, each an ordinary outgoing call in the table
