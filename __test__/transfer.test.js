@@ -70,9 +70,9 @@ test('blind transfer refused: the 403 rejects transfer() with the code; the call
 })
 
 /** A sipp transferor calling us, and a sipp transfer target (`targetScenario`). */
-async function transferredBySipp(t, transferor, targetScenario, onRefer) {
+async function transferredBySipp(t, transferor, targetScenario, onRefer, config = {}) {
   const target = await startSipp({ scenario: targetScenario, t, timeoutMs: 15000 })
-  const svc = await startService(t, { accounts: [ACCOUNT] })
+  const svc = await startService(t, { accounts: [ACCOUNT], ...config })
   recordTransfers(svc.sip, svc.events)
   const refers = []
   if (onRefer) svc.sip.on('refer', (e) => (refers.push(e), onRefer(e)))
@@ -133,6 +133,28 @@ test('incoming REFER: no Refer-To and a malformed one get 400, a rejected one 40
   assert.match(d.reason, /remote hangup/, 'ended by the BYE, not by a REFER: ' + JSON.stringify(d))
   assert.equal(events.filter((e) => e.name === 'call_state' && e.callId !== incoming.callId).length, 0, 'no call placed')
   target.kill()
+  await sip.stop()
+})
+
+test('incoming REFER: a listener that decides nothing gets the default (accept) after a bounded wait', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  // The bound is min(4 s, 64·T1 / 2): 1.6 s with T1 = 50 ms.
+  let offeredAt
+  const { target, caller, incoming, sip, events } = await transferredBySipp(
+    t,
+    'refer_uac_transferor',
+    'uas_answer',
+    () => (offeredAt = Date.now()),
+    { timerT1Ms: 50 },
+  )
+  const placed = await waitFor(sip, events, 'call_state', (e) => e.callId !== incoming.callId && e.state === 'calling')
+  const waited = Date.now() - offeredAt
+  assert.ok(waited >= 1400 && waited < 3500, `placed ${waited} ms after the refer event, expected about 1600`)
+  await waitFor(sip, events, 'call_state', (e) => e.callId === placed.callId && e.state === 'confirmed')
+  await sip.hangup(placed.callId)
+  const r = await caller.done
+  assert.equal(r.code, 0, describeSipp(r))
+  assert.equal((await target.done).code, 0)
   await sip.stop()
 })
 
