@@ -46,6 +46,13 @@ export declare class NativeEndpoint {
   reject(callId: string, code: number, reason?: string, headers?: Array<[string, string]>): Promise<void>
   /** Ends a call; `code`/`reason` become an RFC 3326 Reason on the BYE, CANCEL or 603. */
   hangup(callId: string, code?: number, reason?: string, headers?: Array<[string, string]>): Promise<void>
+  /**
+   * Transfers a confirmed call by REFER: to a number or URI, or (attended, with Replaces) to
+   * the peer of our call whose id `target` is. Resolves when the REFER is accepted.
+   */
+  transfer(callId: string, target: string, headers?: Array<[string, string]>): Promise<void>
+  /** Answers the REFER pending on a call: accepted, or refused with `code` (4xx-6xx). */
+  answerRefer(callId: string, accept: boolean, code?: number | undefined | null): void
   /** Puts a confirmed call on hold (re-INVITE with `sendonly`). */
   hold(callId: string): Promise<void>
   /** Resumes a held call (re-INVITE with `sendrecv`). */
@@ -271,6 +278,10 @@ export type EngineEvent =
   | { type: 'dtmf'; callId: string; digit: string; method: 'rfc4733' | 'info'; durationMs: number }
   | { type: 'hold'; callId: string; by: 'local' | 'remote'; held: boolean }
   | { type: 'request_failed'; callId: string; method: string; purpose: string; code: number; reason: string }
+  | { type: 'transfer'; callId: string; code: number; reason: string; /** The last report of the transfer (`final` in the facade's event). */
+  last: boolean }
+  | { type: 'refer'; callId: string; referTo: string; referredBy: string | null; replaces: string | null; headers: Array<[string, string]> }
+  | { type: 'call_replaced'; callId: string; newCallId: string }
   | { type: 'public_address'; address: string; port: number; source: 'rport' | 'stun' }
   | { type: 'transport'; transport: 'tcp' | 'tls' | 'ws' | 'wss'; remote: string; state: TransportState; reason: string }
   | { type: 'error'; message: string }

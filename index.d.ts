@@ -341,6 +341,50 @@ export interface PublicAddressEvent {
   source: 'rport' | 'stun'
 }
 
+/** One NOTIFY of a transfer we asked for: the status the transfer target gave the new call. */
+export interface TransferEvent {
+  type: 'transfer'
+  /** The call we transferred. */
+  callId: string
+  /** The sipfrag's status code (100, 180, 200, 486...; 0 when the last NOTIFY was unreadable). */
+  code: number
+  reason: string
+  /** The last report: the subscription ended or the status is final. */
+  final: boolean
+}
+
+/** The peer asks us to transfer the call (REFER). Accepted by default. */
+export interface ReferEvent {
+  type: 'refer'
+  /** The call the REFER came in (the transferee's side: ours). */
+  callId: string
+  /** The Refer-To value as received, e.g. `<sip:2000@pbx>`. */
+  referTo: string
+  referredBy: string | null
+  /** The Replaces of an attended transfer (unescaped), if any. */
+  replaces: string | null
+  /** The REFER's headers, in order. */
+  headers: Array<[string, string]>
+  /** Accepts: 202, the new call is placed (`callInfo().referredFrom` = callId) and reported back by NOTIFY. Returns false when already decided. */
+  accept(): boolean
+  /** Refuses with `code` (4xx-6xx, default 603 Decline). Returns false when already decided. */
+  reject(code?: number): boolean
+}
+
+/** An INVITE with Replaces took one of our calls over (attended transfer by our peer). */
+export interface CallReplacedEvent {
+  type: 'call_replaced'
+  /** The old call: it ends with reason 'replaced'. */
+  callId: string
+  /** The new call, answered already. */
+  newCallId: string
+}
+
+export interface TransferOptions {
+  /** Extra headers on the REFER, e.g. { 'X-CRM-Id': '42' }. */
+  headers?: Record<string, string>
+}
+
 export interface SipServiceEvents {
   registration: [RegistrationEvent]
   incoming_call: [IncomingCallEvent]
@@ -349,6 +393,9 @@ export interface SipServiceEvents {
   hold: [HoldEvent]
   request_failed: [RequestFailedEvent]
   public_address: [PublicAddressEvent]
+  transfer: [TransferEvent]
+  refer: [ReferEvent]
+  call_replaced: [CallReplacedEvent]
   transport: [TransportEvent]
   error: [ErrorEvent]
 }
@@ -400,6 +447,8 @@ export interface Call {
   readonly from: string
   readonly to: string
   readonly state: CallState
+  /** On a call placed for a peer's REFER: the id of the call the REFER came in. */
+  readonly referredFrom?: string
   hangup(options?: HangupOptions): Promise<void>
   answer(options?: AnswerOptions): Promise<void>
   reject(code?: number, reason?: string, options?: RejectOptions): Promise<void>
@@ -414,6 +463,8 @@ export interface Call {
   stopRecording(): Promise<RecordingInfo>
   sendDtmf(digits: string, options?: SendDtmfOptions): Promise<void>
   stats(): CallStats
+  /** Blind transfer to a number/URI, or attended transfer to another call's peer (see SipService.transfer). */
+  transfer(target: string | Call, options?: TransferOptions): Promise<void>
   /** PCM streams; created on first access. */
   readonly audio: CallAudio
 }
@@ -575,6 +626,13 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
   hold(callId: string | Call): Promise<void>
   /** Resumes a held call by re-INVITE (a=sendrecv). */
   unhold(callId: string | Call): Promise<void>
+  /**
+   * Transfers a confirmed call by REFER. `target`: a number or SIP URI (blind transfer), or
+   * another of our calls, a Call or its id (attended transfer: Refer-To carries Replaces naming
+   * that call's dialog). Resolves when the peer accepts the REFER (2xx); rejects with the
+   * status otherwise. Progress follows as `transfer` events until `final`.
+   */
+  transfer(callId: string | Call, target: string | Call, options?: TransferOptions): Promise<void>
   /** Plays a WAV file (any common rate/channels, converted) to the call; resolves when it ends or is stopped; rejects with the path and reason if unreadable. */
   playFile(callId: string, path: string, options?: PlayFileOptions): Promise<void>
   /** Plays a tone (or a two-tone pair); resolves when it ends or is stopped. */

@@ -27,6 +27,8 @@ class Call {
     this.direction = info.direction
     this.from = info.from
     this.to = info.to
+    // Set on a call placed for a peer's REFER: the transferee's call.
+    if (info.referredFrom) this.referredFrom = info.referredFrom
   }
 
   /** The call's state now, as the engine has it ('disconnected' once it is over). */
@@ -87,6 +89,10 @@ class Call {
   /** A snapshot: state, parties, account, codec, times (see SipService.callInfo). */
   callInfo() {
     return this._service.callInfo(this.id)
+  }
+
+  transfer(target, options) {
+    return this._service.transfer(this.id, target, options)
   }
 
   /** PCM streams of the call, created on first access (the call must be answered). */
@@ -364,6 +370,53 @@ class SipService extends EventEmitter {
     await this._native().unhold(id).catch(rethrow)
   }
 
+  /**
+   * Transfers a confirmed call by REFER: to `target`, a number or SIP URI (blind), or to the
+   * peer of another of our calls, a Call or its id (attended: Replaces in the Refer-To).
+   * Resolves when the peer accepted the REFER (2xx); `transfer` events report its progress.
+   */
+  async transfer(callId, target, options) {
+    const id = callId instanceof Call ? callId.id : callId
+    checkString('transfer(callId): callId', id)
+    const to = target instanceof Call ? target.id : target
+    checkString('transfer(callId, target): target', to)
+    const { headers } = checkOptions('transfer', options)
+    await this._native().transfer(id, to, checkHeaders('transfer options.headers', headers)).catch(rethrow)
+  }
+
+  /**
+   * A peer's REFER as a `refer` event with accept()/reject(code = 603). Without a listener it
+   * is accepted at once; a listener that decides nothing within 4 s gets the default (accept)
+   * from the engine. The first decision holds; later ones return false.
+   */
+  _offerRefer(event) {
+    const endpoint = this._endpoint
+    let decided = false
+    const decide = (accept, code) => {
+      if (decided || !endpoint) return false
+      decided = true
+      try {
+        endpoint.answerRefer(event.callId, accept, code)
+        return true
+      } catch {
+        // The REFER was answered meanwhile (the default applied, or the call ended).
+        return false
+      }
+    }
+    const offered = {
+      ...event,
+      accept: () => decide(true),
+      reject: (code = 603) => {
+        if (!Number.isInteger(code) || code < 400 || code > 699) {
+          throw new TypeError(`sip-native: refer reject(code): code must be an integer 400-699, got ${describe(code)}`)
+        }
+        return decide(false, code)
+      },
+    }
+    if (this.listenerCount('refer') === 0) decide(true)
+    this.emit('refer', offered)
+  }
+
   async playFile(callId, path, options) {
     checkString('playFile(callId): callId', callId)
     checkString('playFile(callId, path): path', path)
@@ -519,6 +572,15 @@ class SipService extends EventEmitter {
           return
         }
         break
+      case 'transfer': {
+        // `final` is a Rust keyword: the engine calls it `last`.
+        const { last, ...rest } = event
+        this.emit('transfer', { ...rest, final: last })
+        return
+      }
+      case 'refer':
+        this._offerRefer(event)
+        return
     }
     this.emit(event.type, event)
   }

@@ -300,6 +300,37 @@ impl NativeEndpoint {
             .map_err(to_napi)
     }
 
+    /// Transfers a confirmed call by REFER: to a number or URI, or (attended, with Replaces) to
+    /// the peer of our call whose id `target` is. Resolves when the REFER is accepted.
+    #[napi(ts_args_type = "callId: string, target: string, headers?: Array<[string, string]>")]
+    pub async fn transfer(
+        &self,
+        call_id: String,
+        target: String,
+        headers: Option<Vec<Vec<String>>>,
+    ) -> Result<()> {
+        let pairs = header_pairs(headers)?;
+        self.engine
+            .transfer(&call_id, &target, pairs)
+            .await
+            .map_err(to_napi)
+    }
+
+    /// Answers the REFER pending on a call: accepted, or refused with `code` (4xx-6xx).
+    #[napi(catch_unwind)]
+    pub fn answer_refer(&self, call_id: String, accept: bool, code: Option<u32>) -> Result<()> {
+        let decision = match (accept, code) {
+            (true, _) => None,
+            (false, None) => Some(603),
+            (false, Some(c)) => Some(u16::try_from(c).map_err(|_| {
+                Error::new(Status::InvalidArg, format!("code: not a SIP status: {c}"))
+            })?),
+        };
+        self.engine
+            .answer_refer(&call_id, decision)
+            .map_err(to_napi)
+    }
+
     /// Puts a confirmed call on hold (re-INVITE with `sendonly`).
     #[napi]
     pub async fn hold(&self, call_id: String) -> Result<()> {

@@ -554,6 +554,25 @@ pub enum EngineEvent {
         code: u32,
         reason: String,
     },
+    Transfer {
+        call_id: String,
+        code: u32,
+        reason: String,
+        /// The last report of the transfer (`final` in the facade's event).
+        last: bool,
+    },
+    Refer {
+        call_id: String,
+        refer_to: String,
+        referred_by: Option<String>,
+        replaces: Option<String>,
+        #[napi(ts_type = "Array<[string, string]>")]
+        headers: Vec<Vec<String>>,
+    },
+    CallReplaced {
+        call_id: String,
+        new_call_id: String,
+    },
     PublicAddress {
         address: String,
         port: u32,
@@ -647,6 +666,37 @@ impl From<sipua::Event> for EngineEvent {
                 purpose,
                 code: u32::from(code),
                 reason,
+            },
+            E::Transfer {
+                call_id,
+                code,
+                reason,
+                last,
+            } => Self::Transfer {
+                call_id,
+                code: u32::from(code),
+                reason,
+                last,
+            },
+            E::Refer {
+                call_id,
+                refer_to,
+                referred_by,
+                replaces,
+                headers,
+            } => Self::Refer {
+                call_id,
+                refer_to,
+                referred_by,
+                replaces,
+                headers: headers.into_iter().map(|(n, v)| vec![n, v]).collect(),
+            },
+            E::CallReplaced {
+                call_id,
+                new_call_id,
+            } => Self::CallReplaced {
+                call_id,
+                new_call_id,
             },
             E::PublicAddress {
                 address,

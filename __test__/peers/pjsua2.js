@@ -21,6 +21,8 @@ const SCRIPT = path.join(__dirname, 'pjsua2_peer.py')
  * @param {number} [o.port]         SIP port, default a free one
  * @param {string} [o.user]         user part of its URI (default 'pjsua')
  * @param {boolean} [o.autoAnswer]  answer incoming calls with 200 at once (otherwise 180, then `answer`)
+ * @param {boolean} [o.multi]       several calls at once (transfers); commands act on the current call
+ *                                  (`select <id>` changes it; events carry the pjsua call `id`)
  * @param {number} [o.maxSeconds]   lifetime bound, default 60
  * @param {string} [o.codecs]       enabled codecs in order, default 'PCMU/8000,PCMA/8000'
  * @param {number} [o.logLevel]     pjsua log level to stderr (kept in .log()), default 3
@@ -41,6 +43,7 @@ async function startPjsua2(o = {}) {
   const args = [SCRIPT, '--port', String(port), '--max-seconds', String(maxSeconds), '--log-level', String(o.logLevel ?? 3)]
   if (o.user) args.push('--user', o.user)
   if (o.autoAnswer) args.push('--auto-answer')
+  if (o.multi) args.push('--multi')
   if (o.codecs) args.push('--codecs', o.codecs)
   const transport = o.transport || 'udp'
   const host = o.host || HOST

@@ -5,9 +5,13 @@ Commands: one per line on stdin, either JSON ({"cmd": "call", "uri": "sip:..."})
 ("call sip:..."). Events: one JSON object per line on stdout ({"event": "ready", "port": 5062}).
 pjsua's own log goes to stderr.
 
-  call <uri>                 make a call (one call at a time per peer)
+  call <uri>                 make a call (one at a time, unless --multi); it becomes the current call
   answer [code]              answer the incoming call (default 200)
   hangup                     end the call (CANCEL/BYE/603 as pjsua decides)
+  select <id>                make call <id> (pjsua's call id, the `id` of its events) the current one
+  xfer <uri>                 blind transfer of the current call (REFER); transfer_status events follow
+  xfer_replaces <id>         attended transfer: REFER the current call's peer to call <id>'s peer
+                             with Replaces naming call <id>
   play_tone <hz> <ms> [vol]  ToneGenerator on the call (vol: pjmedia tone volume, 0 = default)
   play_file <path>           AudioMediaPlayer of a WAV on the call (no loop)
   stop_play                  stop the tone/file
@@ -22,7 +26,13 @@ Transports: --transport udp|tcp|tls on --host 127.0.0.1 or ::1 (TLS: --ca-file t
 server with --verify-server, --cert-file/--key-file as its own certificate, which a TLS listener
 needs). With --registrar it registers (digest --username/--password) and reports reg_state.
 
-Events: ready{port,uri}, reg_state{code,reason,expiration,active}, incoming{from,to,call_id}, call_state{state,code,reason,role},
+Every command acts on the current call: the last one made, received, created by a transfer or
+taken over by an INVITE with Replaces, until it ends (then another live call, if any). With
+--multi a peer holds several calls (an incoming call while one is up is not answered 486). Tones
+and recordings are per call: they follow the call they were started on and stop with it.
+
+Events: ready{port,uri}, reg_state{code,reason,expiration,active}, incoming{id,from,to,call_id}, call_state{id,state,code,reason,role},
+transfer_request{id,dst}, transfer_status{id,code,reason,final}, replaced{id,new_id},
 media_active{dir}, media_state{status,dir}, dtmf{digit,method,duration}, tone_done, stats{...},
 error{message}, stopped{reason}.
 
@@ -51,7 +61,11 @@ def emit(event, **kw):
 class Peer:
     def __init__(self, args):
         self.args = args
-        self.call = None
+        self.call = None  # the current call
+        self.calls = {}  # pjsua call id -> Call, while it lives
+        self.keep = []  # Call objects handed to pjsua before they have an id
+        self.acc = None
+        self.media_call = None  # the call the tone / player / recorder are attached to
         self.tone = None
         self.player = None
         self.recorder = None
@@ -92,10 +106,44 @@ MEDIA_STATUS = {
 DIRS = {0: "none", 1: "sendonly", 2: "recvonly", 3: "sendrecv"}
 
 
+def adopt(call):
+    """Makes `call` the current one and keeps it (and its Python object) while it lives."""
+    PEER.call = call
+    try:
+        PEER.calls[call.getId()] = call
+    except pj.Error:
+        pass
+
+
 class Call(pj.Call):
     def __init__(self, acc, call_id=pj.PJSUA_INVALID_ID):
         pj.Call.__init__(self, acc, call_id)
         self.connected = set()
+        self.xfer_from = None  # the call whose REFER created this one
+
+    def onCallTransferRequest(self, prm):
+        # accept (202, pjsua's default) and follow the new call with our own Call object
+        emit("transfer_request", id=self.getId(), dst=prm.dstUri)
+        new = Call(PEER.acc)
+        new.xfer_from = self
+        PEER.keep.append(new)  # pjsua holds only the C++ side: keep the Python object alive
+        prm.newCall = new
+
+    def onCallTransferStatus(self, prm):
+        emit("transfer_status", id=self.getId(), code=prm.statusCode, reason=prm.reason, final=prm.finalNotify)
+        # as pjsua's app does: a transfer that succeeded ends our call with the transferee
+        prm.cont = not prm.finalNotify
+        if prm.finalNotify and prm.statusCode // 100 == 2:
+            try:
+                self.hangup(pj.CallOpParam())
+            except pj.Error:
+                pass
+
+    def onCallReplaced(self, prm):
+        new = Call(PEER.acc, prm.newCallId)
+        prm.newCall = new
+        emit("replaced", id=self.getId(), new_id=prm.newCallId)
+        adopt(new)
 
     def onCallState(self, prm):
         ci = self.getInfo()
@@ -108,12 +156,16 @@ class Call(pj.Call):
             pj.PJSIP_INV_STATE_CONFIRMED: "confirmed",
             pj.PJSIP_INV_STATE_DISCONNECTED: "disconnected",
         }.get(ci.state, str(ci.state))
-        emit("call_state", state=state, code=ci.lastStatusCode, reason=ci.lastReason,
+        if self.getId() not in PEER.calls and ci.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+            adopt(self)  # a call pjsua made for a REFER we accepted
+        emit("call_state", id=self.getId(), state=state, code=ci.lastStatusCode, reason=ci.lastReason,
              role="uac" if ci.role == pj.PJSIP_ROLE_UAC else "uas", call_id=ci.callIdString)
         if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            stop_media(PEER)
+            if PEER.media_call is self:
+                stop_media(PEER)
+            PEER.calls.pop(self.getId(), None)
             if PEER.call is self:
-                PEER.call = None
+                PEER.call = next(iter(PEER.calls.values()), None)
 
     def onCallMediaState(self, prm):
         ci = self.getInfo()
@@ -122,7 +174,9 @@ class Call(pj.Call):
                 emit("media_state", status=MEDIA_STATUS.get(mi.status, str(mi.status)), dir=DIRS.get(mi.dir, str(mi.dir)))
         am = audio_media(self)
         if am is not None:
-            emit("media_active")
+            emit("media_active", id=self.getId())
+            if PEER.media_call is not None and PEER.media_call is not self:
+                return
             # a recorder asked for before media was up
             if PEER.pending_record:
                 path = PEER.pending_record
@@ -155,14 +209,14 @@ class Account(pj.Account):
     def onIncomingCall(self, prm):
         c = Call(self, prm.callId)
         ci = c.getInfo()
-        if PEER.call is not None:
+        if PEER.call is not None and not PEER.args.multi:
             op = pj.CallOpParam()
             op.statusCode = 486
             c.hangup(op)
             emit("error", message="busy: a call is already up; answered 486")
             return
-        PEER.call = c
-        emit("incoming", **{"from": ci.remoteUri, "to": ci.localUri, "call_id": ci.callIdString})
+        adopt(c)
+        emit("incoming", id=c.getId(), **{"from": ci.remoteUri, "to": ci.localUri, "call_id": ci.callIdString})
         op = pj.CallOpParam()
         if PEER.args.auto_answer:
             op.statusCode = 200
@@ -185,6 +239,7 @@ def stop_media(peer):
         peer.recorder = None  # deleting the recorder closes (finalises) the WAV
         emit("record_stopped")
     peer.tone_end = None
+    peer.media_call = None
 
 
 def reconnect(peer, am):
@@ -209,6 +264,7 @@ def start_record(peer, path):
     rec.createRecorder(path)
     am.startTransmit(rec)
     peer.recorder = rec
+    peer.media_call = peer.call
     emit("recording", path=path)
 
 
@@ -230,12 +286,24 @@ def handle(peer, ep, acc, line):
         if cmd == "quit":
             peer.quit = True
         elif cmd == "call":
-            if peer.call is not None:
+            if peer.call is not None and not peer.args.multi:
                 raise RuntimeError("a call is already up")
             c = Call(acc)
             op = pj.CallOpParam(True)
             c.makeCall(argv[0], op)
-            peer.call = c
+            adopt(c)
+            emit("calling", id=c.getId(), uri=argv[0])
+        elif cmd == "select":
+            if int(argv[0]) not in peer.calls:
+                raise RuntimeError("no call %s" % argv[0])
+            peer.call = peer.calls[int(argv[0])]
+        elif cmd == "xfer":
+            need(peer).xfer(argv[0], pj.CallOpParam(True))
+        elif cmd == "xfer_replaces":
+            other = peer.calls.get(int(argv[0]))
+            if other is None:
+                raise RuntimeError("no call %s" % argv[0])
+            need(peer).xferReplaces(other, pj.CallOpParam(True))
         elif cmd == "answer":
             op = pj.CallOpParam()
             op.statusCode = int(argv[0]) if argv else 200
@@ -269,6 +337,7 @@ def handle(peer, ep, acc, line):
             tv = pj.ToneDescVector()
             tv.append(td)
             peer.tone.play(tv, False)
+            peer.media_call = peer.call
             peer.tone_end = time.monotonic() + ms / 1000.0
             emit("playing", freq=freq, ms=ms)
         elif cmd == "play_file":
@@ -349,6 +418,7 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--user", default="pjsua")
     ap.add_argument("--auto-answer", action="store_true")
+    ap.add_argument("--multi", action="store_true", help="several calls at once (transfers)")
     ap.add_argument("--max-seconds", type=float, default=120)
     ap.add_argument("--log-level", type=int, default=3)
     ap.add_argument("--codecs", default="PCMU/8000,PCMA/8000",
@@ -440,6 +510,7 @@ def main():
     acfg.natConfig.contactRewriteUse = False
     acc = Account()
     acc.create(acfg)
+    PEER.acc = acc
 
     lines = queue.Queue()
 

@@ -192,6 +192,38 @@ pub enum Event {
         /// The reason phrase, or what went wrong.
         reason: String,
     },
+    /// A NOTIFY reported how the transfer we asked for (REFER) goes: the sipfrag's status.
+    Transfer {
+        /// Our id of the call we transferred.
+        call_id: String,
+        /// The status the transfer target answered the new call with (0: unreadable).
+        code: u16,
+        /// Its reason phrase.
+        reason: String,
+        /// The last report: the subscription ended or the status is final.
+        #[serde(rename = "final")]
+        last: bool,
+    },
+    /// The peer asks us to transfer the call (REFER): accept or refuse it (default: accept).
+    Refer {
+        /// Our id of the call the REFER came in.
+        call_id: String,
+        /// The Refer-To value as received.
+        refer_to: String,
+        /// The Referred-By value, if any.
+        referred_by: Option<String>,
+        /// The Replaces of an attended transfer (unescaped), if any.
+        replaces: Option<String>,
+        /// The REFER's headers, in order.
+        headers: Vec<(String, String)>,
+    },
+    /// An INVITE with Replaces took one of our calls over; the old call ends ("replaced").
+    CallReplaced {
+        /// The call that was replaced.
+        call_id: String,
+        /// The call that replaced it.
+        new_call_id: String,
+    },
     /// Our public address (the NAT's mapping of the SIP socket) was learned or changed; Contact
     /// and Via carry it from now on.
     PublicAddress {

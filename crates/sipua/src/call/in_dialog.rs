@@ -1,6 +1,7 @@
 //! A confirmed call until it ends: the ACK (with a late answer), the peer's BYE, and one
-//! handler per in-dialog request the dialog hands us (re-INVITE/UPDATE, INFO, the ones we only
-//! acknowledge, the ones we do not implement), plus the `rtpTimeoutMs` watch.
+//! handler per in-dialog request the dialog hands us (re-INVITE/UPDATE, INFO, REFER and NOTIFY
+//! of a transfer, the ones we only acknowledge, the ones we do not implement), plus the
+//! `rtpTimeoutMs` watch.
 
 use super::media::dtmf_from_info;
 use super::state::{termination_code, Input};
@@ -16,6 +17,7 @@ use rsipstack::sip::{Request, StatusCode};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Follows a confirmed call until it ends; answers in-dialog requests the dialog hands us.
 pub(super) async fn watch_confirmed(call: &Arc<Call>, mut state_rx: DialogStateReceiver) {
@@ -39,16 +41,26 @@ pub(super) async fn watch_confirmed(call: &Arc<Call>, mut state_rx: DialogStateR
             _ = call.teardown.cancelled() => return,
         };
         match st {
+            // The dialog reports each in-dialog request it answered as Confirmed again.
+            DialogState::Confirmed(_, resp) if super::transfer::answers_refer(&resp) => {
+                call.refer_answered.notify_one()
+            }
             DialogState::Confirmed(..) => on_ack(call),
             DialogState::Terminated(_, reason) => return on_terminated(call, &reason),
             DialogState::Updated(_, req, handle) => on_reoffer(call, &req, handle).await,
             DialogState::Info(_, req, handle) => on_info(call, &req, handle).await,
-            DialogState::Options(_, _, handle)
-            | DialogState::Notify(_, _, handle)
-            | DialogState::Message(_, _, handle) => {
+            DialogState::Notify(_, req, handle) => {
+                super::transfer::on_notify(call, &req, handle).await
+            }
+            // Spawned: the application's decision must not hold up the call's other requests.
+            DialogState::Refer(_, req, handle) => {
+                let refer = super::transfer::on_refer(call.clone(), req, handle);
+                tokio::spawn(refer.in_current_span());
+            }
+            DialogState::Options(_, _, handle) | DialogState::Message(_, _, handle) => {
                 let _ = handle.reply(StatusCode::OK).await;
             }
-            DialogState::Refer(_, _, handle) | DialogState::Publish(_, _, handle) => {
+            DialogState::Publish(_, _, handle) => {
                 let _ = handle.reply(StatusCode::NotImplemented).await;
             }
             _ => {}

@@ -33,6 +33,9 @@ pub(crate) struct IncomingCall {
     dialog: InviteDialog,
     state_rx: DialogStateReceiver,
     event: Event,
+    /// The call an INVITE with Replaces takes over (call/replaces.rs): this one is answered
+    /// at once and that one ends.
+    replaced: Option<Arc<Call>>,
 }
 
 /// A new INVITE: 100 Trying, then the checks. `None` when it was refused (the response is
@@ -170,6 +173,7 @@ pub(crate) async fn accept(
         dialog,
         state_rx,
         event,
+        replaced: None,
     }))
 }
 
@@ -184,6 +188,11 @@ fn offer_of(req: &sip::Request) -> std::result::Result<Option<sdp::Negotiated>, 
 }
 
 impl IncomingCall {
+    /// This call takes `old` over (its INVITE's Replaces named it).
+    pub(crate) fn replaces(&mut self, old: Arc<Call>) {
+        self.replaced = Some(old);
+    }
+
     /// Offers the call (`incoming_call`, 180 Ringing) and follows it to its end, driving the
     /// INVITE server transaction (retransmissions, ACK, CANCEL). The endpoint has put the
     /// call in its table before, so the application can answer it from the event.
@@ -193,10 +202,24 @@ impl IncomingCall {
             dialog,
             state_rx,
             event,
+            replaced,
         } = self;
-        // 180 before the event: an application that answers at once must not overtake it.
-        let _ = dialog.ringing(None, None);
-        call.ctx.emit(event);
+        match replaced {
+            // Not offered: it is answered already (an application answering every
+            // `incoming_call` would fail); `call_replaced` names it.
+            Some(old) => {
+                drop(event);
+                match call.answer(Vec::new()).await {
+                    Ok(()) => old.replaced_by(&call.id),
+                    Err(e) => tracing::info!(error = %e, "the replacing call was not answered"),
+                }
+            }
+            None => {
+                // 180 before the event: an application that answers at once must not overtake it.
+                let _ = dialog.ringing(None, None);
+                call.ctx.emit(event);
+            }
+        }
         let watcher = tokio::spawn(watch_incoming(call, state_rx).in_current_span());
         let mut d = dialog.clone();
         if let Err(e) = d.handle(tx).await {

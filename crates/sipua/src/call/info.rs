@@ -103,7 +103,7 @@ impl Call {
             start_time: times.start,
             answer_time: times.answer,
             end_time: times.end,
-            referred_from: self.referred_from.clone(),
+            referred_from: self.referred_from(),
         }
     }
 

@@ -8,13 +8,16 @@ mod incoming;
 mod info;
 mod media;
 mod outgoing;
+mod replaces;
 mod session_refresh;
 mod session_timer;
 mod state;
+mod transfer;
 
 pub(crate) use incoming::accept;
 pub use info::CallInfo;
 pub(crate) use outgoing::place;
+pub(crate) use transfer::Referral;
 
 use crate::account::CallSlot;
 use crate::context::UaContext;
@@ -30,10 +33,11 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{self, Header, StatusCode};
 use state::Input;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
-use tokio::sync::{watch, Notify};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use transfer::ReferDecision;
 
 /// The span a call's tasks run in: their log records carry the call's id (`callId`). ERROR
 /// level so that it exists whenever any log output is on, whatever the threshold.
@@ -73,9 +77,14 @@ pub(crate) struct Call {
     slot: Mutex<Option<CallSlot>>,
     /// Created, answered and ended, for `callInfo`.
     times: Mutex<info::CallTimes>,
-    /// For a call placed on a REFER: our id of the transferred call (none until transfers
-    /// place calls).
-    referred_from: Option<String>,
+    /// Transfer (call/transfer.rs): the transferee's call id when this call was placed for a
+    /// REFER; the application's answer to the peer's REFER while it is pending; where an
+    /// accepted REFER's new call is asked for (the endpoint sets it when it tables the call);
+    /// woken once our 2xx to the REFER is on the wire, so the first NOTIFY follows it.
+    referred_from: OnceLock<String>,
+    refer_decision: Mutex<Option<oneshot::Sender<ReferDecision>>>,
+    referrals: OnceLock<mpsc::UnboundedSender<Referral>>,
+    refer_answered: Notify,
 }
 
 impl Call {
@@ -113,7 +122,10 @@ impl Call {
             account: slot.account().map(str::to_string),
             slot: Mutex::new(Some(slot)),
             times: Mutex::new(info::CallTimes::new(info::now_ms())),
-            referred_from: None,
+            referred_from: OnceLock::new(),
+            refer_decision: Mutex::new(None),
+            referrals: OnceLock::new(),
+            refer_answered: Notify::new(),
         })
     }
 
@@ -151,6 +163,16 @@ impl Call {
         self.state
             .send_if_modified(|state| match state::next_state(*state, input) {
                 Some(n) if n != *state => {
+                    if n == CallState::Disconnected {
+                        // The status the call ended with, for the NOTIFY of a REFER that
+                        // placed it: known before a watcher of the state sees the end.
+                        let _ = self.final_code.compare_exchange(
+                            0,
+                            code,
+                            Ordering::SeqCst,
+                            Ordering::SeqCst,
+                        );
+                    }
                     change = Some((*state, n));
                     *state = n;
                     true

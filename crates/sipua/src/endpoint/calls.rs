@@ -1,12 +1,13 @@
 //! The endpoint's call table. A call's task is spawned through it: the call is inserted
 //! before its task runs and removed when the task ends, so no call ever removes itself.
 
-use crate::call::{Call, CallInfo};
+use crate::call::{Call, CallInfo, Referral};
 use crate::error::{Error, Result};
 use crate::event::CallState;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 /// Snapshots of ended calls kept for `callInfo` (their end time, how they ended), newest last.
@@ -17,6 +18,8 @@ const KEPT_ENDED: usize = 256;
 pub(crate) struct CallTable {
     calls: Arc<Mutex<HashMap<String, Arc<Call>>>>,
     ended: Arc<Mutex<VecDeque<CallInfo>>>,
+    /// Where a tabled call asks for the new call of a REFER it accepted (endpoint/transfer.rs).
+    referrals: Arc<OnceLock<mpsc::UnboundedSender<Referral>>>,
 }
 
 impl CallTable {
@@ -37,9 +40,17 @@ impl CallTable {
 
     /// Inserts a call whose task the caller runs itself (then calls [`CallTable::remove`]).
     pub(super) fn insert(&self, call: Arc<Call>) {
+        if let Some(sink) = self.referrals.get() {
+            call.set_referral_sink(sink.clone());
+        }
         if let Ok(mut calls) = self.calls.lock() {
             calls.insert(call.id.clone(), call);
         }
+    }
+
+    /// Sets where the tabled calls send their referrals; the first call holds.
+    pub(super) fn set_referral_sink(&self, sink: mpsc::UnboundedSender<Referral>) {
+        let _ = self.referrals.set(sink);
     }
 
     pub(super) fn remove(&self, id: &str) {

@@ -67,9 +67,18 @@ impl Dispatcher {
 
     /// A new INVITE: accepted calls are in the table while they last.
     async fn new_call(&self, tx: &mut Transaction) -> Result<()> {
-        let Some(incoming) = call::accept(&self.ctx, &self.accounts, tx).await? else {
+        // An INVITE with Replaces (RFC 3891) takes a call of ours over, or is refused here.
+        let replaced = match super::transfer::replaced_call(&self.calls, &tx.original) {
+            Some(Err(code)) => return Ok(tx.reply(StatusCode::from(code)).await?),
+            Some(Ok(old)) => Some(old),
+            None => None,
+        };
+        let Some(mut incoming) = call::accept(&self.ctx, &self.accounts, tx).await? else {
             return Ok(());
         };
+        if let Some(old) = replaced {
+            incoming.replaces(old);
+        }
         let id = incoming.call.id.clone();
         self.calls.insert(incoming.call.clone());
         incoming.run(tx).instrument(call::span(&id)).await;

@@ -11,6 +11,7 @@ mod media_api;
 mod metrics;
 mod options;
 mod streams;
+mod transfer;
 
 pub use accounts::AccountInfo;
 pub use media_api::DtmfMethod;
@@ -202,6 +203,8 @@ impl Endpoint {
             accounts: accounts.clone(),
             calls: calls.clone(),
         };
+        let (referral_tx, referral_rx) = mpsc::unbounded_channel();
+        calls.set_referral_sink(referral_tx);
         let stack_tasks = vec![
             tokio::spawn(
                 async move {
@@ -212,6 +215,15 @@ impl Endpoint {
                 .in_current_span(),
             ),
             tokio::spawn(dispatcher.serve(incoming).in_current_span()),
+            tokio::spawn(
+                transfer::serve_referrals(
+                    ctx.clone(),
+                    accounts.clone(),
+                    calls.clone(),
+                    referral_rx,
+                )
+                .in_current_span(),
+            ),
         ];
         let endpoint = Self {
             ctx,

@@ -1,7 +1,8 @@
 //! SIP helpers below the call and account logic: messages, URIs, digest authentication with
 //! its one challenge loop, log masking, the SIP message trace, the guard in front of the parser, the message fix-ups
-//! (remote target, Via `received`) chained by `inspect`, and what a Via says of our public
-//! address (rport). Nothing here knows calls, accounts or the endpoint.
+//! (remote target, Via `received`) chained by `inspect`, what a Via says of our public
+//! address (rport), REFER's sipfrag bodies and RFC 3891 Replaces. Nothing here knows calls,
+//! accounts or the endpoint.
 
 pub(crate) mod auth;
 pub(crate) mod digest;
@@ -11,7 +12,9 @@ pub(crate) mod inspect;
 pub(crate) mod mask;
 pub(crate) mod message;
 pub(crate) mod remote_target;
+pub(crate) mod replaces;
 pub(crate) mod rport;
+pub(crate) mod sipfrag;
 pub(crate) mod trace;
 pub(crate) mod uri;
 pub(crate) mod via_received;
