@@ -6,7 +6,7 @@
 const { EventEmitter } = require('node:events')
 const { Readable, Writable } = require('node:stream')
 const native = require('./lib/native.js')
-const { describe, normalizeConfig, logSettings, checkString, checkOptions, rethrow } = require('./lib/checks.js')
+const { describe, normalizeConfig, logSettings, checkString, checkOptions, rethrow, headerPairs } = require('./lib/checks.js')
 
 class Call {
   constructor(service, info) {
@@ -35,6 +35,10 @@ class Call {
 
   unhold() {
     return this._service.unhold(this.id)
+  }
+
+  progress(options) {
+    return this._service.progress(this.id, options)
   }
 
   playFile(path, options) {
@@ -226,17 +230,12 @@ class SipService extends EventEmitter {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`sip-native: makeCall options must be an object, got ${describe(options)}`)
     }
-    let headers
-    if (options.headers !== undefined) {
-      if (typeof options.headers !== 'object' || options.headers === null) {
-        throw new TypeError('sip-native: makeCall options.headers must be an object of name: value')
-      }
-      headers = Object.entries(options.headers).map(([k, v]) => {
-        if (typeof v !== 'string') throw new TypeError(`sip-native: makeCall options.headers.${k} must be a string`)
-        return [k, v]
-      })
+    const headers = headerPairs('makeCall', options.headers)
+    const { followRedirects } = options
+    if (followRedirects !== undefined && typeof followRedirects !== 'boolean') {
+      throw new TypeError(`sip-native: makeCall options.followRedirects must be a boolean, got ${describe(followRedirects)}`)
     }
-    const info = await this._native().makeCall(from, to, headers).catch(rethrow)
+    const info = await this._native().makeCall(from, to, headers, followRedirects).catch(rethrow)
     return new Call(this, info)
   }
 
@@ -285,6 +284,14 @@ class SipService extends EventEmitter {
     const id = callId instanceof Call ? callId.id : callId
     checkString('unhold(callId): callId', id)
     await this._native().unhold(id).catch(rethrow)
+  }
+
+  /** 183 with our SDP answer on an incoming call (reliable under 100rel); early media starts. */
+  async progress(callId, options) {
+    const id = callId instanceof Call ? callId.id : callId
+    checkString('progress(callId): callId', id)
+    const headers = headerPairs('progress', checkOptions('progress', options).headers)
+    await this._native().progress(id, headers).catch(rethrow)
   }
 
   async playFile(callId, path, options) {

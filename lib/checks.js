@@ -28,6 +28,9 @@ const CONFIG_TYPES = {
   keepAliveIntervalS: 'uint',
   tls: 'object',
   accounts: 'array',
+  followRedirects: 'boolean',
+  maxRedirects: 'uint',
+  prack: 'string',
   logLevel: 'string',
   logger: 'logger',
   sipTrace: 'boolean',
@@ -165,4 +168,16 @@ function checkOptions(name, options) {
   return options
 }
 
-module.exports = { describe, normalizeConfig, logSettings, checkString, checkOptions, rethrow }
+/** An options object's `headers` ({ name: value }) as [name, value] pairs; `undefined` when absent. */
+function headerPairs(name, headers) {
+  if (headers === undefined) return undefined
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+    throw new TypeError(`sip-native: ${name} options.headers must be an object of name: value`)
+  }
+  return Object.entries(headers).map(([k, v]) => {
+    if (typeof v !== 'string') throw new TypeError(`sip-native: ${name} options.headers.${k} must be a string`)
+    return [k, v]
+  })
+}
+
+module.exports = { describe, normalizeConfig, logSettings, checkString, checkOptions, rethrow, headerPairs }

@@ -205,28 +205,20 @@ impl NativeEndpoint {
     }
 
     /// Places a call; resolves with its snapshot once the INVITE is sent.
-    #[napi(ts_args_type = "from: string, to: string, headers?: Array<[string, string]>")]
+    #[napi(
+        ts_args_type = "from: string, to: string, headers?: Array<[string, string]>, followRedirects?: boolean"
+    )]
     pub async fn make_call(
         &self,
         from: String,
         to: String,
         headers: Option<Vec<Vec<String>>>,
+        follow_redirects: Option<bool>,
     ) -> Result<CallSnapshot> {
-        let mut pairs = Vec::new();
-        for h in headers.unwrap_or_default() {
-            match <[String; 2]>::try_from(h) {
-                Ok([n, v]) => pairs.push((n, v)),
-                Err(_) => {
-                    return Err(Error::new(
-                        Status::InvalidArg,
-                        "headers: each entry must be [name, value]",
-                    ))
-                }
-            }
-        }
+        let pairs = header_pairs(headers)?;
         let info = self
             .engine
-            .make_call(&from, &to, pairs)
+            .make_call(&from, &to, pairs, follow_redirects)
             .await
             .map_err(to_napi)?;
         Ok(info.into())
@@ -244,6 +236,16 @@ impl NativeEndpoint {
     #[napi]
     pub async fn answer(&self, call_id: String) -> Result<()> {
         self.engine.answer(&call_id).await.map_err(to_napi)
+    }
+
+    /// 183 with our SDP answer on an incoming call; its media starts (early media).
+    #[napi(ts_args_type = "callId: string, headers?: Array<[string, string]>")]
+    pub async fn progress(&self, call_id: String, headers: Option<Vec<Vec<String>>>) -> Result<()> {
+        let pairs = header_pairs(headers)?;
+        self.engine
+            .progress(&call_id, pairs)
+            .await
+            .map_err(to_napi)
     }
 
     #[napi]
@@ -419,4 +421,19 @@ impl NativeEndpoint {
         drop(logger);
         Ok(())
     }
+}
+
+/// `[name, value]` pairs from JS as the engine takes them.
+fn header_pairs(headers: Option<Vec<Vec<String>>>) -> Result<Vec<(String, String)>> {
+    headers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|h| match <[String; 2]>::try_from(h) {
+            Ok([n, v]) => Ok((n, v)),
+            Err(_) => Err(Error::new(
+                Status::InvalidArg,
+                "headers: each entry must be [name, value]",
+            )),
+        })
+        .collect()
 }

@@ -29,6 +29,20 @@ pub enum TransportKind {
     Wss,
 }
 
+/// 100rel (RFC 3262) on our calls: `Supported: 100rel` (reliable 1xx when the caller
+/// requires them), `Require: 100rel` (both ways), or never (a caller requiring it gets 420).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PrackMode {
+    /// `Supported: 100rel`; our 1xx are reliable when the caller requires it.
+    #[default]
+    Supported,
+    /// `Require: 100rel` on our INVITEs, and reliable 1xx to callers that support it.
+    Required,
+    /// No 100rel: not offered, and an INVITE requiring it gets 420 Bad Extension.
+    Off,
+}
+
 impl TransportKind {
     /// Parses `UDP`/`udp`/`Tcp`/... as stored in the settings rows.
     pub fn parse(s: &str) -> Option<Self> {
@@ -230,6 +244,13 @@ pub struct EndpointConfig {
     pub keep_alive_interval_s: Option<u32>,
     /// TLS settings for the TLS and WSS transports.
     pub tls: TlsConfig,
+    /// Follow a 3xx to our INVITE to its Contacts (RFC 3261 §8.1.3.4); `false` ends the call
+    /// with the 3xx. `makeCall`'s `followRedirects` overrides it per call.
+    pub follow_redirects: bool,
+    /// At most this many redirected INVITEs per call.
+    pub max_redirects: u32,
+    /// Reliable provisional responses (RFC 3262) both ways.
+    pub prack: PrackMode,
     /// The accounts (operators) of this user agent.
     pub accounts: Vec<AccountConfig>,
 }
@@ -260,6 +281,9 @@ impl Default for EndpointConfig {
             contact_rewrite: true,
             keep_alive_interval_s: None,
             tls: TlsConfig::default(),
+            follow_redirects: true,
+            max_redirects: 5,
+            prack: PrackMode::Supported,
             accounts: Vec::new(),
         }
     }

@@ -7,10 +7,13 @@ mod in_dialog;
 mod incoming;
 mod media;
 mod outgoing;
+mod redirect;
+mod reliable;
 mod state;
 
 pub(crate) use incoming::accept;
 pub(crate) use outgoing::place;
+pub(crate) use reliable::on_prack;
 
 use crate::context::UaContext;
 use crate::error::{Error, Result};
@@ -76,6 +79,8 @@ pub(crate) struct Call {
     teardown: CancellationToken,
     /// Final status we chose (reject) or received; 0 until known.
     final_code: AtomicU16,
+    /// Our reliable 1xx (100rel) of an incoming call, and the SDP answer sent early.
+    provisional: reliable::Provisional,
     ctx: Arc<UaContext>,
 }
 
@@ -108,6 +113,7 @@ impl Call {
             cancel_requested: Notify::new(),
             teardown: CancellationToken::new(),
             final_code: AtomicU16::new(0),
+            provisional: reliable::Provisional::default(),
             ctx: ctx.clone(),
         })
     }
@@ -217,10 +223,20 @@ impl Call {
             .dialog()
             .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;
         let offer = self.remote_offer.lock().ok().and_then(|o| o.clone());
-        let body = match &offer {
-            Some(neg) => self.media.answer(&self.ctx, neg),
-            None => self.media.offer(&self.ctx, MediaDirection::SendRecv),
+        // After progress() the 200 repeats the answer of the 183 (the same session).
+        let body = match (&offer, self.provisional.early_answer()) {
+            (_, Some(early)) => early,
+            (Some(neg), None) => self.media.answer(&self.ctx, neg),
+            (None, None) => self.media.offer(&self.ctx, MediaDirection::SendRecv),
         };
+        // RFC 3262 §3: no 2xx while a reliable 1xx waits for its PRACK.
+        if !self.provisional.acknowledged(self.ctx.config.t1x64()).await {
+            return Err(Error::Sip(format!(
+                "answer: call {} got no PRACK for our reliable 1xx",
+                self.id
+            )));
+        }
+        self.expect(CallState::Incoming, "answer")?;
         // Media first: the peer may send RTP as soon as it sees the 200.
         if let Some(neg) = &offer {
             self.media.start(&self.ctx, &self.id, neg);
