@@ -34,13 +34,15 @@ export declare class NativeEndpoint {
    */
   setIncomingHandler(listening: boolean): void
   /** Places a call; resolves with its snapshot once the INVITE is sent. */
-  makeCall(from: string, to: string, headers?: Array<[string, string]>): Promise<CallSnapshot>
+  makeCall(from: string, to: string, headers?: Array<[string, string]>, followRedirects?: boolean): Promise<CallSnapshot>
   /**
    * Sends an out-of-dialog OPTIONS to `uri`; resolves with the final response, rejects when
    * none came within `timeoutMs` (default 64·T1) or the target cannot be reached.
    */
   options(uri: string, timeoutMs?: number | undefined | null): Promise<OptionsResult>
   answer(callId: string): Promise<void>
+  /** 183 with our SDP answer on an incoming call; its media starts (early media). */
+  progress(callId: string, headers?: Array<[string, string]>): Promise<void>
   reject(callId: string, code: number, reason?: string | undefined | null): Promise<void>
   hangup(callId: string): Promise<void>
   /** Puts a confirmed call on hold (re-INVITE with `sendonly`). */
@@ -198,6 +200,9 @@ export interface ConfigInput {
   contactRewrite?: boolean
   keepAliveIntervalS?: number
   tls?: TlsInput
+  followRedirects?: boolean
+  maxRedirects?: number
+  prack?: 'supported' | 'required' | 'off'
   accounts?: Array<AccountInput>
 }
 
@@ -224,6 +229,7 @@ export type EngineEvent =
   | { type: 'call_state'; callId: string; state: CallState; direction: CallDirection; code: number; reason: string }
   | { type: 'dtmf'; callId: string; digit: string; method: 'rfc4733' | 'info'; durationMs: number }
   | { type: 'hold'; callId: string; by: 'local' | 'remote'; held: boolean }
+  | { type: 'redirect'; callId: string; code: number; target: string; hop: number }
   | { type: 'request_failed'; callId: string; method: string; purpose: string; code: number; reason: string }
   | { type: 'public_address'; address: string; port: number; source: 'rport' | 'stun' }
   | { type: 'transport'; transport: 'tcp' | 'tls' | 'ws' | 'wss'; remote: string; state: TransportState; reason: string }

@@ -79,7 +79,7 @@ test('183 with SDP: early media both ways, recorded while early; the 200 keeps t
   const call = await sip.makeCall('7779', `sip:1000@127.0.0.1:${uas.port}`)
   await waitFor(sip, events, 'call_state', (e) => e.callId === call.id && e.state === 'early')
   const wav = path.join(tmpDir('early'), 'ringback.wav')
-  await sip.record(call, wav)
+  await sip.record(call.id, wav)
   await new Promise((r) => setTimeout(r, 1100))
   assert.equal(sip.getCall(call.id).state, 'early', 'still early when the recording stops')
   await sip.stopRecording(call.id)

@@ -58,10 +58,10 @@ test('two Contacts: the higher q is tried first', async (t) => {
 
 test('a 302 pointing back to a tried target ends the call: redirect loop', async (t) => {
   if (!requirePeer('sipp', t)) return
-  // Every INVITE is redirected to sip:loop@sipp: the second 302 names a target tried already.
+  // Both INVITEs are redirected to sip:loop@sipp: the second 302 names a target tried already.
   const port = await require('./helpers/process').freePort('127.0.0.1')
   const loop = `sip:loop@127.0.0.1:${port}`
-  const uas = await startSipp({ scenario: 'redirect_302', port, calls: 2, keys: { contact: `<${loop}>` }, t })
+  const uas = await startSipp({ scenario: 'redirect_loop', port, keys: { contact: `<${loop}>` }, t })
   const { sip, events, redirects } = await service(t)
   const call = await sip.makeCall('7779', `sip:1000@127.0.0.1:${port}`)
   const d = await disconnected(sip, events, call.id)
@@ -74,7 +74,7 @@ test('a 302 pointing back to a tried target ends the call: redirect loop', async
 
 test('a chain of new targets ends at maxRedirects: too many redirects', async (t) => {
   if (!requirePeer('sipp', t)) return
-  const uas = await startSipp({ scenario: 'redirect_chain', calls: 3, t })
+  const uas = await startSipp({ scenario: 'redirect_chain', t })
   const { sip, events, redirects } = await service(t, { maxRedirects: 2 })
   const call = await sip.makeCall('7779', `sip:1000@127.0.0.1:${uas.port}`)
   const d = await disconnected(sip, events, call.id)
