@@ -242,10 +242,7 @@ impl NativeEndpoint {
     #[napi(ts_args_type = "callId: string, headers?: Array<[string, string]>")]
     pub async fn progress(&self, call_id: String, headers: Option<Vec<Vec<String>>>) -> Result<()> {
         let pairs = header_pairs(headers)?;
-        self.engine
-            .progress(&call_id, pairs)
-            .await
-            .map_err(to_napi)
+        self.engine.progress(&call_id, pairs).await.map_err(to_napi)
     }
 
     #[napi]

@@ -79,7 +79,8 @@ pub(crate) async fn accept(
         _ => None,
     };
     if let Some((status, header)) = refusal {
-        ctx.signalling.call_failed(Direction::Incoming, status.code());
+        ctx.signalling
+            .call_failed(Direction::Incoming, status.code());
         let header = sip::Header::Other(header.into(), "100rel".into());
         tx.reply_with(status, vec![header], None).await?;
         return Ok(None);

@@ -3,20 +3,20 @@
 //! giving up on a peer that answers nothing (RFC 3261 §9.1), then the confirmed call.
 
 use super::in_dialog::watch_confirmed;
+use super::redirect::{contacts_by_q, Redirects};
+use super::reliable::ReliableOrder;
 use super::state::Input;
 use super::{send_bye, Call};
 use crate::account::AccountTable;
+use crate::config::PrackMode;
 use crate::context::{OutOfDialogRoute, UaContext};
 use crate::error::{Error, Result};
 use crate::event::{CallState, Direction, Event};
 use crate::media::MediaDirection;
 use crate::sdp;
 use crate::sip::auth::{is_challenge, Authenticator, ChallengeLoop};
-use crate::sip::message::{extra_headers, reason_of, retry_after_of};
-use super::redirect::{contacts_by_q, Redirects};
-use super::reliable::ReliableOrder;
-use crate::config::PrackMode;
 use crate::sip::message::header_values;
+use crate::sip::message::{extra_headers, reason_of, retry_after_of};
 use crate::sip::uri::{dialled_target, host_port_unless_default, names_server, user_part};
 use crate::transport::{failover_timeout, unreachable_reported, NextHop, Target};
 use rsipstack::dialog::dialog::DialogState;
@@ -76,9 +76,10 @@ async fn route_to(
     target: &str,
     callee: &rsipstack::sip::Uri,
 ) -> Result<(OutOfDialogRoute, bool)> {
-    let via_server = ctx.config.server.as_deref().is_some_and(|server| {
-        names_server(target, server, ctx.config.server_port.unwrap_or(5060))
-    });
+    let via_server =
+        ctx.config.server.as_deref().is_some_and(|server| {
+            names_server(target, server, ctx.config.server_port.unwrap_or(5060))
+        });
     let hop = if via_server {
         ctx.server_hop()?
     } else {
@@ -189,8 +190,7 @@ pub(crate) async fn place(
                 }
             }
             let follow = follow_redirects.unwrap_or(call.ctx.config.follow_redirects);
-            let redirects =
-                follow.then(|| Redirects::new(&target, call.ctx.config.max_redirects));
+            let redirects = follow.then(|| Redirects::new(&target, call.ctx.config.max_redirects));
             run(call.clone(), option, caller.auth, targets, redirects).await;
             // Only now: a BYE sent after the call ended still needs the peer's Contact.
             call.ctx.remote_targets.forget(&call.sip_call_id);
@@ -229,8 +229,15 @@ async fn run(
     let deadline = Instant::now() + Duration::from_millis(call.ctx.config.invite_timeout_ms);
     let mut timed_out = false;
     loop {
-        let resp = match try_targets(&call, &option, &mut auth, &targets, deadline, &mut timed_out)
-            .await
+        let resp = match try_targets(
+            &call,
+            &option,
+            &mut auth,
+            &targets,
+            deadline,
+            &mut timed_out,
+        )
+        .await
         {
             Some(resp) => resp,
             None => return,
@@ -274,10 +281,7 @@ async fn run(
 }
 
 /// The Request-URI and route of a redirect target (checked as a dialled SIP URI).
-async fn redirected(
-    ctx: &UaContext,
-    uri: &str,
-) -> Result<(rsipstack::sip::Uri, OutOfDialogRoute)> {
+async fn redirected(ctx: &UaContext, uri: &str) -> Result<(rsipstack::sip::Uri, OutOfDialogRoute)> {
     ctx.check_secure_target("Contact", uri)?;
     let callee: rsipstack::sip::Uri = uri
         .try_into()
@@ -551,7 +555,9 @@ fn early_media(call: &Call, resp: &rsipstack::sip::Response) {
             tracing::info!(call_id = %call.id, code = resp.status_code.code(), "early media");
             call.media.start(&call.ctx, &call.id, &negotiated);
         }
-        Err(e) => tracing::info!(call_id = %call.id, error = %e, "unusable SDP in a 1xx; no early media"),
+        Err(e) => {
+            tracing::info!(call_id = %call.id, error = %e, "unusable SDP in a 1xx; no early media")
+        }
     }
 }
 

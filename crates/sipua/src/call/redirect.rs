@@ -52,9 +52,7 @@ fn split_list(value: &str) -> Vec<String> {
 fn parse_contact(entry: &str) -> Option<Contact> {
     let entry = entry.trim();
     let (uri, params) = match (entry.find('<'), entry.find('>')) {
-        (Some(open), Some(close)) if open < close => {
-            (&entry[open + 1..close], &entry[close + 1..])
-        }
+        (Some(open), Some(close)) if open < close => (&entry[open + 1..close], &entry[close + 1..]),
         _ => match entry.split_once(';') {
             Some((uri, params)) => (uri, params),
             None => (entry, ""),
@@ -69,7 +67,12 @@ fn parse_contact(entry: &str) -> Option<Contact> {
         .split(';')
         .filter_map(|p| p.split_once('='))
         .find(|(n, _)| n.trim().eq_ignore_ascii_case("q"))
-        .map(|(_, v)| v.trim().parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)))
+        .map(|(_, v)| {
+            v.trim()
+                .parse::<f32>()
+                .ok()
+                .filter(|q| (0.0..=1.0).contains(q))
+        })
         .unwrap_or(Some(1.0))?;
     Some(Contact {
         uri: uri.to_string(),
@@ -190,7 +193,12 @@ mod tests {
 
     #[test]
     fn unusable_contacts_are_left_out() {
-        let c = contacts_by_q(&values(&["*", "<tel:+123>", "<sip:x@h>;q=7", "<sip:y@h>;q=0"]));
+        let c = contacts_by_q(&values(&[
+            "*",
+            "<tel:+123>",
+            "<sip:x@h>;q=7",
+            "<sip:y@h>;q=0",
+        ]));
         assert_eq!(uris(&c), ["sip:y@h"]);
         assert!(contacts_by_q(&[]).is_empty());
     }
@@ -205,8 +213,14 @@ mod tests {
     #[test]
     fn hops_are_counted_and_bounded() {
         let mut r = Redirects::new("sip:0@h", 2);
-        assert_eq!(r.on_redirect(&[contact("sip:1@h")]), Ok(("sip:1@h".into(), 1)));
-        assert_eq!(r.on_redirect(&[contact("sip:2@h")]), Ok(("sip:2@h".into(), 2)));
+        assert_eq!(
+            r.on_redirect(&[contact("sip:1@h")]),
+            Ok(("sip:1@h".into(), 1))
+        );
+        assert_eq!(
+            r.on_redirect(&[contact("sip:2@h")]),
+            Ok(("sip:2@h".into(), 2))
+        );
         assert_eq!(r.on_redirect(&[contact("sip:3@h")]), Err(Stop::TooMany(2)));
         assert_eq!(Stop::TooMany(2).reason(), "too many redirects (2)");
     }

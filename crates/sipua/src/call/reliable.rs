@@ -130,9 +130,7 @@ impl Provisional {
     }
 
     fn reliable(&self) -> bool {
-        self.mode
-            .lock()
-            .is_ok_and(|m| *m == UasMode::Reliable)
+        self.mode.lock().is_ok_and(|m| *m == UasMode::Reliable)
     }
 
     pub(super) fn early_answer(&self) -> Option<String> {
@@ -243,7 +241,8 @@ impl Call {
             }
             if Instant::now() >= give_up {
                 tracing::info!(call_id = %self.id, rseq, "no PRACK for our reliable 1xx");
-                self.final_code.store(500, std::sync::atomic::Ordering::SeqCst);
+                self.final_code
+                    .store(500, std::sync::atomic::Ordering::SeqCst);
                 let _ = dialog.reject(
                     Some(StatusCode::ServerInternalError),
                     Some("SIP;cause=500;text=\"no PRACK\"".into()),
@@ -310,7 +309,10 @@ mod tests {
 
     #[test]
     fn rack_parses() {
-        assert_eq!(parse_rack("776656 1 INVITE"), Some((776656, 1, "INVITE".into())));
+        assert_eq!(
+            parse_rack("776656 1 INVITE"),
+            Some((776656, 1, "INVITE".into()))
+        );
         assert_eq!(parse_rack(" 5  2 invite "), Some((5, 2, "INVITE".into())));
         assert_eq!(parse_rack("5 INVITE"), None);
         assert_eq!(parse_rack("5 2 INVITE x"), None);
@@ -321,7 +323,10 @@ mod tests {
     fn rseq_must_be_one_higher() {
         let mut o = ReliableOrder::default();
         assert!(o.accept(Some(7)));
-        assert!(!o.accept(Some(7)), "a retransmission is not processed again");
+        assert!(
+            !o.accept(Some(7)),
+            "a retransmission is not processed again"
+        );
         assert!(!o.accept(Some(9)), "a gap");
         assert!(o.accept(Some(8)));
         assert!(!o.accept(None), "a reliable 1xx without RSeq");

@@ -377,9 +377,15 @@ impl Endpoint {
         follow_redirects: Option<bool>,
     ) -> Result<CallInfo> {
         async {
-            let (call, task) =
-                call::place(&self.ctx, &self.accounts, from, to, headers, follow_redirects)
-                    .await?;
+            let (call, task) = call::place(
+                &self.ctx,
+                &self.accounts,
+                from,
+                to,
+                headers,
+                follow_redirects,
+            )
+            .await?;
             let info = call.info();
             self.calls.spawn(call, task);
             Ok(info)
