@@ -126,14 +126,16 @@ test('caller requires 100rel: reliable 180 and progress() 183 (RSeq in order), P
     assert.equal(sip.getCall(inc.callId).state, 'incoming', 'progress() leaves the call incoming')
     // Resolves when the tone ends: with the call.
     sip.playTone(inc.callId, { frequency: 800, durationMs: 0 }).catch(() => {})
-    await new Promise((r) => setTimeout(r, 700))
+    // answer() at once: its 200 must wait for sipp's late PRACK of the 183.
+    await new Promise((r) => setTimeout(r, 100))
     await sip.answer(inc.callId)
   })
   const uac = await startSipp({ scenario: 'prack_uac_invite', remote: addr, keys: { mport: media.port }, t })
   const r = await uac.done
   assert.equal(r.code, 0, 'reliable 1xx, PRACKs answered, 200 after them, no retransmission: ' + describeSipp(r))
-  const rseqs = [...r.messages.matchAll(/^RSeq:\s*(\d+)/gim)].map((m) => Number(m[1]))
-  assert.equal(rseqs.length, 2, `one 180 and one 183, none retransmitted: RSeq ${rseqs}`)
+  // Retransmissions before a PRACK repeat its RSeq; one after it would have failed sipp.
+  const rseqs = [...new Set([...r.messages.matchAll(/^RSeq:\s*(\d+)/gim)].map((m) => Number(m[1])))]
+  assert.equal(rseqs.length, 2, `one 180 and one 183: RSeq ${rseqs}`)
   assert.equal(rseqs[1], rseqs[0] + 1, `RSeq one higher: ${rseqs}`)
   assert.ok(answered && progressed, 'progress() resolved and the call was answered')
   const early = heardFreq(media.got, progressed + 100, answered)
@@ -149,4 +151,22 @@ test("a PRACK matching nothing gets 481; a caller requiring 100rel with prack: '
   const r = await uac.done
   assert.equal(r.code, 0, describeSipp(r))
   assert.match(r.messages, /^Unsupported:\s*100rel/im)
+})
+
+test('no PRACK for our reliable 180: retransmitted with T1 doubling, then 500 after 64·T1', async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const { sip, events, addr } = await startService(t, { accounts: [ACCOUNT], timerT1Ms: 25 })
+  const offered = new Promise((resolve) => sip.once('incoming_call', resolve))
+  const started = Date.now()
+  const uac = await startSipp({ scenario: 'prack_uac_no_prack', remote: addr, t })
+  const inc = await offered
+  const d = await waitFor(sip, events, 'call_state', (e) => e.callId === inc.callId && e.state === 'disconnected')
+  const elapsed = Date.now() - started
+  assert.equal(d.code, 500, JSON.stringify(d))
+  assert.ok(elapsed >= 1500 && elapsed < 4000, `given up after ${elapsed} ms, 64·T1 = 1600`)
+  const r = await uac.done
+  assert.equal(r.code, 0, 'sipp got the 180 (and copies), then 500: ' + describeSipp(r))
+  // T1 doubling within 64·T1: copies at 25, 75, 175, 375, 775 ms (then 1575): about 6.
+  const copies = (r.messages.match(/^SIP\/2\.0 180 /gm) || []).length
+  assert.ok(copies >= 4 && copies <= 8, `the 180 and ${copies - 1} retransmissions`)
 })

@@ -262,7 +262,8 @@ pub(crate) async fn on_prack(call: Option<Arc<Call>>, tx: &mut Transaction) -> R
     let rack = header_values(&tx.original.headers, "RAck")
         .first()
         .and_then(|v| parse_rack(v));
-    let matched = match (&call, rack) {
+    // Which reliable 1xx it acknowledges: the pending one (`Some(true)`), the last one again.
+    let acked = match (&call, rack) {
         (Some(call), Some((rseq, cseq, method))) => {
             let invite_cseq = call
                 .dialog()
@@ -275,20 +276,25 @@ pub(crate) async fn on_prack(call: Option<Arc<Call>>, tx: &mut Transaction) -> R
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             let ours = method == "INVITE" && invite_cseq == Some(cseq);
-            if ours && pending != 0 && rseq == pending {
-                call.provisional.pending.send_replace(0);
-                true
-            } else {
-                ours && pending == 0 && rseq == last
+            match (ours, pending) {
+                (true, p) if p != 0 && rseq == p => Some(true),
+                (true, 0) if rseq == last => Some(false),
+                _ => None,
             }
         }
-        _ => false,
+        _ => None,
     };
-    if matched {
-        tx.reply(StatusCode::OK).await?;
-    } else {
+    let Some(newly) = acked else {
         tx.reply(StatusCode::CallTransactionDoesNotExist).await?;
+        return Ok(());
+    };
+    // The 200 first: what the PRACK releases (our next 1xx, the 200 to the INVITE) must not
+    // overtake it.
+    let replied = tx.reply(StatusCode::OK).await;
+    if let (true, Some(call)) = (newly, call) {
+        call.provisional.pending.send_replace(0);
     }
+    replied?;
     Ok(())
 }
 
