@@ -120,19 +120,25 @@ test('caller requires 100rel: reliable 180 and progress() 183 (RSeq in order), P
   let progressed = 0
   let answered = 0
   sip.on('call_state', (e) => e.state === 'connecting' && (answered = Date.now()))
-  sip.on('incoming_call', async (inc) => {
-    await sip.progress(inc.callId)
-    progressed = Date.now()
-    assert.equal(sip.getCall(inc.callId).state, 'incoming', 'progress() leaves the call incoming')
-    // Resolves when the tone ends: with the call.
-    sip.playTone(inc.callId, { frequency: 800, durationMs: 0 }).catch(() => {})
-    // answer() at once: its 200 must wait for sipp's late PRACK of the 183.
-    await new Promise((r) => setTimeout(r, 100))
-    await sip.answer(inc.callId)
+  let app
+  sip.on('incoming_call', (inc) => {
+    app = (async () => {
+      await sip.progress(inc.callId)
+      progressed = Date.now()
+      assert.equal(sip.getCall(inc.callId).state, 'incoming', 'progress() leaves the call incoming')
+      // Resolves when the tone ends: with the call.
+      sip.playTone(inc.callId, { frequency: 800, durationMs: 0 }).catch(() => {})
+      // answer() at once: its 200 must wait for sipp's late PRACK of the 183.
+      await new Promise((r) => setTimeout(r, 100))
+      await sip.answer(inc.callId)
+      await assert.rejects(sip.progress(inc.callId), /progress: call in-\S+ is (connecting|confirmed), not incoming/)
+      await assert.rejects(sip.progress(inc.callId, { headers: { 'X-A': 1 } }), TypeError)
+    })()
   })
   const uac = await startSipp({ scenario: 'prack_uac_invite', remote: addr, keys: { mport: media.port }, t })
   const r = await uac.done
   assert.equal(r.code, 0, 'reliable 1xx, PRACKs answered, 200 after them, no retransmission: ' + describeSipp(r))
+  await app
   // Retransmissions before a PRACK repeat its RSeq; one after it would have failed sipp.
   const rseqs = [...new Set([...r.messages.matchAll(/^RSeq:\s*(\d+)/gim)].map((m) => Number(m[1])))]
   assert.equal(rseqs.length, 2, `one 180 and one 183: RSeq ${rseqs}`)
