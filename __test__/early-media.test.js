@@ -139,7 +139,11 @@ test('caller requires 100rel: reliable 180 and progress() 183 (RSeq in order), P
   const r = await uac.done
   assert.equal(r.code, 0, 'reliable 1xx, PRACKs answered, 200 after them, no retransmission: ' + describeSipp(r))
   await app
-  // Retransmissions before a PRACK repeat its RSeq; one after it would have failed sipp.
+  // The 180 is PRACKed at once (well within T1 = 200 ms): a copy means we kept retransmitting
+  // after its PRACK (sipp itself takes copies for retransmissions and lets them pass).
+  const copies180 = (r.messages.match(/^SIP\/2\.0 180 /gm) || []).length
+  assert.equal(copies180, 1, `the 180 was sent ${copies180} times`)
+  // Retransmissions before a PRACK repeat its RSeq.
   const rseqs = [...new Set([...r.messages.matchAll(/^RSeq:\s*(\d+)/gim)].map((m) => Number(m[1])))]
   assert.equal(rseqs.length, 2, `one 180 and one 183: RSeq ${rseqs}`)
   assert.equal(rseqs[1], rseqs[0] + 1, `RSeq one higher: ${rseqs}`)
