@@ -34,7 +34,7 @@ export declare class NativeEndpoint {
    */
   setIncomingHandler(listening: boolean): void
   /** Places a call; resolves with its snapshot once the INVITE is sent. */
-  makeCall(from: string, to: string, headers?: Array<[string, string]>): Promise<CallSnapshot>
+  makeCall(from: string, to: string, headers?: Array<[string, string]>, followRedirects?: boolean): Promise<CallSnapshot>
   /**
    * Sends an out-of-dialog OPTIONS to `uri`; resolves with the final response, rejects when
    * none came within `timeoutMs` (default 64·T1) or the target cannot be reached.
@@ -42,6 +42,8 @@ export declare class NativeEndpoint {
   options(uri: string, timeoutMs?: number | undefined | null): Promise<OptionsResult>
   /** Answers an incoming call; `headers` go on the 200. */
   answer(callId: string, headers?: Array<[string, string]>): Promise<void>
+  /** 183 with our SDP answer on an incoming call; its media starts (early media). */
+  progress(callId: string, headers?: Array<[string, string]>): Promise<void>
   /** Rejects an incoming call; `headers` go on the final response. */
   reject(callId: string, code: number, reason?: string, headers?: Array<[string, string]>): Promise<void>
   /** Ends a call; `code`/`reason` become an RFC 3326 Reason on the BYE, CANCEL or 603. */
@@ -240,6 +242,9 @@ export interface ConfigInput {
   contactRewrite?: boolean
   keepAliveIntervalS?: number
   tls?: TlsInput
+  followRedirects?: boolean
+  maxRedirects?: number
+  prack?: 'supported' | 'required' | 'off'
   accounts?: Array<AccountInput>
   /** Session timers (RFC 4028): `off`, `optional` (default), `required` or `always`. */
   sessionTimers?: string
@@ -277,6 +282,7 @@ export type EngineEvent =
   reasonHeader: string | null }
   | { type: 'dtmf'; callId: string; digit: string; method: 'rfc4733' | 'info'; durationMs: number }
   | { type: 'hold'; callId: string; by: 'local' | 'remote'; held: boolean }
+  | { type: 'redirect'; callId: string; code: number; target: string; hop: number }
   | { type: 'request_failed'; callId: string; method: string; purpose: string; code: number; reason: string }
   | { type: 'transfer'; callId: string; code: number; reason: string; /** The last report of the transfer (`final` in the facade's event). */
   last: boolean }

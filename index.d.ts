@@ -204,6 +204,20 @@ export interface SipServiceConfig {
    * incoming call gets 486 Busy Here before it rings and `makeCall` rejects. 0 (default): no limit.
    */
   maxCalls?: number
+  /**
+   * Follow a 3xx to our INVITE to its Contacts, highest q first (default true); `false` ends
+   * the call with the 3xx, its reason naming the Contacts. `makeCall`'s option overrides it.
+   */
+  followRedirects?: boolean
+  /** At most this many redirected INVITEs per call (default 5). */
+  maxRedirects?: number
+  /**
+   * Reliable provisional responses (RFC 3262, 100rel). 'supported' (default): `Supported:
+   * 100rel` on our INVITEs, reliable 180/183 when the caller requires them. 'required':
+   * `Require: 100rel` on our INVITEs, reliable 1xx to every caller that supports it (421 to one
+   * that does not). 'off': not offered; an INVITE requiring it gets 420.
+   */
+  prack?: 'supported' | 'required' | 'off'
 }
 
 /** See {@link SipServiceConfig.sessionTimers}. */
@@ -319,6 +333,18 @@ export interface HoldEvent {
   held: boolean
 }
 
+/** An outgoing call followed a 3xx: a new INVITE to `target`, same call (and callId). */
+export interface RedirectEvent {
+  type: 'redirect'
+  callId: string
+  /** The 3xx status that redirected (301, 302, ...). */
+  code: number
+  /** The Contact URI tried now. */
+  target: string
+  /** 1 for the call's first redirect, up to `maxRedirects`. */
+  hop: number
+}
+
 /** A request inside a call failed or was never answered; the call and its media go on. */
 export interface RequestFailedEvent {
   type: 'request_failed'
@@ -391,6 +417,7 @@ export interface SipServiceEvents {
   call_state: [CallStateEvent]
   dtmf: [DtmfEvent]
   hold: [HoldEvent]
+  redirect: [RedirectEvent]
   request_failed: [RequestFailedEvent]
   public_address: [PublicAddressEvent]
   transfer: [TransferEvent]
@@ -456,6 +483,8 @@ export interface Call {
   callInfo(): CallInfo
   hold(): Promise<void>
   unhold(): Promise<void>
+  /** See SipService.progress. */
+  progress(options?: ProgressOptions): Promise<void>
   playFile(path: string, options?: PlayFileOptions): Promise<void>
   playTone(options?: ToneOptions): Promise<void>
   stopPlayback(): Promise<void>
@@ -547,6 +576,13 @@ export interface OptionsResponse {
 export interface MakeCallOptions {
   /** Extra headers for the INVITE, e.g. `{ 'X-Campaign': '42' }`. */
   headers?: Record<string, string>
+  /** Overrides the config's `followRedirects` for this call. */
+  followRedirects?: boolean
+}
+
+export interface ProgressOptions {
+  /** Extra headers for the 183, e.g. `{ 'X-Queue': 'sales' }`. */
+  headers?: Record<string, string>
 }
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace'
@@ -633,6 +669,13 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
    * status otherwise. Progress follows as `transfer` events until `final`.
    */
   transfer(callId: string | Call, target: string | Call, options?: TransferOptions): Promise<void>
+  /**
+   * Early media on an incoming call not answered yet: 183 Session Progress with our SDP
+   * answer (reliable, PRACKed, when 100rel is in force) and the call's media starts, so
+   * playFile/playTone/record/audio work before answer(). The call stays 'incoming'; the 200 of
+   * answer() repeats the same answer. Rejects when the INVITE had no SDP offer.
+   */
+  progress(callId: string | Call, options?: ProgressOptions): Promise<void>
   /** Plays a WAV file (any common rate/channels, converted) to the call; resolves when it ends or is stopped; rejects with the path and reason if unreadable. */
   playFile(callId: string, path: string, options?: PlayFileOptions): Promise<void>
   /** Plays a tone (or a two-tone pair); resolves when it ends or is stopped. */

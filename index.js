@@ -50,6 +50,10 @@ class Call {
     return this._service.unhold(this.id)
   }
 
+  progress(options) {
+    return this._service.progress(this.id, options)
+  }
+
   playFile(path, options) {
     return this._service.playFile(this.id, path, options)
   }
@@ -257,7 +261,11 @@ class SipService extends EventEmitter {
       throw new TypeError(`sip-native: makeCall options must be an object, got ${describe(options)}`)
     }
     const headers = checkHeaders('makeCall options.headers', options.headers)
-    const info = await this._native().makeCall(from, to, headers).catch(rethrow)
+    const { followRedirects } = options
+    if (followRedirects !== undefined && typeof followRedirects !== 'boolean') {
+      throw new TypeError(`sip-native: makeCall options.followRedirects must be a boolean, got ${describe(followRedirects)}`)
+    }
+    const info = await this._native().makeCall(from, to, headers, followRedirects).catch(rethrow)
     return new Call(this, info)
   }
 
@@ -415,6 +423,14 @@ class SipService extends EventEmitter {
     }
     if (this.listenerCount('refer') === 0) decide(true)
     this.emit('refer', offered)
+  }
+
+  /** 183 with our SDP answer on an incoming call (reliable under 100rel); early media starts. */
+  async progress(callId, options) {
+    const id = callId instanceof Call ? callId.id : callId
+    checkString('progress(callId): callId', id)
+    const headers = checkHeaders('progress options.headers', checkOptions('progress', options).headers)
+    await this._native().progress(id, headers).catch(rethrow)
   }
 
   async playFile(callId, path, options) {

@@ -230,17 +230,20 @@ impl NativeEndpoint {
     }
 
     /// Places a call; resolves with its snapshot once the INVITE is sent.
-    #[napi(ts_args_type = "from: string, to: string, headers?: Array<[string, string]>")]
+    #[napi(
+        ts_args_type = "from: string, to: string, headers?: Array<[string, string]>, followRedirects?: boolean"
+    )]
     pub async fn make_call(
         &self,
         from: String,
         to: String,
         headers: Option<Vec<Vec<String>>>,
+        follow_redirects: Option<bool>,
     ) -> Result<CallSnapshot> {
         let pairs = header_pairs(headers)?;
         let info = self
             .engine
-            .make_call(&from, &to, pairs)
+            .make_call(&from, &to, pairs, follow_redirects)
             .await
             .map_err(to_napi)?;
         Ok(info.into())
@@ -260,6 +263,13 @@ impl NativeEndpoint {
     pub async fn answer(&self, call_id: String, headers: Option<Vec<Vec<String>>>) -> Result<()> {
         let headers = header_pairs(headers)?;
         self.engine.answer(&call_id, headers).await.map_err(to_napi)
+    }
+
+    /// 183 with our SDP answer on an incoming call; its media starts (early media).
+    #[napi(ts_args_type = "callId: string, headers?: Array<[string, string]>")]
+    pub async fn progress(&self, call_id: String, headers: Option<Vec<Vec<String>>>) -> Result<()> {
+        let pairs = header_pairs(headers)?;
+        self.engine.progress(&call_id, pairs).await.map_err(to_napi)
     }
 
     /// Rejects an incoming call; `headers` go on the final response.

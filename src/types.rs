@@ -102,6 +102,13 @@ pub struct ConfigInput {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsInput>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_redirects: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_redirects: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[napi(ts_type = "'supported' | 'required' | 'off'")]
+    pub prack: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<Vec<AccountInput>>,
     /// Session timers (RFC 4028): `off`, `optional` (default), `required` or `always`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -547,6 +554,12 @@ pub enum EngineEvent {
         by: String,
         held: bool,
     },
+    Redirect {
+        call_id: String,
+        code: u32,
+        target: String,
+        hop: u32,
+    },
     RequestFailed {
         call_id: String,
         method: String,
@@ -654,6 +667,17 @@ impl From<sipua::Event> for EngineEvent {
                 duration_ms,
             },
             E::Hold { call_id, by, held } => Self::Hold { call_id, by, held },
+            E::Redirect {
+                call_id,
+                code,
+                target,
+                hop,
+            } => Self::Redirect {
+                call_id,
+                code: u32::from(code),
+                target,
+                hop,
+            },
             E::RequestFailed {
                 call_id,
                 method,

@@ -31,6 +31,20 @@ pub enum TransportKind {
     Wss,
 }
 
+/// 100rel (RFC 3262) on our calls: `Supported: 100rel` (reliable 1xx when the caller
+/// requires them), `Require: 100rel` (both ways), or never (a caller requiring it gets 420).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PrackMode {
+    /// `Supported: 100rel`; our 1xx are reliable when the caller requires it.
+    #[default]
+    Supported,
+    /// `Require: 100rel` on our INVITEs, and reliable 1xx to callers that support it.
+    Required,
+    /// No 100rel: not offered, and an INVITE requiring it gets 420 Bad Extension.
+    Off,
+}
+
 impl TransportKind {
     /// Parses `UDP`/`udp`/`Tcp`/... as stored in the settings rows.
     pub fn parse(s: &str) -> Option<Self> {
@@ -288,6 +302,13 @@ pub struct EndpointConfig {
     pub min_session_expires_sec: u32,
     /// How we refresh; `None`: UPDATE when the peer allows it, else re-INVITE.
     pub session_refresh: Option<SessionRefresh>,
+    /// Follow a 3xx to our INVITE to its Contacts (RFC 3261 §8.1.3.4); `false` ends the call
+    /// with the 3xx. `makeCall`'s `followRedirects` overrides it per call.
+    pub follow_redirects: bool,
+    /// At most this many redirected INVITEs per call.
+    pub max_redirects: u32,
+    /// Reliable provisional responses (RFC 3262) both ways.
+    pub prack: PrackMode,
     /// The accounts (operators) of this user agent.
     pub accounts: Vec<AccountConfig>,
     /// Concurrent calls of the whole endpoint at most (incoming get 486 Busy Here beyond,
@@ -325,6 +346,9 @@ impl Default for EndpointConfig {
             session_expires_sec: 1800,
             min_session_expires_sec: 90,
             session_refresh: None,
+            follow_redirects: true,
+            max_redirects: 5,
+            prack: PrackMode::Supported,
             accounts: Vec::new(),
             max_calls: 0,
         }

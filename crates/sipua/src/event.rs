@@ -179,6 +179,17 @@ pub enum Event {
         /// Whether the call is on hold now.
         held: bool,
     },
+    /// An outgoing call followed a 3xx to a new target (a new INVITE, same call).
+    Redirect {
+        /// Our id of the call.
+        call_id: String,
+        /// The 3xx status that redirected.
+        code: u16,
+        /// The Contact URI the new INVITE goes to.
+        target: String,
+        /// 1 for the first redirect of the call, up to `maxRedirects`.
+        hop: u32,
+    },
     /// A request inside a call got no answer or an error answer; the call goes on.
     RequestFailed {
         /// Our id of the call.

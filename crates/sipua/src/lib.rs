@@ -29,7 +29,7 @@ mod test_support;
 mod transport;
 
 pub use call::CallInfo;
-pub use config::{AccountConfig, EndpointConfig, TransportKind};
+pub use config::{AccountConfig, EndpointConfig, PrackMode, TransportKind};
 pub use endpoint::{AccountInfo, Counters, DtmfMethod, Endpoint, LocalAddress, OptionsReply};
 pub use error::{Error, Result};
 pub use event::Event;

@@ -5,6 +5,7 @@
 //! `incomingCallTimeoutMs` passes (480).
 
 use super::in_dialog::watch_confirmed;
+use super::reliable::{uas_mode_of, UasMode};
 use super::state::termination_code;
 use super::Call;
 use crate::account::AccountTable;
@@ -84,6 +85,19 @@ pub(crate) async fn accept(
         tx.reply_with(code, headers, None).await?;
         return Ok(None);
     }
+    let reliability = uas_mode_of(ctx.config.prack, &req);
+    let refusal = match reliability {
+        UasMode::Refuse => Some((StatusCode::BadExtension, "Unsupported")),
+        UasMode::Required => Some((StatusCode::ExtensionRequired, "Require")),
+        _ => None,
+    };
+    if let Some((status, header)) = refusal {
+        ctx.signalling
+            .call_failed(Direction::Incoming, status.code());
+        let header = sip::Header::Other(header.into(), "100rel".into());
+        tx.reply_with(status, vec![header], None).await?;
+        return Ok(None);
+    }
     if !ctx.has_incoming_handler() {
         // Nobody to ring: refuse at once rather than let the caller wait for a timeout.
         ctx.signalling.call_failed(Direction::Incoming, 480);
@@ -146,6 +160,7 @@ pub(crate) async fn accept(
         slot,
     );
     call.set_dialog(&dialog);
+    call.provisional.set_mode(reliability);
     if let Ok(mut o) = call.remote_offer.lock() {
         *o = offer;
     }
@@ -216,7 +231,9 @@ impl IncomingCall {
             }
             None => {
                 // 180 before the event: an application that answers at once must not overtake it.
-                let _ = dialog.ringing(None, None);
+                if let Err(e) = call.send_provisional(&dialog, Vec::new(), None).await {
+                    tracing::info!(error = %e, "180 not sent");
+                }
                 call.ctx.emit(event);
             }
         }

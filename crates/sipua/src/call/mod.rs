@@ -8,6 +8,8 @@ mod incoming;
 mod info;
 mod media;
 mod outgoing;
+mod redirect;
+mod reliable;
 mod replaces;
 mod session_refresh;
 mod session_timer;
@@ -17,6 +19,7 @@ mod transfer;
 pub(crate) use incoming::accept;
 pub use info::CallInfo;
 pub(crate) use outgoing::place;
+pub(crate) use reliable::on_prack;
 pub(crate) use transfer::Referral;
 
 use crate::account::CallSlot;
@@ -70,6 +73,8 @@ pub(crate) struct Call {
     final_code: AtomicU16,
     /// The session timer (RFC 4028), once negotiated; its task refreshes or expires it.
     session: session_refresh::SessionTimerSlot,
+    /// Our reliable 1xx (100rel) of an incoming call, and the SDP answer sent early.
+    provisional: reliable::Provisional,
     ctx: Arc<UaContext>,
     /// The extension of the account the call belongs to (`callInfo`, `removeAccount`).
     pub account: Option<String>,
@@ -118,6 +123,7 @@ impl Call {
             teardown: CancellationToken::new(),
             final_code: AtomicU16::new(0),
             session: Default::default(),
+            provisional: reliable::Provisional::default(),
             ctx: ctx.clone(),
             account: slot.account().map(str::to_string),
             slot: Mutex::new(Some(slot)),
@@ -257,10 +263,20 @@ impl Call {
             .dialog()
             .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;
         let offer = self.remote_offer.lock().ok().and_then(|o| o.clone());
-        let body = match &offer {
-            Some(neg) => self.media.answer(&self.ctx, neg),
-            None => self.media.offer(&self.ctx, MediaDirection::SendRecv),
+        // After progress() the 200 repeats the answer of the 183 (the same session).
+        let body = match (&offer, self.provisional.early_answer()) {
+            (_, Some(early)) => early,
+            (Some(neg), None) => self.media.answer(&self.ctx, neg),
+            (None, None) => self.media.offer(&self.ctx, MediaDirection::SendRecv),
         };
+        // RFC 3262 §3: no 2xx while a reliable 1xx waits for its PRACK.
+        if !self.provisional.acknowledged(self.ctx.config.t1x64()).await {
+            return Err(Error::Sip(format!(
+                "answer: call {} got no PRACK for our reliable 1xx",
+                self.id
+            )));
+        }
+        self.expect(CallState::Incoming, "answer")?;
         // Media first: the peer may send RTP as soon as it sees the 200.
         if let Some(neg) = &offer {
             self.media.start(&self.ctx, &self.id, neg);

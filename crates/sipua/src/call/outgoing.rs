@@ -3,23 +3,27 @@
 //! giving up on a peer that answers nothing (RFC 3261 §9.1), then the confirmed call.
 
 use super::in_dialog::watch_confirmed;
+use super::redirect::{contacts_by_q, Redirects};
+use super::reliable::ReliableOrder;
 use super::session_timer::{min_se_of, raised};
 use super::state::Input;
 use super::{send_bye, Call};
 use crate::account::{Account, AccountTable};
-use crate::config::SessionTimerMode;
+use crate::config::{PrackMode, SessionTimerMode};
 use crate::context::{OutOfDialogRoute, UaContext};
 use crate::error::{Error, Result};
 use crate::event::{CallState, Direction, Event};
 use crate::media::MediaDirection;
 use crate::sdp;
 use crate::sip::auth::{is_challenge, Authenticator, ChallengeLoop};
+use crate::sip::message::header_values;
 use crate::sip::message::{extra_headers, reason_of, retry_after_of};
 use crate::sip::uri::{dialled_target, host_port_unless_default, names_server, user_part};
 use crate::transport::{failover_timeout, unreachable_reported, NextHop, Target};
 use rsipstack::dialog::dialog::DialogState;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::Header;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -69,35 +73,22 @@ fn caller(ctx: &UaContext, accounts: &AccountTable, from: &str) -> Result<Caller
     )))
 }
 
-/// Prepares an outgoing call from the account `from` to `to`: the call, and the task that
-/// sends the INVITE and follows the call to its end (the caller spawns it). The next hop is
-/// located first (RFC 3263), so a name that does not resolve fails the call here.
-pub(crate) async fn place(
-    ctx: &Arc<UaContext>,
-    accounts: &AccountTable,
-    from: &str,
-    to: &str,
-    headers: Vec<(String, String)>,
-) -> Result<(Arc<Call>, impl Future<Output = ()> + Send + 'static)> {
-    let target =
-        dialled_target(to, ctx.server_hostport().as_deref()).map_err(Error::InvalidArgument)?;
-    ctx.check_secure_target("to", &target)?;
-    let caller = caller(ctx, accounts, from)?;
-    let mut headers = extra_headers("headers", headers)?;
-    let callee: rsipstack::sip::Uri = target
-        .as_str()
-        .try_into()
-        .map_err(|e| Error::InvalidArgument(format!("to: {e}")))?;
-    // Numbers and URIs of the PBX's own domain go to the PBX; a SIP URI naming another host
-    // goes where it says (as pjsua does without a proxy), both through the outbound proxy
-    // when there is one.
-    let via_server = ctx.config.server.as_deref().is_some_and(|server| {
-        names_server(&target, server, ctx.config.server_port.unwrap_or(5060))
-    });
+/// Where an INVITE to `target` goes, and whether that is the PBX. Numbers and URIs of the
+/// PBX's own domain go to the PBX; a SIP URI naming another host goes where it says (as pjsua
+/// does without a proxy), both through the outbound proxy when there is one.
+async fn route_to(
+    ctx: &UaContext,
+    target: &str,
+    callee: &rsipstack::sip::Uri,
+) -> Result<(OutOfDialogRoute, bool)> {
+    let via_server =
+        ctx.config.server.as_deref().is_some_and(|server| {
+            names_server(target, server, ctx.config.server_port.unwrap_or(5060))
+        });
     let hop = if via_server {
         ctx.server_hop()?
     } else {
-        NextHop::of_uri(&callee)
+        NextHop::of_uri(callee)
     };
     // On a stream transport the PBX is reached over our connection to it (the flow
     // reconnects; the stack must not dial on its own), so that is the one target.
@@ -108,6 +99,33 @@ pub(crate) async fn place(
         },
         None => ctx.route(&hop).await?,
     };
+    Ok((route, via_server))
+}
+
+/// Prepares an outgoing call from the account `from` to `to`: the call, and the task that
+/// sends the INVITE and follows the call to its end (the caller spawns it). The next hop is
+/// located first (RFC 3263), so a name that does not resolve fails the call here.
+pub(crate) async fn place(
+    ctx: &Arc<UaContext>,
+    accounts: &AccountTable,
+    from: &str,
+    to: &str,
+    headers: Vec<(String, String)>,
+    follow_redirects: Option<bool>,
+) -> Result<(Arc<Call>, impl Future<Output = ()> + Send + 'static)> {
+    let target =
+        dialled_target(to, ctx.server_hostport().as_deref()).map_err(Error::InvalidArgument)?;
+    ctx.check_secure_target("to", &target)?;
+    let caller = caller(ctx, accounts, from)?;
+    let mut headers = extra_headers("headers", headers)?;
+    if ctx.config.prack == PrackMode::Required {
+        headers.push(Header::Require("100rel".into()));
+    }
+    let callee: rsipstack::sip::Uri = target
+        .as_str()
+        .try_into()
+        .map_err(|e| Error::InvalidArgument(format!("to: {e}")))?;
+    let (route, via_server) = route_to(ctx, &target, &callee).await?;
     let slot = accounts
         .call_limits
         .claim(caller.account.as_ref())
@@ -147,6 +165,8 @@ pub(crate) async fn place(
         credential: None,
         headers: Some(headers),
         call_id: Some(sip_call_id),
+        // `Supported: 100rel`; the stack PRACKs every reliable 1xx (RFC 3262 §4).
+        support_prack: ctx.config.prack != PrackMode::Off,
         ..Default::default()
     };
     ctx.emit(Event::CallState {
@@ -181,7 +201,9 @@ pub(crate) async fn place(
                     }
                 }
             }
-            run(call.clone(), option, caller.auth, targets).await;
+            let follow = follow_redirects.unwrap_or(call.ctx.config.follow_redirects);
+            let redirects = follow.then(|| Redirects::new(&target, call.ctx.config.max_redirects));
+            run(call.clone(), option, caller.auth, targets, redirects).await;
             // Only now: a BYE sent after the call ended still needs the peer's Contact, and
             // the CANCEL that ended it its headers.
             call.ctx.remote_targets.forget(&call.sip_call_id);
@@ -202,26 +224,106 @@ enum Tried {
     /// This target failed (no answer in time, unreachable, 503 with its Retry-After) and
     /// another is left: the call goes on there.
     Failed(Option<Duration>),
+    /// A final response that ends this target: a 3xx to follow, or a failure that ends the
+    /// call unless a redirect Contact is left.
+    Final(rsipstack::sip::Response),
     /// The call is over (ended here).
     Over,
 }
 
-/// The INVITE over the targets in order (RFC 3263 §4.3): a target that times out, cannot be
-/// reached or answers 503 gets a new INVITE transaction on the next one (same Call-ID, a new
-/// From tag and CSeq: rsipstack's dialog layer makes each INVITE its own early dialog), unless
-/// the call was cancelled meanwhile. Challenges are answered on the target that sent them.
+/// The call's INVITEs: to the dialled target, then, when it redirects (3xx) and `redirects`
+/// allows, to its Contacts in q order, each a new INVITE with the same Call-ID (RFC 3261
+/// §8.1.3.4) and a `redirect` event. A redirected target that fails hands over to the next
+/// Contact left. The invite timeout runs over all of them.
 async fn run(
     call: Arc<Call>,
-    option: InviteOption,
+    mut option: InviteOption,
     mut auth: Option<Authenticator>,
-    targets: Vec<Target>,
+    mut targets: Vec<Target>,
+    mut redirects: Option<Redirects>,
 ) {
     let deadline = Instant::now() + Duration::from_millis(call.ctx.config.invite_timeout_ms);
+    let mut timed_out = false;
+    loop {
+        let resp = match try_targets(
+            &call,
+            &option,
+            &mut auth,
+            &targets,
+            deadline,
+            &mut timed_out,
+        )
+        .await
+        {
+            Some(resp) => resp,
+            None => return,
+        };
+        let code = resp.status_code.code();
+        let stopped = call.hangup_requested.load(Ordering::SeqCst) || timed_out;
+        let next = match (&mut redirects, (300..400).contains(&code)) {
+            (_, _) if stopped => return call.end(code, &reason_of(&resp)),
+            (Some(r), true) => {
+                let contacts = contacts_by_q(&header_values(&resp.headers, "Contact"));
+                r.on_redirect(&contacts).map_err(|stop| stop.reason())
+            }
+            (Some(r), false) => r.on_failure().ok_or_else(|| reason_of(&resp)),
+            (None, true) => Err(format!(
+                "{} (redirected to {}; followRedirects is off)",
+                reason_of(&resp),
+                header_values(&resp.headers, "Contact").join(", ")
+            )),
+            (None, false) => Err(reason_of(&resp)),
+        };
+        let (uri, hop) = match next {
+            Ok(next) => next,
+            Err(reason) => return call.end(code, &reason),
+        };
+        tracing::info!(call_id = %call.id, code, target = %uri, hop, "following the redirect");
+        call.ctx.emit(Event::Redirect {
+            call_id: call.id.clone(),
+            code,
+            target: uri.clone(),
+            hop,
+        });
+        match redirected(&call.ctx, &uri).await {
+            Ok((callee, route)) => {
+                option.callee = callee;
+                option.route_set = route.preloaded.into_iter().collect();
+                targets = route.targets;
+            }
+            Err(e) => return call.end(code, &format!("redirect to {uri}: {e}")),
+        }
+    }
+}
+
+/// The Request-URI and route of a redirect target (checked as a dialled SIP URI).
+async fn redirected(ctx: &UaContext, uri: &str) -> Result<(rsipstack::sip::Uri, OutOfDialogRoute)> {
+    ctx.check_secure_target("Contact", uri)?;
+    let callee: rsipstack::sip::Uri = uri
+        .try_into()
+        .map_err(|e| Error::InvalidArgument(format!("Contact: {e}")))?;
+    let (route, _) = route_to(ctx, uri, &callee).await?;
+    Ok((callee, route))
+}
+
+/// The INVITE to one Request-URI over its targets in order (RFC 3263 §4.3): a target that
+/// times out, cannot be reached or answers 503 gets a new INVITE transaction on the next one
+/// (same Call-ID, a new From tag and CSeq: rsipstack's dialog layer makes each INVITE its own
+/// early dialog), unless the call was cancelled meanwhile. Challenges are answered on the
+/// target that sent them. `Some(final response)` when it ends in a 3xx-6xx for `run` to judge;
+/// `None` when the call was answered and is over, or ended here.
+async fn try_targets(
+    call: &Arc<Call>,
+    option: &InviteOption,
+    auth: &mut Option<Authenticator>,
+    targets: &[Target],
+    deadline: Instant,
+    timed_out: &mut bool,
+) -> Option<rsipstack::sip::Response> {
     let t1 = Duration::from_millis(call.ctx.config.timer_t1_ms);
     let mut base_headers = option.headers.clone().unwrap_or_default();
     let mut session_expires = call.ctx.config.session_expires_sec;
     let uri = option.callee.to_string();
-    let mut timed_out = false;
     let count = targets.len();
     for (i, target) in targets.iter().enumerate() {
         let mut option = InviteOption {
@@ -235,12 +337,14 @@ async fn run(
         };
         let mut challenges = ChallengeLoop::new(auth.as_mut(), "INVITE", &uri);
         loop {
-            let resp = match try_invite(&call, option.clone(), &attempt, &mut timed_out).await {
+            let resp = match try_invite(call, option.clone(), &attempt, timed_out).await {
                 Tried::Answered(state_rx) => {
                     call.ctx.locator.answered(target);
-                    return watch_confirmed(&call, state_rx).await;
+                    watch_confirmed(call, state_rx).await;
+                    return None;
                 }
-                Tried::Over => return,
+                Tried::Over => return None,
+                Tried::Final(resp) => return Some(resp),
                 Tried::Failed(retry_after) => {
                     call.ctx.locator.failed(target, retry_after);
                     break;
@@ -257,7 +361,10 @@ async fn run(
                             option.headers = Some(raised(&sent, min_se));
                             continue;
                         }
-                        None => return call.end(422, &reason_of(&resp)),
+                        None => {
+                            call.end(422, &reason_of(&resp));
+                            return None;
+                        }
                     }
                 }
             };
@@ -267,10 +374,14 @@ async fn run(
                     headers.push(header);
                     option.headers = Some(headers);
                 }
-                Err(refused) => return call.end(refused.code, &refused.reason),
+                Err(refused) => {
+                    call.end(refused.code, &refused.reason);
+                    return None;
+                }
             }
         }
     }
+    None
 }
 
 /// What one INVITE try may do.
@@ -307,6 +418,7 @@ async fn try_invite(
     let mut give_up: Option<Instant> = None;
     // Cleared by the first response: a target that answers is alive and gets the full timers.
     let mut silent_until = failover.map(|f| Instant::now() + f);
+    let mut reliable = ReliableOrder::default();
     let result = loop {
         tokio::select! {
             r = &mut handle => break Some(r),
@@ -315,6 +427,11 @@ async fn try_invite(
                     DialogState::Trying(_) => silent_until = None,
                     DialogState::Early(_, resp) => {
                         silent_until = None;
+                        if !reliable.in_order(&resp) {
+                            tracing::info!(call_id = %call.id, "reliable 1xx out of RSeq order; ignored (RFC 3262 §4)");
+                            continue;
+                        }
+                        early_media(call, &resp);
                         let code = resp.status_code.code();
                         call.apply(Input::Provisional(code), code, &reason_of(&resp));
                     }
@@ -408,10 +525,9 @@ async fn try_invite(
     }
     if *timed_out && code == 487 {
         call.end(408, "Request Timeout (no answer)");
-    } else {
-        call.end(code, &reason_of(&resp));
+        return Tried::Over;
     }
-    Tried::Over
+    Tried::Final(resp)
 }
 
 /// A 2xx to our INVITE: the call is confirmed with its media, unless we had cancelled (the
@@ -436,8 +552,17 @@ async fn answered(
         }
         return Tried::Over;
     }
-    match sdp::parse(&String::from_utf8_lossy(&resp.body)).and_then(|a| sdp::negotiate(&a)) {
-        Ok(negotiated) => call.media.start(&call.ctx, &call.id, &negotiated),
+    // With early media running, the 2xx confirms that session: without SDP as it is, with
+    // SDP (the same or a new answer) the session follows it.
+    let outcome = match call.media.session() {
+        Some(_) if resp.body.is_empty() => Ok(()),
+        Some(_) => call.media.follow_answer(&resp.body),
+        None => sdp::parse(&String::from_utf8_lossy(&resp.body))
+            .and_then(|a| sdp::negotiate(&a))
+            .map(|negotiated| call.media.start(&call.ctx, &call.id, &negotiated)),
+    };
+    match outcome {
+        Ok(()) => {}
         Err(e) => {
             call.end(
                 488,
@@ -451,6 +576,28 @@ async fn answered(
     let code = resp.status_code.code();
     call.apply(Input::Answered, code, &reason_of(resp));
     Tried::Answered(state_rx)
+}
+
+/// A 180/183 with an SDP answer starts the media before the call is answered (early media:
+/// ringback, announcements), both ways. A later 1xx or the 2xx with another SDP is followed.
+/// An SDP we cannot use leaves the call without early media; the 2xx decides.
+fn early_media(call: &Call, resp: &rsipstack::sip::Response) {
+    if resp.body.is_empty() {
+        return;
+    }
+    if call.media.session().is_some() {
+        let _ = call.media.follow_answer(&resp.body);
+        return;
+    }
+    match sdp::parse(&String::from_utf8_lossy(&resp.body)).and_then(|a| sdp::negotiate(&a)) {
+        Ok(negotiated) => {
+            tracing::info!(call_id = %call.id, code = resp.status_code.code(), "early media");
+            call.media.start(&call.ctx, &call.id, &negotiated);
+        }
+        Err(e) => {
+            tracing::info!(call_id = %call.id, error = %e, "unusable SDP in a 1xx; no early media")
+        }
+    }
 }
 
 /// Sends our CANCEL in the background (its own transaction may time out: RFC 3261 §9.1 ends

@@ -53,6 +53,15 @@ impl Dispatcher {
                 result
             }
             Method::Ack => Ok(()),
+            // rsipstack's own PRACK handler answers 200 to any RAck (RFC 3262 callee side).
+            Method::PRack if in_dialog => {
+                let call = tx
+                    .original
+                    .call_id_header()
+                    .ok()
+                    .and_then(|id| self.calls.by_sip_call_id(id.value()));
+                call::on_prack(call, tx).await
+            }
             _ if in_dialog => match self.ctx.dialogs.match_dialog(tx) {
                 Some(rsipstack::dialog::dialog::Dialog::Invite(mut d)) => Ok(d.handle(tx).await?),
                 _ => Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?),

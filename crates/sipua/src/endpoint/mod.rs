@@ -10,6 +10,7 @@ mod dispatch;
 mod media_api;
 mod metrics;
 mod options;
+mod progress;
 mod streams;
 mod transfer;
 
@@ -375,15 +376,25 @@ impl Endpoint {
         self.ctx.set_incoming_handler(listening);
     }
 
-    /// Places a call; resolves once the INVITE is on its way.
+    /// Places a call; resolves once the INVITE is on its way. `follow_redirects` overrides
+    /// the config's `followRedirects` for this call.
     pub async fn make_call(
         &self,
         from: &str,
         to: &str,
         headers: Vec<(String, String)>,
+        follow_redirects: Option<bool>,
     ) -> Result<CallInfo> {
         async {
-            let (call, task) = call::place(&self.ctx, &self.accounts, from, to, headers).await?;
+            let (call, task) = call::place(
+                &self.ctx,
+                &self.accounts,
+                from,
+                to,
+                headers,
+                follow_redirects,
+            )
+            .await?;
             let info = call.info();
             self.calls.spawn(call, task);
             Ok(info)

@@ -98,7 +98,7 @@ pub(super) async fn serve_referrals(
         // Each on its own: locating one target must not hold up the others.
         tokio::spawn(
             async move {
-                match call::place(&ctx, &accounts, &r.from, &r.to, r.headers).await {
+                match call::place(&ctx, &accounts, &r.from, &r.to, r.headers, None).await {
                     Ok((call, task)) => {
                         call.set_referred_from(&r.referred_from);
                         calls.spawn(call.clone(), task);
