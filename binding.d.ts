@@ -43,10 +43,22 @@ export declare class NativeEndpoint {
   answer(callId: string): Promise<void>
   reject(callId: string, code: number, reason?: string | undefined | null): Promise<void>
   hangup(callId: string): Promise<void>
-  /** Puts a confirmed call on hold (re-INVITE with `sendonly`). */
-  hold(callId: string): Promise<void>
-  /** Resumes a held call (re-INVITE with `sendrecv`). */
+  /**
+   * Puts a confirmed call on hold (re-INVITE with `sendonly`, `inactive` when the peer
+   * holds us too), `music` (a WAV path) looped to the peer while held.
+   */
+  hold(callId: string, music?: string | undefined | null): Promise<void>
+  /** Resumes a held call (re-INVITE with `sendrecv`); music on hold stops. */
   unhold(callId: string): Promise<void>
+  /**
+   * Sends a re-INVITE with our offer, or without one (`offer` false: the peer offers in
+   * its 2xx, our ACK answers).
+   */
+  reinvite(callId: string, offer: boolean): Promise<void>
+  /** Sends an UPDATE with our offer, or without a body. */
+  update(callId: string, offer: boolean): Promise<void>
+  /** Who holds a call: 'none' | 'local' | 'remote' | 'both'. */
+  holdState(callId: string): 'none' | 'local' | 'remote' | 'both'
   /** Plays a WAV file to the call; resolves when it has played or was stopped. */
   playFile(callId: string, path: string, looped?: boolean | undefined | null): Promise<void>
   /** Plays one or two summed frequencies; `durationMs` 0 plays until stopped. */

@@ -269,7 +269,11 @@ export interface DtmfEvent {
   durationMs: number
 }
 
-/** A call's hold state changed: our hold()/unhold() re-INVITE was accepted. */
+/**
+ * A call's hold state changed: by 'local' when our hold()/unhold() re-INVITE was accepted, by
+ * 'remote' when the peer's re-INVITE or UPDATE put us on hold (a=sendonly, a=inactive) or
+ * resumed us (our sending stops and restarts with it).
+ */
 export interface HoldEvent {
   type: 'hold'
   callId: string
@@ -283,7 +287,7 @@ export interface RequestFailedEvent {
   callId: string
   /** The SIP method, e.g. 'INVITE' for a re-INVITE. */
   method: string
-  /** What it was for: 'hold' | 'unhold'. */
+  /** What it was for: 'hold' | 'unhold' | 'reinvite' | 'update'. */
   purpose: string
   /** The final status; 408 when the peer stayed silent for 64·T1. */
   code: number
@@ -359,8 +363,10 @@ export interface Call {
   readonly to: string
   readonly state: CallState
   hangup(): Promise<void>
-  hold(): Promise<void>
+  hold(options?: HoldOptions): Promise<void>
   unhold(): Promise<void>
+  reinvite(options?: ReofferOptions): Promise<void>
+  update(options?: ReofferOptions): Promise<void>
   playFile(path: string, options?: PlayFileOptions): Promise<void>
   playTone(options?: ToneOptions): Promise<void>
   stopPlayback(): Promise<void>
@@ -463,10 +469,25 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
    * Never rejects because the peer was silent.
    */
   hangup(callId: string | Call): Promise<void>
-  /** Puts a confirmed call on hold by re-INVITE (a=sendonly); rejects (and emits request_failed) if the peer refuses or never answers, the call keeping its media. */
-  hold(callId: string | Call): Promise<void>
-  /** Resumes a held call by re-INVITE (a=sendrecv). */
+  /**
+   * Puts a confirmed call on hold by re-INVITE (a=sendonly; a=inactive when the peer holds us
+   * too), with `music` looped to the peer while held; rejects (and emits request_failed) if the
+   * peer refuses or never answers, the call keeping its media. A 491 (glare) is retried after
+   * the RFC 3261 §14.1 random delay.
+   */
+  hold(callId: string | Call, options?: HoldOptions): Promise<void>
+  /** Resumes a held call by re-INVITE (a=sendrecv, or a=recvonly while the peer holds us); music on hold stops. */
   unhold(callId: string | Call): Promise<void>
+  /**
+   * Sends a re-INVITE: with our SDP offer (default), or with none (`offer: false`): the peer
+   * offers in its 200 and our ACK carries the answer. Glare (491) is retried; a refusal leaves
+   * the media as it was and rejects.
+   */
+  reinvite(callId: string | Call, options?: ReofferOptions): Promise<void>
+  /** Sends an UPDATE (RFC 3311) with our SDP offer (default) or without a body (`offer: false`). */
+  update(callId: string | Call, options?: ReofferOptions): Promise<void>
+  /** Who holds the call now. */
+  holdState(callId: string | Call): HoldState
   /** Plays a WAV file (any common rate/channels, converted) to the call; resolves when it ends or is stopped; rejects with the path and reason if unreadable. */
   playFile(callId: string, path: string, options?: PlayFileOptions): Promise<void>
   /** Plays a tone (or a two-tone pair); resolves when it ends or is stopped. */
@@ -506,3 +527,18 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
 /** The name the call-center service uses; the same class. */
 export declare class PJSIPNativeService extends SipService {}
 export default SipService
+
+/** Options of `hold()`. */
+export interface HoldOptions {
+  /** A WAV file (any common rate/channels) looped to the peer while the call is held. */
+  music?: string
+}
+
+/** Options of `reinvite()` and `update()`. */
+export interface ReofferOptions {
+  /** Send our SDP offer (default true); false: no body (a re-INVITE then asks the peer to offer). */
+  offer?: boolean
+}
+
+/** Who holds a call. */
+export type HoldState = 'none' | 'local' | 'remote' | 'both'

@@ -6,7 +6,7 @@
 const { EventEmitter } = require('node:events')
 const { Readable, Writable } = require('node:stream')
 const native = require('./lib/native.js')
-const { describe, normalizeConfig, logSettings, checkString, checkOptions, rethrow } = require('./lib/checks.js')
+const { describe, normalizeConfig, logSettings, checkString, checkOptions, rethrow, checkHoldOptions, checkOfferOptions } = require('./lib/checks.js')
 
 class Call {
   constructor(service, info) {
@@ -29,12 +29,20 @@ class Call {
     return this._service.hangup(this.id)
   }
 
-  hold() {
-    return this._service.hold(this.id)
+  hold(options) {
+    return this._service.hold(this.id, options)
   }
 
   unhold() {
     return this._service.unhold(this.id)
+  }
+
+  reinvite(options) {
+    return this._service.reinvite(this.id, options)
+  }
+
+  update(options) {
+    return this._service.update(this.id, options)
   }
 
   playFile(path, options) {
@@ -275,16 +283,42 @@ class SipService extends EventEmitter {
     await this._native().hangup(id).catch(rethrow)
   }
 
-  async hold(callId) {
+  async hold(callId, options) {
     const id = callId instanceof Call ? callId.id : callId
     checkString('hold(callId): callId', id)
-    await this._native().hold(id).catch(rethrow)
+    const { music } = checkHoldOptions(options)
+    await this._native().hold(id, music).catch(rethrow)
   }
 
   async unhold(callId) {
     const id = callId instanceof Call ? callId.id : callId
     checkString('unhold(callId): callId', id)
     await this._native().unhold(id).catch(rethrow)
+  }
+
+  async reinvite(callId, options) {
+    const id = callId instanceof Call ? callId.id : callId
+    checkString('reinvite(callId): callId', id)
+    const { offer = true } = checkOfferOptions('reinvite', options)
+    await this._native().reinvite(id, offer).catch(rethrow)
+  }
+
+  async update(callId, options) {
+    const id = callId instanceof Call ? callId.id : callId
+    checkString('update(callId): callId', id)
+    const { offer = true } = checkOfferOptions('update', options)
+    await this._native().update(id, offer).catch(rethrow)
+  }
+
+  /** Who holds the call: 'none' | 'local' | 'remote' | 'both'. */
+  holdState(callId) {
+    const id = callId instanceof Call ? callId.id : callId
+    checkString('holdState(callId): callId', id)
+    try {
+      return this._native().holdState(id)
+    } catch (err) {
+      rethrow(err)
+    }
   }
 
   async playFile(callId, path, options) {

@@ -10,6 +10,7 @@ use crate::media::engine::MediaEngine;
 use crate::media::recorder::RecordingInfo;
 use crate::metrics::SignallingCounters;
 use crate::rtp_ports::PortPool;
+use crate::sip::late_answer::LateAnswers;
 use crate::sip::remote_target::RemoteTargets;
 use crate::sip::uri::host_port_unless_default;
 use crate::transport::stun::StunError;
@@ -53,6 +54,8 @@ pub(crate) struct UaContext {
     pub media: Arc<MediaEngine>,
     /// The peers' Contact URIs as sent, restored into our in-dialog requests.
     pub remote_targets: RemoteTargets,
+    /// The answers our ACKs carry to the offer in a 2xx to our offerless re-INVITE.
+    pub late_answers: LateAnswers,
     /// Recordings that ended with their call, until `stopRecording` asks for them.
     finished_recordings: Mutex<HashMap<String, RecordingInfo>>,
     /// Whether the application listens for incoming calls (else they get 480 at once).
@@ -77,6 +80,7 @@ impl UaContext {
         sip: EndpointInnerRef,
         network: Network,
         remote_targets: RemoteTargets,
+        late_answers: LateAnswers,
         events: mpsc::UnboundedSender<Event>,
     ) -> Arc<Self> {
         let Network {
@@ -104,6 +108,7 @@ impl UaContext {
             peers: streams.peers,
             media: MediaEngine::new(),
             remote_targets,
+            late_answers,
             finished_recordings: Mutex::new(HashMap::new()),
             incoming_handler: AtomicBool::new(true),
             events,

@@ -3,13 +3,18 @@
 //! each have their module. A call never touches the endpoint's call table: the endpoint
 //! inserts it, awaits its task and removes it.
 
+mod hold;
 mod in_dialog;
 mod incoming;
+mod intercept;
 mod media;
 mod outgoing;
+mod reoffer;
 mod state;
 
+pub use hold::HoldState;
 pub(crate) use incoming::accept;
+pub(crate) use intercept::intercept;
 pub(crate) use outgoing::place;
 
 use crate::context::UaContext;
@@ -21,7 +26,7 @@ use crate::sdp;
 use crate::sip::message::{content_type, reason_of, sdp_content_type};
 use media::{CallMedia, CallPorts};
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::sip::{self, Header, StatusCode};
+use rsipstack::sip::{Header, StatusCode};
 use state::Input;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,6 +81,15 @@ pub(crate) struct Call {
     teardown: CancellationToken,
     /// Final status we chose (reject) or received; 0 until known.
     final_code: AtomicU16,
+    /// Hold and re-offers (hold.rs, reoffer.rs): whether we hold the peer, whether it holds
+    /// us, whether our music on hold plays, whether our re-INVITE/UPDATE is waiting for its
+    /// answer (an offer of the peer then gets 491), and whether our 200 to an offerless
+    /// re-INVITE offered (its ACK answers).
+    local_hold: AtomicBool,
+    remote_hold: AtomicBool,
+    music_on_hold: AtomicBool,
+    reoffer_pending: AtomicBool,
+    offered_in_200: AtomicBool,
     ctx: Arc<UaContext>,
 }
 
@@ -108,6 +122,11 @@ impl Call {
             cancel_requested: Notify::new(),
             teardown: CancellationToken::new(),
             final_code: AtomicU16::new(0),
+            local_hold: AtomicBool::new(false),
+            remote_hold: AtomicBool::new(false),
+            music_on_hold: AtomicBool::new(false),
+            reoffer_pending: AtomicBool::new(false),
+            offered_in_200: AtomicBool::new(false),
             ctx: ctx.clone(),
         })
     }
@@ -286,58 +305,6 @@ impl Call {
             _ => 487,
         };
         self.end(code, "endpoint stopped");
-    }
-
-    /// Holds (`sendonly`) or resumes (`sendrecv`) a confirmed call by re-INVITE. A peer that
-    /// refuses or never answers (64·T1) leaves the call and its media as they were; that is
-    /// a `request_failed` event and the error of this call.
-    pub(crate) async fn set_hold(&self, hold: bool) -> Result<()> {
-        let purpose = if hold { "hold" } else { "unhold" };
-        self.expect(CallState::Confirmed, purpose)?;
-        let dialog = self
-            .dialog()
-            .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;
-        let direction = if hold {
-            MediaDirection::SendOnly
-        } else {
-            MediaDirection::SendRecv
-        };
-        let offer = self.media.offer(&self.ctx, direction);
-        let outcome = dialog
-            .reinvite(Some(vec![sdp_content_type()]), Some(offer.into_bytes()))
-            .await;
-        let (code, reason) = match outcome {
-            Ok(Some(resp)) if resp.status_code.kind() == sip::StatusCodeKind::Successful => {
-                match self.media.follow_answer(&resp.body) {
-                    Ok(()) => {
-                        self.ctx.emit(Event::Hold {
-                            call_id: self.id.clone(),
-                            by: "local".into(),
-                            held: hold,
-                        });
-                        return Ok(());
-                    }
-                    Err(e) => (
-                        488,
-                        format!("Not Acceptable Here: unusable SDP answer ({e})"),
-                    ),
-                }
-            }
-            Ok(Some(resp)) => (resp.status_code.code(), reason_of(&resp)),
-            Ok(None) => (408, "Request Timeout".to_string()),
-            Err(e) => (500, e.to_string()),
-        };
-        self.ctx.emit(Event::RequestFailed {
-            call_id: self.id.clone(),
-            method: "INVITE".into(),
-            purpose: purpose.into(),
-            code,
-            reason: reason.clone(),
-        });
-        Err(Error::Sip(format!(
-            "{purpose}: the re-INVITE of call {} got {code} {reason}; the call keeps its media",
-            self.id
-        )))
     }
 
     /// Sends an INFO in the call's dialog (DTMF as `application/dtmf-relay`).

@@ -53,6 +53,16 @@ impl CallTable {
             .ok_or_else(|| Error::NoSuchCall(id.to_string()))
     }
 
+    /// The live call of a SIP dialog, by its Call-ID (an in-dialog request names no call id).
+    pub(crate) fn by_sip_call_id(&self, sip_call_id: &str) -> Option<Arc<Call>> {
+        self.calls
+            .lock()
+            .ok()?
+            .values()
+            .find(|c| c.sip_call_id == sip_call_id && c.state() != CallState::Disconnected)
+            .cloned()
+    }
+
     /// The calls not yet disconnected (a call's task may outlive the call: a BYE the peer
     /// never answers is retried in the background).
     pub(super) fn live(&self) -> Vec<Arc<Call>> {

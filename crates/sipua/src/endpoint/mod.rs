@@ -9,6 +9,7 @@ mod dispatch;
 mod media_api;
 mod metrics;
 mod options;
+mod reoffer;
 mod streams;
 
 pub use media_api::DtmfMethod;
@@ -21,6 +22,7 @@ use crate::context::{Network, UaContext};
 use crate::error::{Error, Result};
 use crate::event::{AddressSource, Event};
 use crate::sip::inspect::Inspectors;
+use crate::sip::late_answer::LateAnswers;
 use crate::sip::remote_target::RemoteTargets;
 use crate::sip::via_received::ViaReceived;
 use crate::transport::{
@@ -154,11 +156,13 @@ impl Endpoint {
         let listener = streams::bind_listener(&config, &addressing, &transport_layer).await?;
         let tcp_listener = listener.as_ref().map(|l| l.local);
         let remote_targets = RemoteTargets::default();
+        let late_answers = LateAnswers::default();
         let stack = rsipstack::EndpointBuilder::new()
             .with_option(stack_timers(&config))
             .with_inspector(Box::new(Inspectors(vec![
                 Box::new(ViaReceived),
                 Box::new(remote_targets.clone()),
+                Box::new(late_answers.clone()),
                 Box::new(ViaRewrite(addressing.clone())),
             ])))
             .with_transport_layer(transport_layer)
@@ -186,6 +190,7 @@ impl Endpoint {
                 streams,
             },
             remote_targets,
+            late_answers,
             events,
         );
         let calls = CallTable::default();
@@ -384,7 +389,7 @@ impl Endpoint {
     }
 
     /// The span of an API call on call `id`: in the endpoint's, tagged with the call.
-    fn call_span(&self, id: &str) -> tracing::Span {
+    pub(super) fn call_span(&self, id: &str) -> tracing::Span {
         self.span.in_scope(|| call::span(id))
     }
 
@@ -410,14 +415,6 @@ impl Endpoint {
     pub async fn hangup(&self, call_id: &str) -> Result<()> {
         let call = self.calls.get(call_id)?;
         call.hangup().instrument(self.call_span(call_id)).await
-    }
-
-    /// Puts a confirmed call on hold (`true`, re-INVITE with `sendonly`) or resumes it.
-    pub async fn set_hold(&self, call_id: &str, hold: bool) -> Result<()> {
-        let call = self.calls.get(call_id)?;
-        call.set_hold(hold)
-            .instrument(self.call_span(call_id))
-            .await
     }
 
     /// Ends every call, unregisters, closes the socket; bounded whatever the peers do. The
