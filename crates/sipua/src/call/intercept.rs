@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::event::CallState;
 use crate::sdp;
 use crate::sip::message::sdp_content_type;
-use rsipstack::sip::{Method, StatusCode};
+use rsipstack::sip::{Header, Method, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use std::sync::Arc;
 
@@ -65,11 +65,12 @@ async fn early_update(call: &Arc<Call>, tx: &mut Transaction) -> Result<()> {
             *offer = Some(negotiated);
         }
     }
-    tx.reply_with(
-        StatusCode::OK,
-        vec![sdp_content_type()],
-        Some(answer.into_bytes()),
-    )
-    .await?;
+    // A 2xx to UPDATE carries our Contact (RFC 3311 §5.2: UPDATE is a target refresh).
+    let mut headers = vec![sdp_content_type()];
+    if let Some(contact) = call.dialog().and_then(|d| d.snapshot().local_contact) {
+        headers.push(Header::Contact(format!("<{contact}>").into()));
+    }
+    tx.reply_with(StatusCode::OK, headers, Some(answer.into_bytes()))
+        .await?;
     Ok(())
 }
