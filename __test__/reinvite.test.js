@@ -108,3 +108,16 @@ test('early dialog as caller: the callee UPDATEs and INFOs after its 180; we ans
   const r = await uas.done
   assert.equal(r.code, 0, 'sipp got 200 with SDP to its early UPDATE and 200 to its INFO: ' + describeSipp(r))
 })
+
+test('a re-INVITE pending when the peer hangs up rejects at once, not 64·T1 later', { timeout: 10000 }, async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const { sip, events, uac, callId } = await incomingFromSipp(t, 'reinvite_bye')
+  await sip.answer(callId)
+  await waitFor(sip, events, 'call_state', (e) => e.callId === callId && e.state === 'confirmed')
+  const t0 = Date.now()
+  await assert.rejects(sip.reinvite(callId), /reinvite: call \S+ ended before its INVITE was answered/)
+  assert.ok(Date.now() - t0 < 3000, `reinvite() ended with the call: ${Date.now() - t0} ms`)
+  await disconnected(sip, events, callId)
+  const r = await uac.done
+  assert.equal(r.code, 0, describeSipp(r))
+})

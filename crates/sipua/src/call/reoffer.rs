@@ -69,12 +69,27 @@ impl Call {
             let headers = body.as_ref().map(|_| vec![sdp_content_type()]);
             let bytes = body.clone().map(String::into_bytes);
             self.reoffer_pending.store(true, Ordering::SeqCst);
-            let outcome = if method == Method::Invite {
-                dialog.reinvite(headers, bytes).await
-            } else {
-                dialog.update(headers, bytes).await
+            let request = async {
+                if method == Method::Invite {
+                    dialog.reinvite(headers, bytes).await
+                } else {
+                    dialog.update(headers, bytes).await
+                }
+            };
+            // The call ending (BYE, stop()) ends the wait: once the stack stops, the
+            // transaction's timers no longer run and its answer would never come.
+            let outcome = tokio::select! {
+                outcome = request => Some(outcome),
+                _ = self.ended() => None,
+                _ = self.teardown.cancelled() => None,
             };
             self.reoffer_pending.store(false, Ordering::SeqCst);
+            let Some(outcome) = outcome else {
+                return Err(Error::Sip(format!(
+                    "{purpose}: call {} ended before its {method} was answered",
+                    self.id
+                )));
+            };
             match outcome {
                 Ok(Some(resp)) if resp.status_code == StatusCode::RequestPending => {
                     if attempt == GLARE_RETRIES {

@@ -53,7 +53,6 @@ impl Dispatcher {
             Method::Ack => Ok(()),
             _ if in_dialog => self.in_dialog(tx).await,
             Method::Options => Ok(tx.reply(StatusCode::OK).await?),
-
             Method::Bye | Method::Cancel => {
                 Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?)
             }
