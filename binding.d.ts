@@ -55,10 +55,20 @@ export declare class NativeEndpoint {
   transfer(callId: string, target: string, headers?: Array<[string, string]>): Promise<void>
   /** Answers the REFER pending on a call: accepted, or refused with `code` (4xx-6xx). */
   answerRefer(callId: string, accept: boolean, code?: number | undefined | null): void
-  /** Puts a confirmed call on hold (re-INVITE with `sendonly`). */
-  hold(callId: string): Promise<void>
-  /** Resumes a held call (re-INVITE with `sendrecv`). */
+  /**
+   * Puts a confirmed call on hold (re-INVITE with `sendonly`, `inactive` when the peer
+   * holds us too), `music` (a WAV path) looped to the peer while held.
+   */
+  hold(callId: string, music?: string | undefined | null): Promise<void>
+  /** Resumes a held call (re-INVITE with `sendrecv`); music on hold stops. */
   unhold(callId: string): Promise<void>
+  /**
+   * Sends a re-INVITE with our offer, or without one (`offer` false: the peer offers in
+   * its 2xx, our ACK answers).
+   */
+  reinvite(callId: string, offer: boolean): Promise<void>
+  /** Sends an UPDATE with our offer, or without a body. */
+  update(callId: string, offer: boolean): Promise<void>
   /** Plays a WAV file to the call; resolves when it has played or was stopped. */
   playFile(callId: string, path: string, looped?: boolean | undefined | null): Promise<void>
   /** Plays one or two summed frequencies; `durationMs` 0 plays until stopped. */
@@ -151,6 +161,7 @@ export interface CallSnapshot {
   remoteContact: string | null
   /** 'PCMU' | 'PCMA' | 'G722', once the media runs. */
   codec: string | null
+  hold: 'none' | 'local' | 'remote' | 'both'
   startTime: number
   answerTime: number | null
   endTime: number | null

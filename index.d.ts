@@ -325,7 +325,11 @@ export interface DtmfEvent {
   durationMs: number
 }
 
-/** A call's hold state changed: our hold()/unhold() re-INVITE was accepted. */
+/**
+ * A call's hold state changed: by 'local' when our hold()/unhold() re-INVITE was accepted, by
+ * 'remote' when the peer's re-INVITE or UPDATE put us on hold (a=sendonly, a=inactive) or
+ * resumed us (our sending stops and restarts with it).
+ */
 export interface HoldEvent {
   type: 'hold'
   callId: string
@@ -351,7 +355,7 @@ export interface RequestFailedEvent {
   callId: string
   /** The SIP method, e.g. 'INVITE' for a re-INVITE. */
   method: string
-  /** What it was for: 'hold' | 'unhold'. */
+  /** What it was for: 'hold' | 'unhold' | 'reinvite' | 'update'. */
   purpose: string
   /** The final status; 408 when the peer stayed silent for 64·T1. */
   code: number
@@ -481,10 +485,12 @@ export interface Call {
   reject(code?: number, reason?: string, options?: RejectOptions): Promise<void>
   /** A snapshot of the call (see {@link SipService.callInfo}). */
   callInfo(): CallInfo
-  hold(): Promise<void>
-  unhold(): Promise<void>
   /** See SipService.progress. */
   progress(options?: ProgressOptions): Promise<void>
+  hold(options?: HoldOptions): Promise<void>
+  unhold(): Promise<void>
+  reinvite(options?: ReofferOptions): Promise<void>
+  update(options?: ReofferOptions): Promise<void>
   playFile(path: string, options?: PlayFileOptions): Promise<void>
   playTone(options?: ToneOptions): Promise<void>
   stopPlayback(): Promise<void>
@@ -548,6 +554,8 @@ export interface CallInfo {
   remoteContact: string | null
   /** `'PCMU' | 'PCMA' | 'G722'` once the media runs. */
   codec: string | null
+  /** Who holds the call (see {@link SipService.hold}). */
+  hold: HoldState
   startTime: number
   /** When our 200 went out or the peer's arrived. */
   answerTime?: number | null
@@ -658,10 +666,23 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
    * `Reason: SIP;cause=<code>;text="<reason>"` (RFC 3326) on it, `options.headers` go on it too.
    */
   hangup(callId: string | Call, options?: HangupOptions): Promise<void>
-  /** Puts a confirmed call on hold by re-INVITE (a=sendonly); rejects (and emits request_failed) if the peer refuses or never answers, the call keeping its media. */
-  hold(callId: string | Call): Promise<void>
-  /** Resumes a held call by re-INVITE (a=sendrecv). */
+  /**
+   * Puts a confirmed call on hold by re-INVITE (a=sendonly; a=inactive when the peer holds us
+   * too), with `music` looped to the peer while held; rejects (and emits request_failed) if the
+   * peer refuses or never answers, the call keeping its media. A 491 (glare) is retried after
+   * the RFC 3261 §14.1 random delay.
+   */
+  hold(callId: string | Call, options?: HoldOptions): Promise<void>
+  /** Resumes a held call by re-INVITE (a=sendrecv, or a=recvonly while the peer holds us); music on hold stops. */
   unhold(callId: string | Call): Promise<void>
+  /**
+   * Sends a re-INVITE: with our SDP offer (default), or with none (`offer: false`): the peer
+   * offers in its 200 and our ACK carries the answer. Glare (491) is retried; a refusal leaves
+   * the media as it was and rejects.
+   */
+  reinvite(callId: string | Call, options?: ReofferOptions): Promise<void>
+  /** Sends an UPDATE (RFC 3311) with our SDP offer (default) or without a body (`offer: false`). */
+  update(callId: string | Call, options?: ReofferOptions): Promise<void>
   /**
    * Transfers a confirmed call by REFER. `target`: a number or SIP URI (blind transfer), or
    * another of our calls, a Call or its id (attended transfer: Refer-To carries Replaces naming
@@ -731,3 +752,18 @@ export declare class SipService extends EventEmitter<SipServiceEvents> {
 /** The name the call-center service uses; the same class. */
 export declare class PJSIPNativeService extends SipService {}
 export default SipService
+
+/** Options of `hold()`. */
+export interface HoldOptions {
+  /** A WAV file (any common rate/channels) looped to the peer while the call is held. */
+  music?: string
+}
+
+/** Options of `reinvite()` and `update()`. */
+export interface ReofferOptions {
+  /** Send our SDP offer (default true); false: no body (a re-INVITE then asks the peer to offer). */
+  offer?: boolean
+}
+
+/** Who holds a call. */
+export type HoldState = 'none' | 'local' | 'remote' | 'both'

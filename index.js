@@ -17,6 +17,8 @@ const {
   checkOperatorRow,
   callIdOf,
   rethrow,
+  checkHoldOptions,
+  checkOfferOptions,
 } = require('./lib/checks.js')
 
 class Call {
@@ -42,8 +44,8 @@ class Call {
     return this._service.hangup(this.id, options)
   }
 
-  hold() {
-    return this._service.hold(this.id)
+  hold(options) {
+    return this._service.hold(this.id, options)
   }
 
   unhold() {
@@ -52,6 +54,14 @@ class Call {
 
   progress(options) {
     return this._service.progress(this.id, options)
+  }
+
+  reinvite(options) {
+    return this._service.reinvite(this.id, options)
+  }
+
+  update(options) {
+    return this._service.update(this.id, options)
   }
 
   playFile(path, options) {
@@ -366,10 +376,11 @@ class SipService extends EventEmitter {
     }
   }
 
-  async hold(callId) {
+  async hold(callId, options) {
     const id = callId instanceof Call ? callId.id : callId
     checkString('hold(callId): callId', id)
-    await this._native().hold(id).catch(rethrow)
+    const { music } = checkHoldOptions(options)
+    await this._native().hold(id, music).catch(rethrow)
   }
 
   async unhold(callId) {
@@ -431,6 +442,20 @@ class SipService extends EventEmitter {
     checkString('progress(callId): callId', id)
     const headers = checkHeaders('progress options.headers', checkOptions('progress', options).headers)
     await this._native().progress(id, headers).catch(rethrow)
+  }
+
+  async reinvite(callId, options) {
+    const id = callId instanceof Call ? callId.id : callId
+    checkString('reinvite(callId): callId', id)
+    const { offer = true } = checkOfferOptions('reinvite', options)
+    await this._native().reinvite(id, offer).catch(rethrow)
+  }
+
+  async update(callId, options) {
+    const id = callId instanceof Call ? callId.id : callId
+    checkString('update(callId): callId', id)
+    const { offer = true } = checkOfferOptions('update', options)
+    await this._native().update(id, offer).catch(rethrow)
   }
 
   async playFile(callId, path, options) {

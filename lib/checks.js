@@ -209,6 +209,30 @@ function checkOperatorRow(where, row) {
   return row
 }
 
+// Options of hold(call, { music }) and of reinvite/update(call, { offer }): unknown keys are
+// refused so that a typo does not silently change what is sent.
+function checkHoldOptions(options) {
+  const opts = checkOptions('hold', options)
+  for (const key of Object.keys(opts)) {
+    if (key !== 'music') throw new TypeError(`sip-native: hold options.${key} is not an option (music)`)
+  }
+  if (opts.music !== undefined && (typeof opts.music !== 'string' || opts.music.length === 0)) {
+    throw new TypeError(`sip-native: hold options.music must be a WAV file path, got ${describe(opts.music)}`)
+  }
+  return opts
+}
+
+function checkOfferOptions(name, options) {
+  const opts = checkOptions(name, options)
+  for (const key of Object.keys(opts)) {
+    if (key !== 'offer') throw new TypeError(`sip-native: ${name} options.${key} is not an option (offer)`)
+  }
+  if (opts.offer !== undefined && typeof opts.offer !== 'boolean') {
+    throw new TypeError(`sip-native: ${name} options.offer must be a boolean, got ${describe(opts.offer)}`)
+  }
+  return opts
+}
+
 module.exports = {
   describe,
   normalizeConfig,
@@ -220,4 +244,6 @@ module.exports = {
   checkOperatorRow,
   callIdOf,
   rethrow,
+  checkHoldOptions,
+  checkOfferOptions,
 }

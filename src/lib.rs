@@ -341,16 +341,36 @@ impl NativeEndpoint {
             .map_err(to_napi)
     }
 
-    /// Puts a confirmed call on hold (re-INVITE with `sendonly`).
+    /// Puts a confirmed call on hold (re-INVITE with `sendonly`, `inactive` when the peer
+    /// holds us too), `music` (a WAV path) looped to the peer while held.
     #[napi]
-    pub async fn hold(&self, call_id: String) -> Result<()> {
-        self.engine.set_hold(&call_id, true).await.map_err(to_napi)
+    pub async fn hold(&self, call_id: String, music: Option<String>) -> Result<()> {
+        self.engine
+            .set_hold(&call_id, true, music.as_deref())
+            .await
+            .map_err(to_napi)
     }
 
-    /// Resumes a held call (re-INVITE with `sendrecv`).
+    /// Resumes a held call (re-INVITE with `sendrecv`); music on hold stops.
     #[napi]
     pub async fn unhold(&self, call_id: String) -> Result<()> {
-        self.engine.set_hold(&call_id, false).await.map_err(to_napi)
+        self.engine
+            .set_hold(&call_id, false, None)
+            .await
+            .map_err(to_napi)
+    }
+
+    /// Sends a re-INVITE with our offer, or without one (`offer` false: the peer offers in
+    /// its 2xx, our ACK answers).
+    #[napi]
+    pub async fn reinvite(&self, call_id: String, offer: bool) -> Result<()> {
+        self.engine.reinvite(&call_id, offer).await.map_err(to_napi)
+    }
+
+    /// Sends an UPDATE with our offer, or without a body.
+    #[napi]
+    pub async fn update(&self, call_id: String, offer: bool) -> Result<()> {
+        self.engine.update(&call_id, offer).await.map_err(to_napi)
     }
 
     /// Plays a WAV file to the call; resolves when it has played or was stopped.

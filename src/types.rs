@@ -356,6 +356,8 @@ pub struct CallSnapshot {
     pub remote_contact: Option<String>,
     /// 'PCMU' | 'PCMA' | 'G722', once the media runs.
     pub codec: Option<String>,
+    #[napi(ts_type = "'none' | 'local' | 'remote' | 'both'")]
+    pub hold: String,
     pub start_time: f64,
     pub answer_time: Option<f64>,
     pub end_time: Option<f64>,
@@ -377,6 +379,7 @@ impl From<sipua::CallInfo> for CallSnapshot {
             remote_uri: c.remote_uri,
             remote_contact: c.remote_contact,
             codec: c.codec,
+            hold: c.hold.to_string(),
             start_time: c.start_time as f64,
             answer_time: c.answer_time.map(|t| t as f64),
             end_time: c.end_time.map(|t| t as f64),

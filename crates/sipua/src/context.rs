@@ -11,6 +11,7 @@ use crate::media::recorder::RecordingInfo;
 use crate::metrics::SignallingCounters;
 use crate::rtp_ports::PortPool;
 use crate::sip::hangup_headers::HangupHeaders;
+use crate::sip::late_answer::LateAnswers;
 use crate::sip::remote_target::RemoteTargets;
 use crate::sip::uri::host_port_unless_default;
 use crate::transport::stun::StunError;
@@ -56,6 +57,8 @@ pub(crate) struct UaContext {
     pub remote_targets: RemoteTargets,
     /// Our headers for the CANCELs and rejections the stack builds, and the peers' Reasons.
     pub hangup_headers: HangupHeaders,
+    /// The answers our ACKs carry to the offer in a 2xx to our offerless re-INVITE.
+    pub late_answers: LateAnswers,
     /// Recordings that ended with their call, until `stopRecording` asks for them.
     finished_recordings: Mutex<HashMap<String, RecordingInfo>>,
     /// Whether the application listens for incoming calls (else they get 480 at once).
@@ -81,6 +84,7 @@ impl UaContext {
         network: Network,
         remote_targets: RemoteTargets,
         hangup_headers: HangupHeaders,
+        late_answers: LateAnswers,
         events: mpsc::UnboundedSender<Event>,
     ) -> Arc<Self> {
         let Network {
@@ -109,6 +113,7 @@ impl UaContext {
             media: MediaEngine::new(),
             remote_targets,
             hangup_headers,
+            late_answers,
             finished_recordings: Mutex::new(HashMap::new()),
             incoming_handler: AtomicBool::new(true),
             events,

@@ -170,11 +170,12 @@ pub enum Event {
         /// How long the digit lasted, as far as known when reported.
         duration_ms: u32,
     },
-    /// The hold state of a call changed (`by` is `local`: our re-INVITE was answered).
+    /// The hold state of a call changed: `by` is `local` when our re-INVITE was answered,
+    /// `remote` when the peer's offer held (`sendonly`/`inactive`) or resumed us.
     Hold {
         /// Our id of the call.
         call_id: String,
-        /// `local` (our hold/unhold) or `remote`.
+        /// `local` (our hold/unhold) or `remote` (the peer's re-INVITE or UPDATE).
         by: String,
         /// Whether the call is on hold now.
         held: bool,

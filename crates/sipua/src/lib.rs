@@ -28,7 +28,7 @@ mod ids;
 mod test_support;
 mod transport;
 
-pub use call::CallInfo;
+pub use call::{CallInfo, HoldState};
 pub use config::{AccountConfig, EndpointConfig, PrackMode, TransportKind};
 pub use endpoint::{AccountInfo, Counters, DtmfMethod, Endpoint, LocalAddress, OptionsReply};
 pub use error::{Error, Result};

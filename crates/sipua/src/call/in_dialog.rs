@@ -4,11 +4,11 @@
 //! `rtpTimeoutMs` watch.
 
 use super::media::dtmf_from_info;
+use super::reoffer::on_reoffer;
 use super::state::{termination_code, Input};
 use super::Call;
 use crate::event::{CallState, Event};
 use crate::sdp;
-use crate::sip::message::sdp_content_type;
 use rsipstack::dialog::dialog::{
     DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
 };
@@ -71,6 +71,7 @@ pub(super) async fn watch_confirmed(call: &Arc<Call>, mut state_rx: DialogStateR
 
 /// The ACK for our 200. With a late offer (we offered in our 200) the answer is in the ACK.
 fn on_ack(call: &Call) {
+    call.on_reoffer_ack();
     if !call.apply(Input::Ack, 200, "OK") || call.media.session().is_some() {
         return;
     }
@@ -97,38 +98,13 @@ fn on_terminated(call: &Call, reason: &TerminatedReason) {
     call.end(code, text);
 }
 
-/// A re-INVITE or UPDATE: follow a new offer (hold, new address or codec), or 488. As a
-/// session refresh it restarts the session timer (or gets 422 when too brief).
-async fn on_reoffer(call: &Call, req: &Request, handle: TransactionHandle) {
-    let timer = call.session_timer_decision(req);
-    if let Some((code, headers)) = timer.rejection() {
-        let _ = handle.respond(code, Some(headers), None).await;
-        return;
-    }
-    if req.body.is_empty() {
-        let _ = handle
-            .respond(StatusCode::OK, Some(timer.response_headers()), None)
-            .await;
-        call.note_refresh(&timer, req);
-        return;
-    }
-    match call.media.answer_reoffer(&call.ctx, &req.body) {
-        Some(answer) => {
-            let mut headers = vec![sdp_content_type()];
-            headers.extend(timer.response_headers());
-            let _ = handle
-                .respond(StatusCode::OK, Some(headers), Some(answer.into_bytes()))
-                .await;
-            call.note_refresh(&timer, req);
-        }
-        None => {
-            let _ = handle.reply(StatusCode::NotAcceptableHere).await;
-        }
-    }
-}
-
 /// An INFO: DTMF (`application/dtmf-relay`) becomes a `dtmf` event; other bodies get 415.
 async fn on_info(call: &Call, req: &Request, handle: TransactionHandle) {
+    let _ = handle.reply(info_status(call, req)).await;
+}
+
+/// What an INFO gets, confirmed or early: 200 for DTMF (a `dtmf` event), 415 otherwise.
+pub(super) fn info_status(call: &Call, req: &Request) -> StatusCode {
     let content_type = req.header_value("Content-Type");
     match dtmf_from_info(content_type.as_deref(), &req.body) {
         Some((digit, duration_ms)) => {
@@ -138,11 +114,9 @@ async fn on_info(call: &Call, req: &Request, handle: TransactionHandle) {
                 method: "info".into(),
                 duration_ms,
             });
-            let _ = handle.reply(StatusCode::OK).await;
+            StatusCode::OK
         }
-        None => {
-            let _ = handle.reply(StatusCode::UnsupportedMediaType).await;
-        }
+        None => StatusCode::UnsupportedMediaType,
     }
 }
 

@@ -1,4 +1,4 @@
-//! What `callInfo()` tells of a call: its identity, parties, account, codec and times. The
+//! What `callInfo()` tells of a call: its identity, parties, account, codec, hold and times. The
 //! times are set by the state changes (`apply`): answered on the first `connecting` or
 //! `confirmed`, ended on `disconnected`.
 
@@ -32,6 +32,8 @@ pub struct CallInfo {
     pub remote_contact: Option<String>,
     /// The negotiated codec (`PCMU`, `PCMA`, `G722`), once the media runs.
     pub codec: Option<String>,
+    /// Who holds the call: `none`, `local`, `remote` or `both`.
+    pub hold: &'static str,
     /// When the call was created, ms since the Unix epoch.
     pub start_time: u64,
     /// When it was answered (our 200 sent or the peer's received), ms since the epoch.
@@ -100,6 +102,7 @@ impl Call {
             remote_uri,
             remote_contact: self.remote_contact(),
             codec: self.media.codec(),
+            hold: self.hold_state().as_str(),
             start_time: times.start,
             answer_time: times.answer,
             end_time: times.end,

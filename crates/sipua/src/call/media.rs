@@ -212,15 +212,15 @@ impl CallMedia {
         }
     }
 
-    /// Answers a re-INVITE/UPDATE offer: the session follows the new address, codec or
-    /// direction. `None` when no codec is acceptable (488).
-    pub(super) fn answer_reoffer(&self, ctx: &UaContext, offer: &[u8]) -> Option<String> {
-        let session = self.session()?;
-        let negotiated = sdp::parse(&String::from_utf8_lossy(offer))
-            .and_then(|s| sdp::negotiate(&s))
-            .ok()?;
-        session.update(negotiated.media_params());
-        Some(self.answer(ctx, &negotiated))
+    /// Answers a re-INVITE/UPDATE offer negotiated by the caller: the session follows the new
+    /// address, codec or direction. `None` without a session.
+    pub(super) fn answer_reoffer(
+        &self,
+        ctx: &UaContext,
+        negotiated: &sdp::Negotiated,
+    ) -> Option<String> {
+        self.session()?.update(negotiated.media_params());
+        Some(self.answer(ctx, negotiated))
     }
 
     /// Follows the SDP answer to our re-INVITE (hold, resume). Leaves the media as it was when

@@ -3,21 +3,26 @@
 //! each have their module. A call never touches the endpoint's call table: the endpoint
 //! inserts it, awaits its task and removes it.
 
+mod hold;
 mod in_dialog;
 mod incoming;
 mod info;
+mod intercept;
 mod media;
 mod outgoing;
 mod redirect;
 mod reliable;
+mod reoffer;
 mod replaces;
 mod session_refresh;
 mod session_timer;
 mod state;
 mod transfer;
 
+pub use hold::HoldState;
 pub(crate) use incoming::accept;
 pub use info::CallInfo;
+pub(crate) use intercept::intercept;
 pub(crate) use outgoing::place;
 pub(crate) use reliable::on_prack;
 pub(crate) use transfer::Referral;
@@ -33,7 +38,7 @@ use crate::sip::hangup_headers::{reason_text, reason_value, Outgoing};
 use crate::sip::message::{content_type, reason_of, sdp_content_type};
 use media::{CallMedia, CallPorts};
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::sip::{self, Header, StatusCode};
+use rsipstack::sip::{Header, StatusCode};
 use state::Input;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -75,6 +80,15 @@ pub(crate) struct Call {
     session: session_refresh::SessionTimerSlot,
     /// Our reliable 1xx (100rel) of an incoming call, and the SDP answer sent early.
     provisional: reliable::Provisional,
+    /// Hold and re-offers (hold.rs, reoffer.rs): whether we hold the peer, whether it holds
+    /// us, whether our music on hold plays, whether our re-INVITE/UPDATE is waiting for its
+    /// answer (an offer of the peer then gets 491), and whether our 200 to an offerless
+    /// re-INVITE offered (its ACK answers).
+    local_hold: AtomicBool,
+    remote_hold: AtomicBool,
+    music_on_hold: AtomicBool,
+    reoffer_pending: AtomicBool,
+    offered_in_200: AtomicBool,
     ctx: Arc<UaContext>,
     /// The extension of the account the call belongs to (`callInfo`, `removeAccount`).
     pub account: Option<String>,
@@ -124,6 +138,11 @@ impl Call {
             final_code: AtomicU16::new(0),
             session: Default::default(),
             provisional: reliable::Provisional::default(),
+            local_hold: AtomicBool::new(false),
+            remote_hold: AtomicBool::new(false),
+            music_on_hold: AtomicBool::new(false),
+            reoffer_pending: AtomicBool::new(false),
+            offered_in_200: AtomicBool::new(false),
             ctx: ctx.clone(),
             account: slot.account().map(str::to_string),
             slot: Mutex::new(Some(slot)),
@@ -371,58 +390,6 @@ impl Call {
             _ => 487,
         };
         self.end(code, "endpoint stopped");
-    }
-
-    /// Holds (`sendonly`) or resumes (`sendrecv`) a confirmed call by re-INVITE. A peer that
-    /// refuses or never answers (64·T1) leaves the call and its media as they were; that is
-    /// a `request_failed` event and the error of this call.
-    pub(crate) async fn set_hold(&self, hold: bool) -> Result<()> {
-        let purpose = if hold { "hold" } else { "unhold" };
-        self.expect(CallState::Confirmed, purpose)?;
-        let dialog = self
-            .dialog()
-            .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;
-        let direction = if hold {
-            MediaDirection::SendOnly
-        } else {
-            MediaDirection::SendRecv
-        };
-        let offer = self.media.offer(&self.ctx, direction);
-        let outcome = dialog
-            .reinvite(Some(vec![sdp_content_type()]), Some(offer.into_bytes()))
-            .await;
-        let (code, reason) = match outcome {
-            Ok(Some(resp)) if resp.status_code.kind() == sip::StatusCodeKind::Successful => {
-                match self.media.follow_answer(&resp.body) {
-                    Ok(()) => {
-                        self.ctx.emit(Event::Hold {
-                            call_id: self.id.clone(),
-                            by: "local".into(),
-                            held: hold,
-                        });
-                        return Ok(());
-                    }
-                    Err(e) => (
-                        488,
-                        format!("Not Acceptable Here: unusable SDP answer ({e})"),
-                    ),
-                }
-            }
-            Ok(Some(resp)) => (resp.status_code.code(), reason_of(&resp)),
-            Ok(None) => (408, "Request Timeout".to_string()),
-            Err(e) => (500, e.to_string()),
-        };
-        self.ctx.emit(Event::RequestFailed {
-            call_id: self.id.clone(),
-            method: "INVITE".into(),
-            purpose: purpose.into(),
-            code,
-            reason: reason.clone(),
-        });
-        Err(Error::Sip(format!(
-            "{purpose}: the re-INVITE of call {} got {code} {reason}; the call keeps its media",
-            self.id
-        )))
     }
 
     /// Sends an INFO in the call's dialog (DTMF as `application/dtmf-relay`).

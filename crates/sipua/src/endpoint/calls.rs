@@ -88,13 +88,13 @@ impl CallTable {
             .ok_or_else(|| Error::NoSuchCall(id.to_string()))
     }
 
-    /// The call whose dialog has this SIP Call-ID.
+    /// The live call of a SIP dialog, by its Call-ID (an in-dialog request names no call id).
     pub(crate) fn by_sip_call_id(&self, sip_call_id: &str) -> Option<Arc<Call>> {
         self.calls
             .lock()
             .ok()?
             .values()
-            .find(|c| c.sip_call_id == sip_call_id)
+            .find(|c| c.sip_call_id == sip_call_id && c.state() != CallState::Disconnected)
             .cloned()
     }
 

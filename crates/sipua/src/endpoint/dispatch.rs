@@ -62,15 +62,31 @@ impl Dispatcher {
                     .and_then(|id| self.calls.by_sip_call_id(id.value()));
                 call::on_prack(call, tx).await
             }
-            _ if in_dialog => match self.ctx.dialogs.match_dialog(tx) {
-                Some(rsipstack::dialog::dialog::Dialog::Invite(mut d)) => Ok(d.handle(tx).await?),
-                _ => Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?),
-            },
+            _ if in_dialog => self.in_dialog(tx).await,
             Method::Options => Ok(tx.reply(StatusCode::OK).await?),
             Method::Bye | Method::Cancel => {
                 Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?)
             }
             _ => Ok(tx.reply(StatusCode::MethodNotAllowed).await?),
+        }
+    }
+
+    /// A request in a dialog: what the call answers itself (`call::intercept`), else the
+    /// dialog's.
+    async fn in_dialog(&self, tx: &mut Transaction) -> Result<()> {
+        let call = tx
+            .original
+            .call_id_header()
+            .ok()
+            .and_then(|id| self.calls.by_sip_call_id(id.value()));
+        if let Some(call) = call {
+            if call::intercept(&call, tx).await? {
+                return Ok(());
+            }
+        }
+        match self.ctx.dialogs.match_dialog(tx) {
+            Some(rsipstack::dialog::dialog::Dialog::Invite(mut d)) => Ok(d.handle(tx).await?),
+            _ => Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?),
         }
     }
 

@@ -11,6 +11,7 @@ mod media_api;
 mod metrics;
 mod options;
 mod progress;
+mod reoffer;
 mod streams;
 mod transfer;
 
@@ -26,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::event::{AddressSource, Event};
 use crate::sip::hangup_headers::HangupHeaders;
 use crate::sip::inspect::Inspectors;
+use crate::sip::late_answer::LateAnswers;
 use crate::sip::message::extra_headers;
 use crate::sip::remote_target::RemoteTargets;
 use crate::sip::via_received::ViaReceived;
@@ -161,12 +163,14 @@ impl Endpoint {
         let tcp_listener = listener.as_ref().map(|l| l.local);
         let remote_targets = RemoteTargets::default();
         let hangup_headers = HangupHeaders::default();
+        let late_answers = LateAnswers::default();
         let stack = rsipstack::EndpointBuilder::new()
             .with_option(stack_timers(&config))
             .with_inspector(Box::new(Inspectors(vec![
                 Box::new(ViaReceived),
                 Box::new(remote_targets.clone()),
                 Box::new(hangup_headers.clone()),
+                Box::new(late_answers.clone()),
                 Box::new(ViaRewrite(addressing.clone())),
             ])))
             .with_transport_layer(transport_layer)
@@ -195,6 +199,7 @@ impl Endpoint {
             },
             remote_targets,
             hangup_headers,
+            late_answers,
             events,
         );
         let calls = CallTable::default();
@@ -404,7 +409,7 @@ impl Endpoint {
     }
 
     /// The span of an API call on call `id`: in the endpoint's, tagged with the call.
-    fn call_span(&self, id: &str) -> tracing::Span {
+    pub(super) fn call_span(&self, id: &str) -> tracing::Span {
         self.span.in_scope(|| call::span(id))
     }
 
@@ -465,14 +470,6 @@ impl Endpoint {
         };
         let call = self.calls.get(call_id)?;
         call.hangup(how).instrument(self.call_span(call_id)).await
-    }
-
-    /// Puts a confirmed call on hold (`true`, re-INVITE with `sendonly`) or resumes it.
-    pub async fn set_hold(&self, call_id: &str, hold: bool) -> Result<()> {
-        let call = self.calls.get(call_id)?;
-        call.set_hold(hold)
-            .instrument(self.call_span(call_id))
-            .await
     }
 
     /// Ends every call, unregisters, closes the socket; bounded whatever the peers do. The

@@ -1,14 +1,15 @@
 //! SIP helpers below the call and account logic: messages, URIs, digest authentication with
 //! its one challenge loop, log masking, the SIP message trace, the guard in front of the parser, the message fix-ups
-//! (remote target, Via `received`) chained by `inspect`, what a Via says of our public
-//! address (rport), REFER's sipfrag bodies and RFC 3891 Replaces. Nothing here knows calls,
-//! accounts or the endpoint.
+//! (remote target, Via `received`, the SDP answer of an ACK) chained by `inspect`, what a Via
+//! says of our public address (rport), REFER's sipfrag bodies and RFC 3891 Replaces. Nothing
+//! here knows calls, accounts or the endpoint.
 
 pub(crate) mod auth;
 pub(crate) mod digest;
 pub(crate) mod guard;
 pub(crate) mod hangup_headers;
 pub(crate) mod inspect;
+pub(crate) mod late_answer;
 pub(crate) mod mask;
 pub(crate) mod message;
 pub(crate) mod remote_target;
