@@ -3,6 +3,7 @@
 //! each have their module. A call never touches the endpoint's call table: the endpoint
 //! inserts it, awaits its task and removes it.
 
+mod direction;
 mod hold;
 mod in_dialog;
 mod incoming;

@@ -5,7 +5,7 @@
 //! 491 while ours is pending, or 488 when unusable (the media stays as it was); a re-INVITE
 //! without one gets our offer in the 200 and its answer in the ACK.
 
-use super::hold::{answer_direction, offer_holds_us};
+use super::direction::{answer_direction, offer_holds_us};
 use super::Call;
 use crate::error::{Error, Result};
 use crate::event::{CallState, Direction, Event};
