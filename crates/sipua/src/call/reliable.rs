@@ -164,7 +164,8 @@ impl Call {
             .ok_or_else(|| Error::NoSuchCall(self.id.clone()))?;
         let offer = self.remote_offer.lock().ok().and_then(|o| o.clone());
         let Some(offer) = offer else {
-            return Err(Error::InvalidArgument(format!(
+            // Not the caller's argument: the peer sent no offer (a plain Error, not a TypeError).
+            return Err(Error::Media(format!(
                 "progress: call {} has no SDP offer to answer early (its INVITE had none)",
                 self.id
             )));
