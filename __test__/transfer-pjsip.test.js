@@ -118,11 +118,10 @@ test('attended, we transfer: REFER with Replaces; PJSIP 2 lets PJSIP 1 take our 
   await pjHearsPj(p1, p2, 440, path.join(dir, 'a2.wav'))
 })
 
-test('attended, PJSIP transfers us: REFER with Replaces has us call PJSIP 2, which swaps calls', { timeout: 40000 }, async (t) => {
-  if (!requirePeer('pjsua2', t)) return
+// PJSIP 1 in a call with PJSIP 2 and, answered by us, one with us (its 440 Hz heard here):
+// the start of both attended transfers that PJSIP 1 makes.
+async function pjsipCallsBoth(t, recording) {
   const { sip, events, p1, p2, dir, ourUri } = await parties(t)
-  const refers = []
-  sip.on('refer', (e) => (refers.push(e), e.accept()))
   sip.on('incoming_call', (e) => sip.answer(e.callId))
   p1.dial(p2.uri)
   const toP2 = await p1.waitEvent('calling')
@@ -131,7 +130,15 @@ test('attended, PJSIP transfers us: REFER with Replaces has us call PJSIP 2, whi
   const toUs = await p1.waitEvent('calling', (e) => e.id !== toP2.id)
   const first = await waitFor(sip, events, 'incoming_call')
   await confirmed(sip, events, first.callId)
-  await weHear(sip, first.callId, p1, 440, path.join(dir, 't1.wav'))
+  await weHear(sip, first.callId, p1, 440, path.join(dir, recording))
+  return { sip, events, p1, p2, dir, toP2, toUs, first }
+}
+
+test('attended, PJSIP transfers us: REFER with Replaces has us call PJSIP 2, which swaps calls', { timeout: 40000 }, async (t) => {
+  if (!requirePeer('pjsua2', t)) return
+  const { sip, events, p1, p2, dir, toP2, toUs, first } = await pjsipCallsBoth(t, 't1.wav')
+  const refers = []
+  sip.on('refer', (e) => (refers.push(e), e.accept()))
 
   p1.cmd('select', toUs.id)
   p1.cmd('xfer_replaces', toP2.id)
@@ -147,16 +154,7 @@ test('attended, PJSIP transfers us: REFER with Replaces has us call PJSIP 2, whi
 
 test('attended, PJSIP transfers its peer to us: the INVITE with Replaces takes our call over', { timeout: 40000 }, async (t) => {
   if (!requirePeer('pjsua2', t)) return
-  const { sip, events, p1, p2, dir, ourUri } = await parties(t)
-  sip.on('incoming_call', (e) => sip.answer(e.callId))
-  p1.dial(p2.uri)
-  const toP2 = await p1.waitEvent('calling')
-  await p1.waitEvent('call_state', (e) => e.id === toP2.id && e.state === 'confirmed')
-  p1.dial(ourUri)
-  const toUs = await p1.waitEvent('calling', (e) => e.id !== toP2.id)
-  const first = await waitFor(sip, events, 'incoming_call')
-  await confirmed(sip, events, first.callId)
-  await weHear(sip, first.callId, p1, 440, path.join(dir, 'r1.wav'))
+  const { sip, events, p1, p2, dir, toP2, toUs, first } = await pjsipCallsBoth(t, 'r1.wav')
 
   p1.cmd('select', toP2.id)
   p1.cmd('xfer_replaces', toUs.id)
