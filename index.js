@@ -425,8 +425,8 @@ class SipService extends EventEmitter {
     const offered = {
       ...event,
       accept: () => decide(true),
-      reject: (code = 603) => {
-        if (!Number.isInteger(code) || code < 400 || code > 699) {
+      reject: (code) => {
+        if (code !== undefined && (!Number.isInteger(code) || code < 400 || code > 699)) {
           throw new TypeError(`sip-native: refer reject(code): code must be an integer 400-699, got ${describe(code)}`)
         }
         return decide(false, code)

@@ -329,15 +329,9 @@ impl NativeEndpoint {
     /// Answers the REFER pending on a call: accepted, or refused with `code` (4xx-6xx).
     #[napi(catch_unwind)]
     pub fn answer_refer(&self, call_id: String, accept: bool, code: Option<u32>) -> Result<()> {
-        let decision = match (accept, code) {
-            (true, _) => None,
-            (false, None) => Some(603),
-            (false, Some(c)) => Some(u16::try_from(c).map_err(|_| {
-                Error::new(Status::InvalidArg, format!("code: not a SIP status: {c}"))
-            })?),
-        };
+        let code = code.map(sip_status).transpose()?;
         self.engine
-            .answer_refer(&call_id, decision)
+            .answer_refer(&call_id, accept, code)
             .map_err(to_napi)
     }
 

@@ -47,9 +47,11 @@ impl Endpoint {
             .await
     }
 
-    /// The application's answer to the REFER pending on `call_id`: `None` accepts it,
-    /// `Some(code)` refuses it with that 4xx-6xx status.
-    pub fn answer_refer(&self, call_id: &str, decision: Option<u16>) -> Result<()> {
+    /// The application's answer to the REFER pending on `call_id`: accepted, or refused with
+    /// `code` (4xx-6xx).
+    pub fn answer_refer(&self, call_id: &str, accept: bool, code: Option<u16>) -> Result<()> {
+        // A refusal that names no status is a 603 Decline: the user said no.
+        let decision = (!accept).then(|| code.unwrap_or(603));
         if let Some(code) = decision.filter(|c| !(400..700).contains(c)) {
             return Err(Error::InvalidArgument(format!(
                 "code: a refused REFER needs a 4xx-6xx status, got {code}"
