@@ -28,7 +28,7 @@ const STEP_MS = 40000
 /** A tone measurement in short: frequency, level, the longest unbroken stretch of it. */
 const toneFigures = (r) => `${r.freq.toFixed(1)} Hz ${r.levelDb.toFixed(1)} dBFS ${Math.round(r.activeMs)} ms`
 
-test(`${LOSS_PCT} % loss and reordering on signaling and media: REGISTER, ${CALLS} calls with tones, timers as RFC 3261 says`, { timeout: CALLS * 60000 + 60000 }, async (t) => {
+test(`${LOSS_PCT} % loss (and reordering where the kernel has netem) on signaling and media: REGISTER, ${CALLS} calls with tones, timers as RFC 3261 says`, { timeout: CALLS * 60000 + 60000 }, async (t) => {
   if (!requirePeer('kamailio', t) || !requirePeer('pjsua2', t)) return
   const why = netnsUnavailable(['ip', 'tc', 'python3'])
   if (why) {
