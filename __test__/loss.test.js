@@ -30,7 +30,7 @@ const toneFigures = (r) => `${r.freq.toFixed(1)} Hz ${r.levelDb.toFixed(1)} dBFS
 
 test(`${LOSS_PCT} % loss (and reordering where the kernel has netem) on signaling and media: REGISTER, ${CALLS} calls with tones, timers as RFC 3261 says`, { timeout: CALLS * 60000 + 60000 }, async (t) => {
   if (!requirePeer('kamailio', t) || !requirePeer('pjsua2', t)) return
-  const why = netnsUnavailable(['ip', 'tc', 'python3'])
+  const why = netnsUnavailable(['ip', 'nft', 'python3'])
   if (why) {
     if (process.env.CI === 'true') throw new Error(why)
     return t.skip(why)
