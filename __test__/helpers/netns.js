@@ -141,7 +141,7 @@ async function tonesBothWays(us, pj, callId, label, { lossy = false } = {}) {
  *
  *   [ua] 10.88.1.2 --uaDev-- 10.88.1.1 [rt] 10.88.2.1 --rtPbxDev-- 10.88.2.2 (Kamailio), .3 (phone) [pbx]
  *
- * Loss (and reordering) on the router applies to both directions of everything between us and
+ * Loss and reordering on the router apply to both directions of everything between us and
  * the PBX (signaling and media); a capture on `uaDev` sees what we send before any loss.
  * `tag` keeps the names apart between test files. Returns the names and remove().
  */
@@ -159,28 +159,29 @@ function uaRouterPbx(tag) {
   inNs(ns.pbx, ['ip', 'route', 'add', 'default', 'via', addr.rtPbx])
   inNs(ns.rt, ['sysctl', '-qw', 'net.ipv4.ip_forward=1'])
   /**
-   * Drops `pct` % of the datagrams forwarded either way (nftables numgen: this kernel has no
-   * sch_netem), and with `reorder` also delays and reorders them with netem where the kernel
-   * has it. Returns what was applied: { lossPct, reorder: spec or why not }.
+   * Drops `pct` % of the UDP datagrams forwarded either way and reorders `reorderPct` % of the
+   * rest, with nftables and HTB (this kernel has no sch_netem): those go through a slow HTB class
+   * (32 kbit/s, no burst), where each waits until the ones before it are paid for (60 ms for a
+   * 240-byte RTP packet), and the datagrams sent after them overtake them.
    */
-  const impair = (pct, reorder = 'delay 20ms 10ms reorder 25% 50%') => {
+  const impair = (pct, reorderPct = 25) => {
+    for (const d of [dev.rtUa, dev.rtPbx]) {
+      inNs(ns.rt, ['tc', 'qdisc', 'add', 'dev', d, 'root', 'handle', '1:', 'htb', 'default', '10'])
+      inNs(ns.rt, ['tc', 'class', 'add', 'dev', d, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', '1gbit', 'quantum', '1514'])
+      inNs(ns.rt, ['tc', 'class', 'add', 'dev', d, 'parent', '1:', 'classid', '1:20', 'htb', 'rate', '32kbit', 'ceil', '32kbit', 'burst', '1', 'cburst', '1', 'quantum', '1514'])
+    }
     inNs(ns.rt, ['nft', 'add table inet impair'])
     inNs(ns.rt, ['nft', 'add chain inet impair lossy { type filter hook forward priority 0 ; }'])
     inNs(ns.rt, ['nft', `add rule inet impair lossy meta l4proto udp numgen random mod 100 < ${pct} counter drop`])
+    inNs(ns.rt, ['nft', `add rule inet impair lossy meta l4proto udp numgen random mod 100 < ${reorderPct} counter meta priority set 1:20`])
     inNs(ns.rt, ['nft', 'add rule inet impair lossy meta l4proto udp counter accept'])
-    let applied = reorder
-    try {
-      for (const d of [dev.rtUa, dev.rtPbx]) inNs(ns.rt, ['tc', 'qdisc', 'replace', 'dev', d, 'root', 'netem', ...reorder.split(/\s+/)])
-    } catch (e) {
-      applied = `not applied: ${e.message.split('\n')[0].replace(/.*exit \d+: /, '')}`
-    }
-    return { lossPct: pct, reorder: applied }
+    return { lossPct: pct, reorderPct }
   }
-  /** UDP datagrams the router dropped and passed so far (nft counters). */
+  /** UDP datagrams the router dropped, held back (to be overtaken) and passed so far (nft counters). */
   const impairCounts = () => {
     const out = inNs(ns.rt, ['nft', 'list chain inet impair lossy'])
-    const [dropped, passed] = [...out.matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]))
-    return { dropped, passed }
+    const [dropped, heldBack, passed] = [...out.matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]))
+    return { dropped, heldBack, passed }
   }
   /** The PBX side's link down (`false`) or up again: nothing passes between us and it. */
   const pbxLink = (up) => inNs(ns.rt, ['ip', 'link', 'set', dev.rtPbx, up ? 'up' : 'down'])
@@ -189,7 +190,8 @@ function uaRouterPbx(tag) {
 
 /**
  * Captures the SIP datagrams on `dev` in namespace `ns` (helpers/sipcapture.py): resolves once it
- * listens, to { packets: [{ t, dir, src, dst, line, branch, cseq, callId }], stop() }.
+ * listens, to { packets: [{ t, dir, src, dst, line, branch, cseq, callId }], rtp, stop() }; after
+ * stop(), `rtp` is { packets, reordered } of the RTP received.
  */
 async function captureSip(t, ns, dev) {
   const script = path.join(__dirname, 'sipcapture.py')
@@ -207,14 +209,15 @@ async function captureSip(t, ns, dev) {
         const m = JSON.parse(buf.slice(0, i))
         buf = buf.slice(i + 1)
         if (m.ready) resolve()
+        else if (m.rtp) handle.rtp = m.rtp
         else packets.push(m)
       }
     })
   })
-  const stop = () => terminate(child, 1000)
-  t.after(stop)
+  const handle = { packets, rtp: null, stop: () => terminate(child, 1000) }
+  t.after(handle.stop)
   await Promise.race([ready, sleep(5000).then(() => Promise.reject(new Error(`sipcapture not ready: ${err}`)))])
-  return { packets, stop }
+  return handle
 }
 
 module.exports = { sh, inNs, netnsUnavailable, namespaces, veth, uaRouterPbx, startServiceIn, tonesBothWays, captureSip }

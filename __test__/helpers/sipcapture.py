@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Captures the SIP datagrams (UDP, IPv4) on one interface and prints one JSON line for each:
 its time (ms), direction ('out' for what this host sent, seen before any loss further on), the
-addresses, the first line, the topmost Via branch, CSeq and Call-ID. Run as root, inside the
-namespace whose interface is watched; stops on SIGTERM. Used by __test__/helpers/netns.js
+addresses, the first line, the topmost Via branch, CSeq and Call-ID. RTP it receives is only
+counted: on SIGTERM a last line gives the packets and how many came after a later one of their
+stream (reordered). Run as root, inside the namespace whose interface is watched. Used by __test__/helpers/netns.js
 (the test machines have no tcpdump)."""
 import json
 import re
@@ -25,7 +26,14 @@ def main():
     dev = sys.argv[1]
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     s.bind((dev, 0))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    rtp = {"packets": 0, "reordered": 0}
+    highest = {}  # SSRC -> highest sequence number seen (mod 2^16)
+
+    def done(*_):
+        print(json.dumps({"rtp": rtp}), flush=True)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, done)
     print(json.dumps({"ready": True}), flush=True)
     while True:
         frame, addr = s.recvfrom(65535)
@@ -39,6 +47,16 @@ def main():
         sport, dport = struct.unpack("!HH", ip[ihl:ihl + 4])
         payload = ip[ihl + 8:]
         head = payload[:16]
+        if payload[:1] and payload[0] >> 6 == 2 and len(payload) >= 12 and not 200 <= payload[1] <= 206:
+            if addr[2] != PACKET_OUTGOING:
+                seq, ssrc = struct.unpack("!H", payload[2:4])[0], payload[8:12]
+                rtp["packets"] += 1
+                top = highest.get(ssrc)
+                if top is not None and 0 < (top - seq) % 65536 < 32768:
+                    rtp["reordered"] += 1
+                else:
+                    highest[ssrc] = seq
+            continue
         if not (head.startswith(b"SIP/2.0") or re.match(rb"^[A-Z]+ sip", head)):
             continue
         text = payload.decode("utf-8", "replace")
