@@ -155,6 +155,13 @@ pub(crate) fn check(packet: &[u8]) -> Option<Refusal> {
     {
         return refuse(400, "Bad Request-URI");
     }
+    // An IPv6 host must be in brackets (RFC 5118 §4.10); rsipstack takes it bare.
+    let host = uri.rsplit('@').next().unwrap_or("");
+    let host = host.strip_prefix(&format!("{scheme}:")).unwrap_or(host);
+    let host = host.split([';', '?']).next().unwrap_or("");
+    if !host.starts_with('[') && host.matches(':').count() > 1 {
+        return refuse(400, "Bad Request-URI Host");
+    }
     if !SCHEMES.contains(&scheme.as_str()) {
         return refuse(416, "Unsupported URI Scheme");
     }

@@ -61,7 +61,7 @@ const CASES: &[(&str, Want)] = &[
     // RFC 5118
     ("rfc5118/ipv6-good", Answer(405)),
     ("rfc5118/ipv6-opts", Pass),
-    ("rfc5118/ipv6-bad", Answer(405)),
+    ("rfc5118/ipv6-bad", Answer(400)),
     ("rfc5118/ipv6-port-bad", Answer(405)),
 ];
 
