@@ -98,7 +98,8 @@ const code = (reply) => (reply ? Number(reply.split(' ')[1]) : null)
 
 test('RFC 4475 and RFC 5118 messages get the RFC answer over UDP and TCP; a call works after', async (t) => {
   if (!requirePeer('sipp', t)) return
-  const { sip, events, addr, port } = await startService(t, { accounts: [{ extension: 'user' }] })
+  // `transport: 'tcp'` listens on UDP and TCP at one port (no `server`: no admission rules)
+  const { sip, events, addr, port } = await startService(t, { transport: 'tcp', accounts: [{ extension: 'user' }] })
   const calls = []
   sip.on('incoming_call', (c) => {
     calls.push(c)

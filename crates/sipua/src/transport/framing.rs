@@ -128,7 +128,13 @@ fn check_start(buf: &[u8]) -> Result<(), Desync> {
                 Some(end) => {
                     let line = &buf[..end];
                     let is_response = line.starts_with(b"SIP/2.0 ");
-                    let is_request = line.ends_with(b" SIP/2.0");
+                    // any SIP version and trailing spaces still frame: the guard answers them
+                    // (505, 400) instead of the connection closing
+                    let trimmed = line.trim_ascii_end();
+                    let is_request = trimmed
+                        .rsplit(|b| *b == b' ')
+                        .next()
+                        .is_some_and(|v| v.starts_with(b"SIP/"));
                     if is_response || is_request {
                         Ok(())
                     } else {
