@@ -27,6 +27,12 @@ if (process.env.SIP_NATIVE_SKIP_CARGO_TEST !== '1') {
   run('cargo', ['test', '--workspace'])
 }
 
+// bounded cargo-fuzz run of every parser of network bytes (skips without cargo-fuzz, not in CI);
+// not when only some test files are asked for
+if (process.env.SIP_NATIVE_SKIP_FUZZ !== '1' && process.argv.length <= 2) {
+  run(process.execPath, [path.join('scripts', 'fuzz.js')])
+}
+
 const testDir = path.join(root, '__test__')
 const only = process.argv.slice(2)
 const files = fs
