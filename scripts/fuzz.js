@@ -4,6 +4,8 @@
 // target; exits non-zero on any crash, leak, timeout or OOM (libFuzzer leaves the input in
 // fuzz/artifacts/<target>/). Without cargo-fuzz or nightly it skips, except under CI=true.
 // Long form: FUZZ_SECONDS=300 node scripts/fuzz.js [target...]
+// `--build` only builds and `--run` only runs (npm test builds in the background, niced, while
+// the node suites mostly wait on the network, then runs the targets after them).
 'use strict'
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -34,13 +36,19 @@ const all = fs
   .filter((f) => f.endsWith('.rs'))
   .map((f) => f.slice(0, -3))
   .sort()
-const only = process.argv.slice(2)
+const args = process.argv.slice(2)
+const buildOnly = args.includes('--build')
+const runOnly = args.includes('--run')
+const only = args.filter((a) => !a.startsWith('--'))
 const targets = only.length ? all.filter((t) => only.includes(t)) : all
 
 const started = Date.now()
-const build = spawnSync('cargo', ['+nightly', 'fuzz', 'build', '-O'], { cwd: fuzzDir, stdio: 'inherit' })
-if (build.status !== 0) process.exit(1)
-console.log(`fuzz: built ${all.length} targets in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+if (!runOnly) {
+  const build = spawnSync('cargo', ['+nightly', 'fuzz', 'build', '-O'], { cwd: fuzzDir, stdio: 'inherit' })
+  if (build.status !== 0) process.exit(1)
+  console.log(`fuzz: built ${all.length} targets in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  if (buildOnly) process.exit(0)
+}
 
 const binDir = path.join(fuzzDir, 'target', 'x86_64-unknown-linux-gnu', 'release')
 let failed = false
