@@ -12,6 +12,8 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const v8 = require('node:v8')
 const vm = require('node:vm')
+const fs = require('node:fs')
+const path = require('node:path')
 const { requirePeer, freePort, openFds } = require('./helpers/process')
 const { startKamailio } = require('./peers/kamailio')
 const { startSipp, describeSipp } = require('./peers/sipp')
@@ -89,45 +91,53 @@ test(`soak: ${CALLS} calls with audio through Kamailio, resources back to their 
     timerT1Ms: T1_MS,
     accounts: [{ extension: USERS[0].username, password: USERS[0].password }],
   })
-  // the soak records no events of its own: the list would be the only thing growing
-  events.length = 0
   await waitFor(sip, events, 'registration', (e) => e.state === 'registered')
+  // the soak records no events of its own: the list would be the only thing growing
   sip.removeAllListeners('call_state')
+  events.length = 0
+
+  // Each call's states, kept from the first event on: a call's `confirmed` may reach JS before
+  // makeCall's promise does (they travel by different queues).
+  const seen = new Map() // callId -> Set of states
+  const waiters = new Map() // callId -> { state, resolve, reject }
+  sip.on('call_state', (e) => {
+    if (!seen.has(e.callId)) seen.set(e.callId, new Set())
+    seen.get(e.callId).add(e.state)
+    const w = waiters.get(e.callId)
+    if (w && (e.state === w.state || e.state === 'disconnected')) w.settle()
+  })
+  const reached = (id, state, timeoutMs = 10000) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${state} state in ${timeoutMs} ms`)), timeoutMs)
+      const settle = () => {
+        const states = seen.get(id) || new Set()
+        if (!states.has(state) && !states.has('disconnected')) return
+        clearTimeout(timer)
+        waiters.delete(id)
+        if (states.has(state)) resolve()
+        else reject(new Error(`call ended before ${state}: ${[...states]}`))
+      }
+      waiters.set(id, { state, settle })
+      settle()
+    })
 
   const silent = []
   let placed = 0
   let done = 0
   async function oneCall() {
-    let call = null
-    const confirmed = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no confirmed state in 10 s')), 10000)
-      const on = (e) => {
-        if (!call || e.callId !== call.id) return
-        if (e.state === 'confirmed' || e.state === 'disconnected') {
-          clearTimeout(timer)
-          sip.off('call_state', on)
-          if (e.state === 'confirmed') resolve()
-          else reject(new Error(`call ended before confirmed: ${JSON.stringify(e)}`))
-        }
-      }
-      sip.on('call_state', on)
+    const call = await sip.makeCall(USERS[0].username, USERS[1].username)
+    await reached(call.id, 'confirmed').catch((err) => {
+      const info = sip.callInfo(call.id)
+      const theirs = fs.readFileSync(path.join(uas.dir, 'messages.log'), 'utf8').split(/\n(?=-{10,})/).filter((m) => m.includes(info.sipCallId))
+      err.message += `; our call ${JSON.stringify(info)}; sipp saw of it:\n${theirs.join('\n').slice(-6000)}`
+      throw err
     })
-    call = await sip.makeCall(USERS[0].username, USERS[1].username)
-    await confirmed
     await sleep(HOLD_MS)
     const stats = sip.callStats(call.id)
     if (!(stats.packetsSent > 0 && stats.packetsReceived > 0)) silent.push({ n: done, ...stats })
-    const ended = new Promise((resolve) => {
-      const on = (e) => {
-        if (e.callId === call.id && e.state === 'disconnected') {
-          sip.off('call_state', on)
-          resolve()
-        }
-      }
-      sip.on('call_state', on)
-    })
     await sip.hangup(call.id)
-    await ended
+    await reached(call.id, 'disconnected')
+    seen.delete(call.id)
     done++
   }
   async function runUntil(target) {
