@@ -54,8 +54,18 @@ const files = fs
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort()
   .map((f) => path.join('__test__', f))
+// The secrets check: every service of every test file logs at trace level (SIP messages too)
+// and writes its events into a capture dir, grepped at the end for the tests' passwords and
+// digest responses. SIP_NATIVE_SKIP_SECRETS=1 runs the tests without it.
+const capture = process.env.SIP_NATIVE_SKIP_SECRETS === '1' ? null : fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'sip-native-capture-'))
+const preload = capture ? ['--require', path.join(root, '__test__', 'helpers', 'capture-secrets.js')] : []
+if (capture) process.env.SIP_NATIVE_CAPTURE_DIR = capture
 // node 20 does not expand globs itself: pass the files explicitly
-run(process.execPath, ['--test', '--test-concurrency=1', ...files])
+run(process.execPath, [...preload, '--test', '--test-concurrency=1', ...files])
+if (capture) {
+  run(process.execPath, [path.join(root, 'scripts', 'check-secrets.js'), capture])
+  fs.rmSync(capture, { recursive: true, force: true })
+}
 
 async function finish() {
   if (fuzzBuild) {
