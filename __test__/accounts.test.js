@@ -101,7 +101,7 @@ test('ten operators on Kamailio: calls at once, limits, one removed and one adde
     await assert.rejects(sip.addAccount({ extension: '2002' }), /account.extension: 2002 is already an account/)
     await assert.rejects(sip.addAccount({ extension: 'a b' }), /account.extension: not a SIP user part/)
     await assert.rejects(sip.addAccount({ extension: 7 }), (e) => e instanceof TypeError && /addAccount\(account\).extension must be a string/.test(e.message))
-    await assert.rejects(sip.addAccount({ pbx_password: 'x' }), /row.pbx_extension: missing/)
+    await assert.rejects(sip.addAccount({ pbx_password: 'row-without-extension' }), /row.pbx_extension: missing/)
     await assert.rejects(sip.addAccount({ pbx_extension: true }), TypeError)
     await assert.rejects(sip.removeAccount('9999'), /extension: no account "9999"/)
 

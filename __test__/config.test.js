@@ -10,7 +10,7 @@ const { SipService, PJSIPNativeService } = require('..')
 
 const NAME = 'Оператор call-центра'
 const PBX = { pbx_server: '127.0.0.1', pbx_port: '5060', pbx_transport: 'UDP', pbx_rtp_port_min: 10000, pbx_rtp_port_max: 12000 }
-const OPERATOR = { pbx_extension: '7779', pbx_username: '7779', pbx_password: 'x', pbx_display_name: NAME }
+const OPERATOR = { pbx_extension: '7779', pbx_username: '7779', pbx_password: 'row-secret-7779', pbx_display_name: NAME }
 
 test('PJSIPNativeService is the same class family as SipService', () => {
   assert.equal(typeof PJSIPNativeService, 'function')

@@ -17,7 +17,7 @@ const { SipService } = require('..')
 const { freePort, requirePeer } = require('./helpers/process')
 const { until, sleep } = require('./helpers/wait')
 
-const ACCOUNT = { extension: '7779', password: 'pw' }
+const ACCOUNT = { extension: '7779', password: 'tcp-secret-7779' }
 
 function tcpService(t, peer, extra = {}) {
   return startService(t, { server: peer.host, serverPort: peer.port, transport: 'tcp', accounts: [ACCOUNT], ...extra })

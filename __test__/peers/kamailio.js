@@ -3,7 +3,7 @@
 // contacts), a fresh database per start, listeners for UDP and optionally TCP, TLS, WS, WSS,
 // readiness by an OPTIONS probe over each.
 //
-//   const kam = await startKamailio({ users: [{ username: '1001', password: 'pw' }], t })
+//   const kam = await startKamailio({ users: [{ username: '1001', password: 'kam-secret-1001' }], t })
 //   await startService(t, { server: kam.host, serverPort: kam.port, accounts: [...] })
 //
 //   const certs = makeCerts()   // helpers/certs.js
