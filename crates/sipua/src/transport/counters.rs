@@ -12,6 +12,12 @@ pub(crate) struct TransportCounters {
     pub malformed: AtomicU64,
     /// The 400 answers sent to malformed requests that could be routed back.
     pub bad_request_sent: AtomicU64,
+    /// Dialog-creating requests from sources outside `acceptFrom` answered `403`.
+    pub forbidden_sent: AtomicU64,
+    /// Requests from unknown sources dropped beyond their rate limit.
+    pub rate_limited: AtomicU64,
+    /// Messages over `maxMessageSize` (dropped on UDP, 513 or closed on streams).
+    pub oversized: AtomicU64,
     /// Stream connections open now.
     pub open_streams: AtomicU64,
     /// Stream connections ever opened.
