@@ -267,6 +267,12 @@ export interface ConfigInput {
   sessionRefresh?: string
   /** Concurrent calls of the whole service at most (0: no limit). */
   maxCalls?: number
+  /** CIDRs whose dialog-creating requests are accepted (default with `server`: the PBX's). */
+  acceptFrom?: Array<string>
+  /** Per-source token bucket for requests from sources not accepted. */
+  rateLimit?: RateLimitInput
+  /** Largest SIP message in bytes (UDP default and cap 8192, streams 65535). */
+  maxMessageSize?: number
 }
 
 /** Live counts, for leak checks and monitoring. */
@@ -383,6 +389,12 @@ export interface PbxRow {
   pbx_websocket_url?: number | string
 }
 
+/** The config's `rateLimit` object. */
+export interface RateLimitInput {
+  perSecond?: number
+  burst?: number
+}
+
 /** What a finished recording holds. */
 export interface RecordingInfo {
   path: string
@@ -496,6 +508,12 @@ export interface TransportMetrics {
   malformedMessages: number
   /** 400 answers sent to malformed requests. */
   badRequestsSent: number
+  /** 403 answers sent to dialog-creating requests from sources not accepted. */
+  forbiddenSent: number
+  /** Requests from unknown sources dropped by the rate limit. */
+  rateLimited: number
+  /** Messages over `maxMessageSize`. */
+  oversizedMessages: number
 }
 
 /** The state of the stream connection to the PBX. */

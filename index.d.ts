@@ -205,6 +205,17 @@ export interface SipServiceConfig {
    */
   maxCalls?: number
   /**
+   * The sources (CIDRs, IPv4 and IPv6: `['10.0.0.0/8', '2001:db8::/32']`) whose INVITE,
+   * SUBSCRIBE, REFER... outside a dialog are accepted; others get `403 Forbidden`, no event.
+   * Default with `server`: the PBX's resolved addresses and the outbound proxy's; without
+   * `server`: everyone. `['0.0.0.0/0', '::/0']` accepts everyone.
+   */
+  acceptFrom?: string[]
+  /** Token bucket per source for requests from sources not accepted (default 10/s, burst 20). */
+  rateLimit?: { perSecond?: number; burst?: number }
+  /** Largest SIP message in bytes (UDP: default and at most 8192). */
+  maxMessageSize?: number
+  /**
    * Follow a 3xx to our INVITE to its Contacts, highest q first (default true); `false` ends
    * the call with the 3xx, its reason naming the Contacts. `makeCall`'s option overrides it.
    */

@@ -87,6 +87,12 @@ pub struct TransportMetrics {
     pub malformed_messages: f64,
     /// 400 answers sent to malformed requests.
     pub bad_requests_sent: f64,
+    /// 403 answers sent to dialog-creating requests from sources not accepted.
+    pub forbidden_sent: f64,
+    /// Requests from unknown sources dropped by the rate limit.
+    pub rate_limited: f64,
+    /// Messages over `maxMessageSize`.
+    pub oversized_messages: f64,
 }
 
 /// Everything the service counts, at one moment (`service.metrics()`).
@@ -203,6 +209,9 @@ impl From<sipua::Metrics> for SipMetrics {
                 disconnects: t.disconnects as f64,
                 malformed_messages: t.malformed_messages as f64,
                 bad_requests_sent: t.bad_requests_sent as f64,
+                forbidden_sent: t.forbidden_sent as f64,
+                rate_limited: t.rate_limited as f64,
+                oversized_messages: t.oversized_messages as f64,
             },
             logger_errors: m.logger_errors as f64,
             log_records_dropped: m.log_records_dropped as f64,
@@ -270,6 +279,9 @@ impl TryFrom<SipMetrics> for sipua::Metrics {
                 disconnects: count(t.disconnects),
                 malformed_messages: count(t.malformed_messages),
                 bad_requests_sent: count(t.bad_requests_sent),
+                forbidden_sent: count(t.forbidden_sent),
+                rate_limited: count(t.rate_limited),
+                oversized_messages: count(t.oversized_messages),
             },
             logger_errors: count(m.logger_errors),
             log_records_dropped: count(m.log_records_dropped),

@@ -125,6 +125,26 @@ pub struct ConfigInput {
     /// Concurrent calls of the whole service at most (0: no limit).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_calls: Option<u32>,
+    /// CIDRs whose dialog-creating requests are accepted (default with `server`: the PBX's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accept_from: Option<Vec<String>>,
+    /// Per-source token bucket for requests from sources not accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitInput>,
+    /// Largest SIP message in bytes (UDP default and cap 8192, streams 65535).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_message_size: Option<u32>,
+}
+
+/// The config's `rateLimit` object.
+#[napi(object)]
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitInput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_second: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst: Option<f64>,
 }
 
 /// The service's PBX settings row (`pbx_*` names kept). Every value may come as a number or a

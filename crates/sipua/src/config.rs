@@ -300,6 +300,33 @@ pub struct EndpointConfig {
     /// Concurrent calls of the whole endpoint at most (incoming get 486 Busy Here beyond,
     /// and `makeCall` fails); 0: no limit.
     pub max_calls: u32,
+    /// The sources (CIDRs) whose dialog-creating requests are accepted; `None`: with `server`
+    /// set, the PBX's and outbound proxy's resolved addresses; without, everyone.
+    pub accept_from: Option<Vec<String>>,
+    /// Requests per source outside `acceptFrom`: beyond the bucket, dropped.
+    pub rate_limit: RateLimitConfig,
+    /// Largest SIP message in bytes: UDP at most 8192 (the default), streams 65535 (default).
+    pub max_message_size: Option<u32>,
+}
+
+/// `rateLimit`: a token bucket per source.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests per second refilled.
+    pub per_second: f64,
+    /// Requests at once.
+    pub burst: f64,
+}
+
+impl Default for RateLimitConfig {
+    /// A phone that retransmits or redials stays far below; a scanner does not.
+    fn default() -> Self {
+        Self {
+            per_second: 10.0,
+            burst: 20.0,
+        }
+    }
 }
 
 impl Default for EndpointConfig {
@@ -337,6 +364,9 @@ impl Default for EndpointConfig {
             prack: PrackMode::Supported,
             accounts: Vec::new(),
             max_calls: 0,
+            accept_from: None,
+            rate_limit: RateLimitConfig::default(),
+            max_message_size: None,
         }
     }
 }

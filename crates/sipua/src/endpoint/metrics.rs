@@ -41,6 +41,9 @@ impl Endpoint {
             disconnects: load(&c.streams_closed),
             malformed_messages: load(&c.malformed),
             bad_requests_sent: load(&c.bad_request_sent),
+            forbidden_sent: load(&c.forbidden_sent),
+            rate_limited: load(&c.rate_limited),
+            oversized_messages: load(&c.oversized),
         };
         if self.stopped.load(Ordering::SeqCst) {
             m = m.stopped();

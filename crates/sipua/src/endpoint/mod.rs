@@ -25,6 +25,7 @@ use crate::config::{EndpointConfig, TransportKind};
 use crate::context::{Network, UaContext};
 use crate::error::{Error, Result};
 use crate::event::{AddressSource, Event};
+use crate::sip::guard::MAX_DATAGRAM;
 use crate::sip::hangup_headers::HangupHeaders;
 use crate::sip::inspect::Inspectors;
 use crate::sip::late_answer::LateAnswers;
@@ -32,7 +33,8 @@ use crate::sip::message::extra_headers;
 use crate::sip::remote_target::RemoteTargets;
 use crate::sip::via_received::ViaReceived;
 use crate::transport::{
-    family, Addressing, GuardedUdpSocket, Locator, StackResolver, TransportCounters, ViaRewrite,
+    family, Addressing, Admission, GuardedUdpSocket, Locator, NextHop, StackResolver,
+    TransportCounters, ViaRewrite,
 };
 use calls::CallTable;
 use dispatch::Dispatcher;
@@ -137,8 +139,14 @@ impl Endpoint {
         let socket = bind_udp(&config).await?;
         let addressing = Arc::new(Addressing::new(&config, socket.local_addr()?));
         let counters = Arc::new(TransportCounters::default());
+        let admission = Arc::new(Admission::from_config(&config)?);
         let cancel = CancellationToken::new();
-        let guarded = Arc::new(GuardedUdpSocket::new(socket, counters.clone()));
+        let guarded = Arc::new(GuardedUdpSocket::new(
+            socket,
+            counters.clone(),
+            admission.clone(),
+            config.max_message_size.map_or(MAX_DATAGRAM, |m| m as usize),
+        ));
         let udp = UdpConnection::from_socket(
             guarded.clone(),
             Some(SocketAddr::new(
@@ -153,7 +161,19 @@ impl Endpoint {
             vec![config.transport.sip_transport()],
             addressing.local,
             guarded.unreachable().clone(),
+            admission.clone(),
         ));
+        if let Some(host) = &config.server {
+            // the PBX's addresses are admitted from the start, not from its first lookup
+            let hop = NextHop {
+                host: host.trim_matches(['[', ']']).to_string(),
+                port: config.server_port,
+                transport: None,
+                secure: false,
+            };
+            let locator = locator.clone();
+            tokio::spawn(async move { locator.locate(&hop).await.ok() });
+        }
         let transport_layer = TransportLayer::new_with_domain_resolver(
             cancel.clone(),
             Box::new(StackResolver(locator.clone())),

@@ -147,6 +147,12 @@ pub struct TransportFigures {
     pub malformed_messages: u64,
     /// 400 answers sent to malformed requests.
     pub bad_requests_sent: u64,
+    /// 403 answers sent to dialog-creating requests from sources not accepted.
+    pub forbidden_sent: u64,
+    /// Requests from unknown sources dropped by the rate limit.
+    pub rate_limited: u64,
+    /// Messages over `maxMessageSize` (dropped, or 513 / closed on streams).
+    pub oversized_messages: u64,
 }
 
 /// Everything an endpoint counts, at one moment. Counters only grow while the endpoint runs;

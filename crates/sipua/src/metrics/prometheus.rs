@@ -330,6 +330,24 @@ impl Metrics {
                 Count(t.bad_requests_sent),
             ),
             Family::single(
+                "sip_native_forbidden_sent_total",
+                Counter,
+                "403 Forbidden answers sent to dialog-creating requests from sources not accepted (acceptFrom).",
+                Count(t.forbidden_sent),
+            ),
+            Family::single(
+                "sip_native_rate_limited_total",
+                Counter,
+                "Requests from unknown sources dropped by the rate limit.",
+                Count(t.rate_limited),
+            ),
+            Family::single(
+                "sip_native_oversized_messages_total",
+                Counter,
+                "SIP messages over maxMessageSize.",
+                Count(t.oversized_messages),
+            ),
+            Family::single(
                 "sip_native_logger_errors_total",
                 Counter,
                 "Errors thrown by the application's logger (caught and dropped).",

@@ -14,6 +14,12 @@ pub(crate) struct TransportCounters {
     pub bad_request_sent: AtomicU64,
     /// Requests answered by the guard's RFC 3261 §8.2 checks (505, 416, 420, 415, 501...).
     pub refused: AtomicU64,
+    /// Dialog-creating requests from sources outside `acceptFrom` answered `403`.
+    pub forbidden_sent: AtomicU64,
+    /// Requests from unknown sources dropped beyond their rate limit.
+    pub rate_limited: AtomicU64,
+    /// Messages over `maxMessageSize` (dropped on UDP, 513 or closed on streams).
+    pub oversized: AtomicU64,
     /// Stream connections open now.
     pub open_streams: AtomicU64,
     /// Stream connections ever opened.

@@ -4,6 +4,7 @@
 //! request to a Contact or Record-Route by name): the stack's default resolver has no NAPTR,
 //! ignores `dnsServers` and picks the first SRV target even when it failed a moment ago.
 
+use super::admission::Admission;
 use super::dns::Resolver;
 use super::icmp::Unreachable;
 use super::resolve::{NextHop, Target};
@@ -25,6 +26,8 @@ pub(crate) struct Locator {
     /// socket is dual stack and reaches both).
     local: SocketAddr,
     unreachable: Unreachable,
+    /// Told every resolution, so the PBX's admitted addresses follow DNS.
+    admission: Arc<Admission>,
 }
 
 impl Locator {
@@ -36,6 +39,7 @@ impl Locator {
         supported: Vec<Transport>,
         local: SocketAddr,
         unreachable: Unreachable,
+        admission: Arc<Admission>,
     ) -> Self {
         Self {
             resolver: Resolver::new(dns_servers),
@@ -43,6 +47,7 @@ impl Locator {
             supported,
             local,
             unreachable,
+            admission,
         }
     }
 
@@ -56,6 +61,8 @@ impl Locator {
     /// failed recently moved last.
     pub(crate) async fn locate(&self, hop: &NextHop) -> Result<Vec<Target>> {
         let mut targets = self.resolver.locate(hop, &self.supported).await?;
+        self.admission
+            .resolved(&hop.host, targets.iter().map(|t| t.addr.ip()));
         targets.retain(|t| super::family::sendable(self.local, t.addr).is_ok());
         if targets.is_empty() {
             let (has, lacks) = if self.local.is_ipv4() {
@@ -120,7 +127,13 @@ mod tests {
     #[tokio::test]
     async fn targets_of_the_other_family_are_dropped_and_bad_ones_go_last() {
         let local: SocketAddr = "127.0.0.1:5060".parse().unwrap();
-        let locator = Locator::new(&[], vec![Transport::Udp], local, Unreachable::default());
+        let locator = Locator::new(
+            &[],
+            vec![Transport::Udp],
+            local,
+            Unreachable::default(),
+            Arc::default(),
+        );
         let e = locator.locate(&hop("::1")).await.unwrap_err().to_string();
         assert!(
             e.contains("cannot resolve ::1: only IPv6 addresses, and the SIP socket is IPv4"),
@@ -128,7 +141,13 @@ mod tests {
         );
         // a dual-stack `::` socket reaches both families
         let any6: SocketAddr = "[::]:5060".parse().unwrap();
-        let dual = Locator::new(&[], vec![Transport::Udp], any6, Unreachable::default());
+        let dual = Locator::new(
+            &[],
+            vec![Transport::Udp],
+            any6,
+            Unreachable::default(),
+            Arc::default(),
+        );
         assert_eq!(dual.locate(&hop("127.0.0.2")).await.unwrap().len(), 1);
         assert_eq!(dual.locate(&hop("::1")).await.unwrap().len(), 1);
         let target = locator.locate(&hop("127.0.0.2")).await.unwrap().remove(0);

@@ -6,6 +6,7 @@
 //! locator that holds both.
 
 mod address;
+mod admission;
 mod counters;
 mod dial;
 mod dns;
@@ -28,6 +29,7 @@ mod via_rewrite;
 mod websocket;
 
 pub(crate) use address::Addressing;
+pub(crate) use admission::Admission;
 pub(crate) use counters::TransportCounters;
 pub(crate) use dial::DialTarget;
 pub(crate) use flow::{FlowSetup, PbxFlow};

@@ -117,6 +117,7 @@ mod tests {
                 vec![kind.sip_transport()],
                 "127.0.0.1:0".parse().unwrap(),
                 Default::default(),
+                Arc::default(),
             )),
             counters: Arc::default(),
             cancel: CancellationToken::new(),

@@ -4,6 +4,7 @@
 //! NAT mapping is per socket) and are taken out before the guard, which would count them as
 //! malformed SIP.
 
+use super::admission::{self, Admission, Decision};
 use super::counters::TransportCounters;
 use super::family::{sendable, unmapped};
 use super::icmp::{self, Unreachable};
@@ -25,6 +26,10 @@ pub(crate) struct GuardedUdpSocket {
     /// Receive buffer larger than any datagram, so truncation is detected rather than parsed.
     scratch: Mutex<Vec<u8>>,
     counters: Arc<TransportCounters>,
+    /// Who may open dialogs, and how fast unknown sources may send.
+    admission: Arc<Admission>,
+    /// `maxMessageSize` for datagrams.
+    max_message: usize,
     /// Where the ICMP errors the socket reports go (RFC 3263 failover).
     unreachable: Unreachable,
     /// Our STUN transactions in flight, by id: the receive loop hands their responses over.
@@ -35,12 +40,19 @@ pub(crate) struct GuardedUdpSocket {
 }
 
 impl GuardedUdpSocket {
-    pub(crate) fn new(socket: tokio::net::UdpSocket, counters: Arc<TransportCounters>) -> Self {
+    pub(crate) fn new(
+        socket: tokio::net::UdpSocket,
+        counters: Arc<TransportCounters>,
+        admission: Arc<Admission>,
+        max_message: usize,
+    ) -> Self {
         icmp::enable(&socket);
         Self {
             socket: std::sync::RwLock::new(Some(Arc::new(socket))),
             scratch: Mutex::new(vec![0u8; 65536]),
             counters,
+            admission,
+            max_message: max_message.min(MAX_DATAGRAM),
             unreachable: Unreachable::default(),
             stun_waiters: std::sync::Mutex::new(HashMap::new()),
             span: tracing::Span::current(),
@@ -137,6 +149,46 @@ impl GuardedUdpSocket {
         }
     }
 
+    /// Whether a datagram the guard passed may reach the stack; a refused one is answered
+    /// `403` (statelessly, untraced) or dropped, and counted.
+    async fn admitted(
+        &self,
+        socket: &tokio::net::UdpSocket,
+        packet: &[u8],
+        from: SocketAddr,
+    ) -> bool {
+        let Some(method) = admission::out_of_dialog_method(packet) else {
+            return true;
+        };
+        let decision = self.admission.decide(
+            from.ip(),
+            admission::creates_dialog(method),
+            std::time::Instant::now(),
+        );
+        match decision {
+            Decision::Admit => return true,
+            Decision::Drop => {
+                let n = self.counters.rate_limited.fetch_add(1, Ordering::Relaxed) + 1;
+                if admission::worth_logging(n) {
+                    tracing::warn!(src = %from, total = n, "requests dropped by the rate limit for unknown sources");
+                }
+            }
+            Decision::Forbid => {
+                let reply = admission::forbidden_for(packet);
+                let to = socket.local_addr().and_then(|l| sendable(l, from));
+                if let (Some(reply), Ok(to)) = (reply, to) {
+                    if socket.send_to(reply.as_bytes(), to).await.is_ok() {
+                        let n = self.counters.forbidden_sent.fetch_add(1, Ordering::Relaxed) + 1;
+                        if admission::worth_logging(n) {
+                            tracing::warn!(src = %from, total = n, "requests from sources outside acceptFrom answered 403");
+                        }
+                    }
+                }
+            }
+        }
+        false
+    }
+
     /// Drops our handle on the socket; it closes once the receive loop (cancelled by the
     /// endpoint's shutdown) lets go of its clone.
     pub(crate) fn close(&self) {
@@ -172,7 +224,13 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                 }
                 continue;
             }
-            match classify(packet, buf.len().min(MAX_DATAGRAM)) {
+            if len > self.max_message {
+                // counted, not logged: a flood of large datagrams must not flood the log
+                self.counters.oversized.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            match classify(packet, buf.len().min(self.max_message)) {
+                Verdict::Pass if !self.admitted(&socket, packet, from).await => {}
                 Verdict::Pass => {
                     self.trace(Direction::Received, from, packet);
                     buf[..len].copy_from_slice(packet);
@@ -221,7 +279,12 @@ mod tests {
     async fn stun_responses_bypass_the_guard_and_reach_their_transaction() {
         let sip = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let counters = Arc::new(TransportCounters::default());
-        let guarded = Arc::new(GuardedUdpSocket::new(sip, counters.clone()));
+        let guarded = Arc::new(GuardedUdpSocket::new(
+            sip,
+            counters.clone(),
+            Arc::default(),
+            MAX_DATAGRAM,
+        ));
         let ours = guarded.local_addr().unwrap();
         // the SIP stack's receive loop
         let reader = guarded.clone();
@@ -270,7 +333,7 @@ mod tests {
         std.set_nonblocking(true).unwrap();
         let port = std.local_addr().unwrap().port();
         let socket = tokio::net::UdpSocket::from_std(std).unwrap();
-        let guarded = GuardedUdpSocket::new(socket, Arc::default());
+        let guarded = GuardedUdpSocket::new(socket, Arc::default(), Arc::default(), MAX_DATAGRAM);
         let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         peer.send_to(b"\r\n\r\n", ("127.0.0.1", port))
             .await
