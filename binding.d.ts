@@ -277,6 +277,8 @@ export interface Counters {
   liveTransactions: number
   /** Malformed messages dropped (or answered 400): UDP datagrams, stream messages, unframeable streams. */
   malformedMessages: number
+  /** Requests answered by the RFC 3261 §8.2 checks (505, 416, 420, 415, 406, 405, 501...). */
+  refusedRequests: number
 }
 
 /** One count per call direction. */
@@ -492,6 +494,8 @@ export interface TransportMetrics {
   malformedMessages: number
   /** 400 answers sent to malformed requests. */
   badRequestsSent: number
+  /** Requests answered by the RFC 3261 §8.2 checks. */
+  refusedRequests: number
 }
 
 /** The state of the stream connection to the PBX. */

@@ -87,6 +87,8 @@ pub struct TransportMetrics {
     pub malformed_messages: f64,
     /// 400 answers sent to malformed requests.
     pub bad_requests_sent: f64,
+    /// Requests answered by the RFC 3261 §8.2 checks.
+    pub refused_requests: f64,
 }
 
 /// Everything the service counts, at one moment (`service.metrics()`).
@@ -197,6 +199,7 @@ impl From<sipua::Metrics> for SipMetrics {
                 disconnects: t.disconnects as f64,
                 malformed_messages: t.malformed_messages as f64,
                 bad_requests_sent: t.bad_requests_sent as f64,
+                refused_requests: t.refused_requests as f64,
             },
             logger_errors: m.logger_errors as f64,
             log_records_dropped: m.log_records_dropped as f64,
@@ -262,6 +265,7 @@ impl TryFrom<SipMetrics> for sipua::Metrics {
                 disconnects: count(t.disconnects),
                 malformed_messages: count(t.malformed_messages),
                 bad_requests_sent: count(t.bad_requests_sent),
+                refused_requests: count(t.refused_requests),
             },
             logger_errors: count(m.logger_errors),
             log_records_dropped: count(m.log_records_dropped),

@@ -39,6 +39,7 @@ impl Endpoint {
             disconnects: load(&c.streams_closed),
             malformed_messages: load(&c.malformed),
             bad_requests_sent: load(&c.bad_request_sent),
+            refused_requests: load(&c.refused),
         };
         if self.stopped.load(Ordering::SeqCst) {
             m = m.stopped();

@@ -147,6 +147,8 @@ pub struct TransportFigures {
     pub malformed_messages: u64,
     /// 400 answers sent to malformed requests.
     pub bad_requests_sent: u64,
+    /// Requests the guard refused by RFC 3261 §8.2 (505, 416, 420, 415, 406, 405, 501...).
+    pub refused_requests: u64,
 }
 
 /// Everything an endpoint counts, at one moment. Counters only grow while the endpoint runs;

@@ -26,9 +26,12 @@ pub(crate) enum Frame {
     Rejected {
         /// Why it was refused.
         why: &'static str,
-        /// The answer (400, or the RFC 3261 §8.2 refusal), if routable.
+        /// The 400, if routable.
         reply: Option<String>,
     },
+    /// A request the RFC 3261 §8.2 checks refused (well-formed, so not counted malformed);
+    /// `reply` is its answer, if routable.
+    Refused { reply: Option<String> },
     /// `CRLF CRLF`: the peer's keep-alive ping (RFC 5626 §4.4.1); answer with a pong.
     Ping,
     /// A lone `CRLF`: the pong to our ping.
@@ -93,8 +96,7 @@ impl Framer {
         }
         let message: Vec<u8> = self.buf.drain(..total).collect();
         if let Some(refusal) = conformance::check(&message) {
-            return Ok(Some(Frame::Rejected {
-                why: refusal.reason,
+            return Ok(Some(Frame::Refused {
                 reply: reply_for(&message, &refusal),
             }));
         }
@@ -283,10 +285,11 @@ mod tests {
             matches!(&out[0], Frame::Rejected { reply: None, .. }),
             "{out:?}"
         );
+        // a CSeq that is no CSeq is the §8.2 checks' 400: a refusal, not a malformed message
         match &out[1] {
-            Frame::Rejected {
-                reply: Some(reply), ..
-            } => assert!(reply.starts_with("SIP/2.0 400 ") && reply.contains("Call-ID: c1")),
+            Frame::Refused { reply: Some(reply) } => {
+                assert!(reply.starts_with("SIP/2.0 400 ") && reply.contains("Call-ID: c1"))
+            }
             other => panic!("{other:?}"),
         }
         assert!(matches!(&out[2], Frame::Message(_)));
