@@ -11,6 +11,7 @@
 
 use crate::sip::conformance;
 use crate::sip::guard::{bad_request_for, parse_checked, reply_for};
+use crate::sip::normalize::normalize;
 use rsipstack::sip::SipMessage;
 
 /// Largest message we buffer (header block and body), as rsipstack's stream codec.
@@ -100,6 +101,8 @@ impl Framer {
                 reply: reply_for(&message, &refusal),
             }));
         }
+        // what rsipstack cannot read, rewritten as on UDP (the body, so its length, untouched)
+        let message = normalize(&message).unwrap_or(message);
         Ok(Some(match parse_checked(&message) {
             Ok(msg) => Frame::Message(Box::new(msg)),
             Err(why) => Frame::Rejected {
@@ -293,6 +296,26 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(&out[2], Frame::Message(_)));
+    }
+
+    #[test]
+    fn rfc4475_wsinv_reaches_the_stack_with_its_tags() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/rfc4475/wsinv.dat"
+        );
+        let wsinv = std::fs::read(path).unwrap();
+        let (out, err) = frames(&[&wsinv, OPTIONS.as_bytes()]);
+        assert!(err.is_none(), "{err:?}");
+        let Frame::Message(msg) = &out[0] else {
+            panic!("{:?}", out[0])
+        };
+        let SipMessage::Request(req) = msg.as_ref() else {
+            panic!("not a request")
+        };
+        let tag = req.from_header().unwrap().tag().ok().flatten();
+        assert_eq!(tag.map(|t| t.to_string()).as_deref(), Some("98asjd8"));
+        assert!(matches!(&out[1], Frame::Message(_)));
     }
 
     #[test]
