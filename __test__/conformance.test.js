@@ -1,5 +1,5 @@
 // RFC 4475 §3 torture messages and RFC 5118 IPv6 messages, byte-exact from
-// crates/sipua/tests/fixtures, sent to a running service over real UDP (and a handful over TCP):
+// crates/sipua/tests/fixtures, sent to a running service over real UDP (a handful over TCP and WS):
 // the answer each must get, every answer parses, nothing crashes, a sipp call works after.
 'use strict'
 
@@ -197,5 +197,74 @@ test('RFC 4475 and RFC 5118 messages get the RFC answer over UDP and TCP; a call
   const r = await uac.done
   assert.equal(r.code, 0, describeSipp(r))
   assert.equal(sip.counters().liveCalls, 0)
+  await sip.stop()
+})
+
+/** One unmasked (server-to-client) text frame. */
+const serverFrame = (bytes) => {
+  const len = bytes.length
+  const head = len < 126 ? Buffer.from([0x81, len]) : Buffer.from([0x81, 126, len >> 8, len & 0xff])
+  return Buffer.concat([head, bytes])
+}
+/** The first whole masked (client-to-server) frame of `buf`: { text, rest } or null. */
+function clientFrame(buf) {
+  if (buf.length < 2) return null
+  let len = buf[1] & 0x7f
+  let off = 2
+  if (len === 126) (len = buf.length >= 4 ? buf.readUInt16BE(2) : Infinity), (off = 4)
+  if (buf.length < off + 4 + len) return null
+  const mask = buf.subarray(off, off + 4)
+  const body = Buffer.from(buf.subarray(off + 4, off + 4 + len))
+  for (let i = 0; i < len; i++) body[i] ^= mask[i % 4]
+  return { text: body.toString('latin1'), rest: buf.subarray(off + 4 + len) }
+}
+
+const WS_CASES = ['rfc4475/badvers', 'rfc4475/unkscm', 'rfc4475/bext01', 'rfc4475/intmeth', 'rfc4475/invut']
+
+test('the RFC 3261 §8.2 refusals over WebSocket: the PBX connection we dial gets the RFC answers', async (t) => {
+  // a WebSocket "PBX" (RFC 7118 subprotocol sip) written by hand: it takes our connection and
+  // sends the RFC's messages down it
+  const http = require('node:http')
+  const crypto = require('node:crypto')
+  const server = http.createServer()
+  const conn = new Promise((resolve) =>
+    server.on('upgrade', (req, sock) => {
+      const accept = crypto.createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64')
+      sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: sip\r\n\r\n`)
+      resolve(sock)
+    }),
+  )
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  t.after(() => server.close())
+  const wsPort = server.address().port
+  const { sip } = await startService(t, {
+    server: '127.0.0.1', transport: 'ws', serverPort: wsPort, websocketUrl: `ws://127.0.0.1:${wsPort}/`,
+    registerExpires: 120, accounts: [{ extension: 'user', password: 'secret-ws' }],
+  })
+  const sock = await conn
+  t.after(() => sock.destroy())
+  let buf = Buffer.alloc(0)
+  const inbox = []
+  sock.on('data', (d) => {
+    buf = Buffer.concat([buf, d])
+    for (let f = clientFrame(buf); f; f = clientFrame(buf)) (inbox.push(f.text), (buf = f.rest))
+  })
+  const refusedBefore = sip.counters().refusedRequests
+  for (const name of WS_CASES) {
+    const bytes = fs.readFileSync(path.join(FIXTURES, `${name}.dat`))
+    const callId = /^(?:call-id|i)\s*:\s*(\S+)/im.exec(bytes.toString('latin1'))[1]
+    sock.write(serverFrame(bytes))
+    let reply
+    for (let i = 0; i < 150 && !reply; i++) {
+      reply = inbox.find((m) => m.startsWith('SIP/2.0 ') && m.includes(callId))
+      if (!reply) await new Promise((r) => setTimeout(r, 20))
+    }
+    assert.ok(reply, `${name} over WS: no answer (${JSON.stringify(inbox)})`)
+    assertParses(name, reply)
+    assert.equal(code(reply), CASES[name], `${name} over WS: ${reply}`)
+    if (HEADERS[name]) assert.match(reply, HEADERS[name], name)
+  }
+  assert.equal(sip.counters().refusedRequests, refusedBefore + WS_CASES.length)
+  console.log(`conformance WS: ${WS_CASES.length} messages answered as over UDP`)
   await sip.stop()
 })
