@@ -119,12 +119,15 @@ test('TCP: registers over the connection it dials; the PBX calls in over it; fra
   await peer.expect((m) => m.status === 200 && m.get('call-id') === 'two-a', '200 to the first OPTIONS', 5000, before)
   await peer.expect((m) => m.status === 200 && m.get('call-id') === 'two-b', '200 to the second OPTIONS', 5000, before)
 
-  // A framed request with a broken CSeq: answered 400, counted, the connection goes on.
+  // A framed request with a broken CSeq: answered 400 by the RFC 3261 §8.2 checks, counted as
+  // refused (not malformed: its framing and syntax are fine), the connection goes on.
   const malformed = sip.counters().malformedMessages
+  const refused = sip.counters().refusedRequests
   conn.socket.write(options('bad-1').replace('CSeq: 1 OPTIONS', 'CSeq: x y z'))
   const bad = await peer.expect((m) => m.status === 400 && m.get('call-id') === 'bad-1', '400 to the broken CSeq')
   assert.equal(bad.conn, conn)
-  assert.equal(sip.counters().malformedMessages, malformed + 1)
+  assert.equal(sip.counters().refusedRequests, refused + 1)
+  assert.equal(sip.counters().malformedMessages, malformed)
 
   // A garbage stream on another connection to our TCP listener: that one is closed and counted ...
   const tcpPort = addrs.find((a) => a.transport === 'tcp').port
@@ -133,7 +136,7 @@ test('TCP: registers over the connection it dials; the PBX calls in over it; fra
   garbage.on('error', () => {})
   garbage.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03]))
   await garbageClosed
-  assert.equal(sip.counters().malformedMessages, malformed + 2)
+  assert.equal(sip.counters().malformedMessages, malformed + 1)
   // ... while a well-behaved peer connection to the listener and our PBX flow carry on.
   const other = await connect(tcpPort)
   const otherFramer = new Framer()

@@ -93,6 +93,8 @@ pub struct TransportMetrics {
     pub rate_limited: f64,
     /// Messages over `maxMessageSize`.
     pub oversized_messages: f64,
+    /// Requests answered by the RFC 3261 §8.2 checks.
+    pub refused_requests: f64,
 }
 
 /// Everything the service counts, at one moment (`service.metrics()`).
@@ -212,6 +214,7 @@ impl From<sipua::Metrics> for SipMetrics {
                 forbidden_sent: t.forbidden_sent as f64,
                 rate_limited: t.rate_limited as f64,
                 oversized_messages: t.oversized_messages as f64,
+                refused_requests: t.refused_requests as f64,
             },
             logger_errors: m.logger_errors as f64,
             log_records_dropped: m.log_records_dropped as f64,
@@ -282,6 +285,7 @@ impl TryFrom<SipMetrics> for sipua::Metrics {
                 forbidden_sent: count(t.forbidden_sent),
                 rate_limited: count(t.rate_limited),
                 oversized_messages: count(t.oversized_messages),
+                refused_requests: count(t.refused_requests),
             },
             logger_errors: count(m.logger_errors),
             log_records_dropped: count(m.log_records_dropped),

@@ -455,6 +455,8 @@ pub struct Counters {
     pub live_transactions: u32,
     /// Malformed messages dropped (or answered 400): UDP datagrams, stream messages, unframeable streams.
     pub malformed_messages: f64,
+    /// Requests answered by the RFC 3261 §8.2 checks (505, 416, 420, 415, 406, 405, 501...).
+    pub refused_requests: f64,
 }
 
 impl From<sipua::Counters> for Counters {
@@ -463,6 +465,7 @@ impl From<sipua::Counters> for Counters {
             live_calls: u32::try_from(c.live_calls).unwrap_or(u32::MAX),
             live_transactions: u32::try_from(c.live_transactions).unwrap_or(u32::MAX),
             malformed_messages: c.malformed_messages as f64,
+            refused_requests: c.refused_requests as f64,
         }
     }
 }

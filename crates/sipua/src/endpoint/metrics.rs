@@ -44,6 +44,7 @@ impl Endpoint {
             forbidden_sent: load(&c.forbidden_sent),
             rate_limited: load(&c.rate_limited),
             oversized_messages: load(&c.oversized),
+            refused_requests: load(&c.refused),
         };
         if self.stopped.load(Ordering::SeqCst) {
             m = m.stopped();

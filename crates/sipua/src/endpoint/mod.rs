@@ -72,6 +72,8 @@ pub struct Counters {
     /// Messages the guards dropped: bad UDP datagrams, bad stream messages (answered 400
     /// when routable), streams that could not be framed (closed).
     pub malformed_messages: u64,
+    /// Requests the guards answered by RFC 3261 §8.2 (505, 416, 420, 415, 406, 405, 501...).
+    pub refused_requests: u64,
 }
 
 /// A running user agent.
@@ -381,6 +383,7 @@ impl Endpoint {
             live_calls: self.calls.live().len(),
             live_transactions: self.ctx.sip.get_stats().running_transactions,
             malformed_messages: self.ctx.counters.malformed.load(Ordering::Relaxed),
+            refused_requests: self.ctx.counters.refused.load(Ordering::Relaxed),
         }
     }
 

@@ -153,6 +153,8 @@ pub struct TransportFigures {
     pub rate_limited: u64,
     /// Messages over `maxMessageSize` (dropped, or 513 / closed on streams).
     pub oversized_messages: u64,
+    /// Requests the guard refused by RFC 3261 §8.2 (505, 416, 420, 415, 406, 405, 501...).
+    pub refused_requests: u64,
 }
 
 /// Everything an endpoint counts, at one moment. Counters only grow while the endpoint runs;

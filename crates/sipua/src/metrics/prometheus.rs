@@ -348,6 +348,12 @@ impl Metrics {
                 Count(t.oversized_messages),
             ),
             Family::single(
+                "sip_native_refused_requests_total",
+                Counter,
+                "Requests the guard answered by RFC 3261 8.2 (505, 416, 420, 415, 406, 405, 501...).",
+                Count(t.refused_requests),
+            ),
+            Family::single(
                 "sip_native_logger_errors_total",
                 Counter,
                 "Errors thrown by the application's logger (caught and dropped).",

@@ -141,6 +141,14 @@ pub(crate) fn check(packet: &[u8]) -> Option<Refusal> {
     if hs.iter().any(|(n, v)| n == "via" && separators(v)) {
         return refuse(400, "Empty Via Parameter");
     }
+    // A quoted string left open (RFC 4475 §3.1.2.6), whitespace inside `< >` (§3.1.2.15) or a
+    // bare URI with headers (§3.1.2.14): rsipstack reads them as some other address than sent.
+    if hs
+        .iter()
+        .any(|(n, v)| ADDRESS_HEADERS.contains(&n.as_str()) && !well_formed_address(v))
+    {
+        return refuse(400, "Malformed Address");
+    }
     if method == "ACK" {
         return None;
     }
@@ -187,6 +195,39 @@ pub(crate) fn check(packet: &[u8]) -> Option<Refusal> {
         return session_body(&hs, body);
     }
     None
+}
+
+/// Headers whose values are name-addr / addr-spec lists.
+const ADDRESS_HEADERS: &[&str] = &["from", "to", "contact", "route", "record-route"];
+
+/// Quotes balanced (a backslash escapes the next character inside them), and no whitespace
+/// right after `<` or right before `>` (RFC 3261 §25.1: LAQUOT = SWS "<", RAQUOT = ">" SWS),
+/// and a URI with escaped headers inside `< >` (§20: a bare addr-spec takes no `?`).
+fn well_formed_address(value: &str) -> bool {
+    if !value.contains('<') && value.contains('?') {
+        return false;
+    }
+    let (mut quoted, mut escaped) = (false, false);
+    let mut prev = ' ';
+    for c in value.chars() {
+        if quoted {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => quoted = false,
+                _ => {}
+            }
+        } else {
+            match c {
+                '"' => quoted = true,
+                c if c.is_whitespace() && prev == '<' => return false,
+                '>' if prev.is_whitespace() => return false,
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    !quoted
 }
 
 /// A session request's body must be SDP we read, and its `Accept` must allow SDP for our answer.

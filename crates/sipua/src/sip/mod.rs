@@ -13,6 +13,7 @@ pub(crate) mod inspect;
 pub(crate) mod late_answer;
 pub(crate) mod mask;
 pub(crate) mod message;
+pub(crate) mod normalize;
 pub(crate) mod remote_target;
 pub(crate) mod replaces;
 pub(crate) mod rport;

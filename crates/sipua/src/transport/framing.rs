@@ -11,6 +11,7 @@
 
 use crate::sip::conformance;
 use crate::sip::guard::{bad_request_for, parse_checked, reply_for};
+use crate::sip::normalize::normalize;
 use rsipstack::sip::SipMessage;
 
 /// Largest message we buffer (header block and body), as rsipstack's stream codec.
@@ -26,9 +27,12 @@ pub(crate) enum Frame {
     Rejected {
         /// Why it was refused.
         why: &'static str,
-        /// The answer (400, or the RFC 3261 §8.2 refusal), if routable.
+        /// The 400, if routable.
         reply: Option<String>,
     },
+    /// A request the RFC 3261 §8.2 checks refused (well-formed, so not counted malformed);
+    /// `reply` is its answer, if routable.
+    Refused { reply: Option<String> },
     /// `CRLF CRLF`: the peer's keep-alive ping (RFC 5626 §4.4.1); answer with a pong.
     Ping,
     /// A lone `CRLF`: the pong to our ping.
@@ -93,11 +97,12 @@ impl Framer {
         }
         let message: Vec<u8> = self.buf.drain(..total).collect();
         if let Some(refusal) = conformance::check(&message) {
-            return Ok(Some(Frame::Rejected {
-                why: refusal.reason,
+            return Ok(Some(Frame::Refused {
                 reply: reply_for(&message, &refusal),
             }));
         }
+        // what rsipstack cannot read, rewritten as on UDP (the body, so its length, untouched)
+        let message = normalize(&message).unwrap_or(message);
         Ok(Some(match parse_checked(&message) {
             Ok(msg) => Frame::Message(Box::new(msg)),
             Err(why) => Frame::Rejected {
@@ -283,13 +288,34 @@ mod tests {
             matches!(&out[0], Frame::Rejected { reply: None, .. }),
             "{out:?}"
         );
+        // a CSeq that is no CSeq is the §8.2 checks' 400: a refusal, not a malformed message
         match &out[1] {
-            Frame::Rejected {
-                reply: Some(reply), ..
-            } => assert!(reply.starts_with("SIP/2.0 400 ") && reply.contains("Call-ID: c1")),
+            Frame::Refused { reply: Some(reply) } => {
+                assert!(reply.starts_with("SIP/2.0 400 ") && reply.contains("Call-ID: c1"))
+            }
             other => panic!("{other:?}"),
         }
         assert!(matches!(&out[2], Frame::Message(_)));
+    }
+
+    #[test]
+    fn rfc4475_wsinv_reaches_the_stack_with_its_tags() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/rfc4475/wsinv.dat"
+        );
+        let wsinv = std::fs::read(path).unwrap();
+        let (out, err) = frames(&[&wsinv, OPTIONS.as_bytes()]);
+        assert!(err.is_none(), "{err:?}");
+        let Frame::Message(msg) = &out[0] else {
+            panic!("{:?}", out[0])
+        };
+        let SipMessage::Request(req) = msg.as_ref() else {
+            panic!("not a request")
+        };
+        let tag = req.from_header().unwrap().tag().ok().flatten();
+        assert_eq!(tag.map(|t| t.to_string()).as_deref(), Some("98asjd8"));
+        assert!(matches!(&out[1], Frame::Message(_)));
     }
 
     #[test]

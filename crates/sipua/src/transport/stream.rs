@@ -262,6 +262,21 @@ async fn deliver(
                         .fetch_add(1, Ordering::Relaxed);
                 }
             }
+            Ok(Some(Frame::Refused { reply })) => {
+                setup.counters.refused.fetch_add(1, Ordering::Relaxed);
+                if let Some(reply) = reply {
+                    trace::message(
+                        Direction::Sent,
+                        setup.transport,
+                        setup.remote,
+                        reply.as_bytes(),
+                    );
+                    writer
+                        .write_all(reply.as_bytes())
+                        .await
+                        .map_err(write_err)?;
+                }
+            }
             Err(desync) => {
                 setup.counters.malformed.fetch_add(1, Ordering::Relaxed);
                 return Err(format!("unframeable bytes from the peer: {desync}"));

@@ -10,6 +10,7 @@ use super::family::{sendable, unmapped};
 use super::icmp::{self, Unreachable};
 use super::stun::{self, StunError, TransactionId};
 use crate::sip::guard::{bad_request_for, classify, reply_for, Verdict, MAX_DATAGRAM};
+use crate::sip::normalize::normalize;
 use crate::sip::trace::{self, Direction};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -232,9 +233,12 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
             match classify(packet, buf.len().min(self.max_message)) {
                 Verdict::Pass if !self.admitted(&socket, packet, from).await => {}
                 Verdict::Pass => {
+                    // what rsipstack cannot read, rewritten (never longer than what was checked)
+                    let rewritten = normalize(packet).filter(|n| n.len() <= buf.len());
+                    let packet = rewritten.as_deref().unwrap_or(packet);
                     self.trace(Direction::Received, from, packet);
-                    buf[..len].copy_from_slice(packet);
-                    return Ok((len, from));
+                    buf[..packet.len()].copy_from_slice(packet);
+                    return Ok((packet.len(), from));
                 }
                 Verdict::Drop(why) => {
                     self.counters.malformed.fetch_add(1, Ordering::Relaxed);

@@ -8,7 +8,8 @@
 
 use super::keepalive::{KeepAlive, KeepAliveAction};
 use super::stream::{hand_to_stack, register, Io, StackLink, StreamFlow, StreamSetup};
-use crate::sip::guard::{bad_request_for, parse_checked};
+use crate::sip::conformance;
+use crate::sip::guard::{bad_request_for, parse_checked, reply_for};
 use crate::sip::trace::{self, Direction};
 use futures_util::{SinkExt, StreamExt};
 use rsipstack::transport::connection::TransportEvent;
@@ -143,6 +144,22 @@ async fn deliver(
     if bytes.iter().all(|b| *b == b'\r' || *b == b'\n') {
         if bytes == b"\r\n\r\n" {
             ws.send(Message::text("\r\n"))
+                .await
+                .map_err(|e| format!("write failed: {e}"))?;
+        }
+        return Ok(());
+    }
+    // the RFC 3261 §8.2 refusals, as on UDP and TCP
+    if let Some(refusal) = conformance::check(bytes) {
+        setup.counters.refused.fetch_add(1, Ordering::Relaxed);
+        if let Some(reply) = reply_for(bytes, &refusal) {
+            trace::message(
+                Direction::Sent,
+                setup.transport,
+                setup.remote,
+                reply.as_bytes(),
+            );
+            ws.send(Message::text(reply))
                 .await
                 .map_err(|e| format!("write failed: {e}"))?;
         }
