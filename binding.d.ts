@@ -449,6 +449,10 @@ export interface SipMetrics {
   callFailures: CallFailures
   /** SIP transactions running (gauge). */
   transactions: number
+  /** SIP dialogs held, early ones included (gauge). */
+  dialogs: number
+  /** Tasks alive on the runtime the service runs on, shared by the process (gauge). */
+  tasksAlive: number
   rtp: RtpMetrics
   transport: TransportMetrics
   /** Errors thrown by the application's logger (caught and dropped). */

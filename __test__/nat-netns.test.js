@@ -14,11 +14,10 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn, spawnSync } = require('node:child_process')
-const path = require('node:path')
-const { requirePeer, tmpDir, track, terminate, which } = require('./helpers/process')
+const { spawn } = require('node:child_process')
+const { requirePeer, track, terminate, which } = require('./helpers/process')
 const { sleep, until } = require('./helpers/wait')
-const A = require('./helpers/audio')
+const { sh, inNs, startServiceIn, tonesBothWays } = require('./helpers/netns')
 const { startKamailio } = require('./peers/kamailio')
 const { startPjsua2 } = require('./peers/pjsua2')
 
@@ -31,13 +30,6 @@ const OUT = '198.51.100.2'
 const OUT2 = '198.51.100.3' // stund's second address, and PJSIP's (From another domain than Kamailio's: no 407)
 const CONNTRACK_TIMEOUT_S = 5
 const USER = { username: '1001', password: 'pw-1001' }
-
-function sh(args, { ignore = false } = {}) {
-  const r = spawnSync(args[0], args.slice(1), { encoding: 'utf8', timeout: 10000 })
-  if (r.status !== 0 && !ignore) throw new Error(`${args.join(' ')}: exit ${r.status}: ${r.stderr || r.error}`)
-  return r.stdout
-}
-const inNs = (ns, args, o) => sh(['ip', 'netns', 'exec', ns, ...args], o)
 
 function removeNamespaces() {
   // deleting a namespace deletes the veth ends inside it (and so their peers)
@@ -76,79 +68,7 @@ function buildNetwork() {
   inNs(NS.rt, ['sysctl', '-qw', `net.netfilter.nf_conntrack_udp_timeout_stream=${CONNTRACK_TIMEOUT_S}`])
 }
 
-/** Our service in [in], a child process commanded over IPC. */
-function startInside(t, config) {
-  const script = path.join(__dirname, 'fixtures', 'nat-service.js')
-  const child = track(
-    spawn('ip', ['netns', 'exec', NS.in, process.execPath, script, JSON.stringify(config)], {
-      detached: true,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    }),
-  )
-  const events = []
-  const waiters = new Set()
-  const pending = new Map()
-  let nextId = 1
-  child.on('message', (m) => {
-    if (m.event) {
-      m.at = Date.now()
-      events.push(m)
-      for (const w of [...waiters]) w()
-    } else if (pending.has(m.id)) {
-      const { resolve, reject } = pending.get(m.id)
-      pending.delete(m.id)
-      m.error ? reject(new Error(m.error)) : resolve(m.result)
-    }
-  })
-  const call = (method, ...args) =>
-    new Promise((resolve, reject) => {
-      const id = nextId++
-      pending.set(id, { resolve, reject })
-      child.send({ id, method, args })
-    })
-  const describe = () => events.map((e) => JSON.stringify(e)).join('\n')
-  /** The first event `name` matching `pred` (seen ones count), within `timeoutMs`. */
-  const waitEvent = (name, pred = () => true, timeoutMs = 10000) =>
-    new Promise((resolve, reject) => {
-      const check = () => {
-        const e = events.find((x) => x.event === name && pred(x))
-        if (!e) return false
-        clearTimeout(timer)
-        waiters.delete(check)
-        resolve(e)
-        return true
-      }
-      const timer = setTimeout(() => {
-        waiters.delete(check)
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for our '${name}'; events:\n${describe()}`))
-      }, timeoutMs)
-      if (!check()) waiters.add(check)
-    })
-  const stop = async () => {
-    if (child.exitCode === null && child.connected) await Promise.race([call('stop'), sleep(5000)]).catch(() => {})
-    await terminate(child, 2000)
-  }
-  t.after(stop)
-  return { child, events, call, waitEvent, stop, describe }
-}
-
-/** Tones both ways on a confirmed call: ours (1000 Hz) reaches PJSIP, PJSIP's (440 Hz) reaches us. */
-async function tonesBothWays(us, pj, callId, label) {
-  const dir = tmpDir('nat-audio')
-  const pjRec = path.join(dir, 'pjsip-heard.wav')
-  await pj.record(pjRec)
-  await us.call('playTone', callId, { frequency: 1000, durationMs: 2000, level: -10 })
-  await sleep(A.PLAYOUT_MS)
-  await pj.stopRecord()
-  A.assertTone(A.toneCheck(pjRec), { freq: 1000, levelDb: -10, what: `${label}: PJSIP's recording of our 1000 Hz` })
-  const ourRec = path.join(dir, 'we-heard.wav')
-  await us.call('record', callId, ourRec)
-  await pj.playTone(440, 2000, -10)
-  await pj.toneDone()
-  await sleep(A.PLAYOUT_MS)
-  await us.call('stopRecording', callId)
-  A.assertTone(A.toneCheck(ourRec), { freq: 440, levelDb: -10, what: `${label}: our recording of PJSIP's 440 Hz` })
-}
+const startInside = (t, config) => startServiceIn(t, NS.in, config)
 
 function serviceConfig(kam, localPort, extra = {}) {
   return {

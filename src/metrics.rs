@@ -108,6 +108,10 @@ pub struct SipMetrics {
     pub call_failures: CallFailures,
     /// SIP transactions running (gauge).
     pub transactions: f64,
+    /// SIP dialogs held, early ones included (gauge).
+    pub dialogs: f64,
+    /// Tasks alive on the runtime the service runs on, shared by the process (gauge).
+    pub tasks_alive: f64,
     pub rtp: RtpMetrics,
     pub transport: TransportMetrics,
     /// Errors thrown by the application's logger (caught and dropped).
@@ -178,6 +182,8 @@ impl From<sipua::Metrics> for SipMetrics {
                 incoming: by_code(&m.call_failures.incoming),
             },
             transactions: m.transactions as f64,
+            dialogs: m.dialogs as f64,
+            tasks_alive: m.tasks_alive as f64,
             rtp: RtpMetrics {
                 sessions: rtp.sessions as f64,
                 packets_sent: rtp.packets_sent as f64,
@@ -243,6 +249,8 @@ impl TryFrom<SipMetrics> for sipua::Metrics {
                 incoming: codes("callFailures.incoming", m.call_failures.incoming)?,
             },
             transactions: count(m.transactions),
+            dialogs: count(m.dialogs),
+            tasks_alive: count(m.tasks_alive),
             rtp: RtpFigures {
                 sessions: count(rtp.sessions),
                 packets_sent: count(rtp.packets_sent),

@@ -12,6 +12,9 @@
 pub mod config;
 pub mod error;
 pub mod event;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod logging;
 pub mod media;
 pub mod metrics;

@@ -11,12 +11,12 @@ mod info;
 mod intercept;
 mod media;
 mod outgoing;
-mod redirect;
-mod reliable;
+pub(crate) mod redirect;
+pub(crate) mod reliable;
 mod reoffer;
 mod replaces;
 mod session_refresh;
-mod session_timer;
+pub(crate) mod session_timer;
 mod state;
 mod transfer;
 

@@ -13,6 +13,8 @@ impl Endpoint {
         let mut m = Metrics {
             running: true,
             transactions: self.ctx.sip.get_stats().running_transactions as u64,
+            dialogs: self.ctx.dialogs.len() as u64,
+            tasks_alive: self.runtime.metrics().num_alive_tasks() as u64,
             rtp: self.ctx.media.rtp_figures(),
             ..Metrics::default()
         };

@@ -88,6 +88,9 @@ pub struct Endpoint {
     tcp_listener: Option<SocketAddr>,
     /// Set by `stop()`: the metrics' gauges read zero from then on.
     stopped: AtomicBool,
+    /// The runtime `start` ran on, for its task count in the metrics (which are read from
+    /// threads outside it).
+    runtime: tokio::runtime::Handle,
     /// The span `start` ran in: the endpoint's tasks and API calls run in it, so a log
     /// subscriber can tell endpoints apart (see [`crate::logging`]).
     span: tracing::Span,
@@ -242,6 +245,7 @@ impl Endpoint {
             socket: guarded,
             tcp_listener,
             stopped: AtomicBool::new(false),
+            runtime: tokio::runtime::Handle::current(),
             span: tracing::Span::current(),
         };
         endpoint.check_tls_server().await?;

@@ -162,10 +162,10 @@ pub fn read_wav_mono(path: impl AsRef<Path>, target_rate: u32) -> Result<Vec<i16
     if spec.sample_rate == 0 {
         return Err(unsupported("sample rate 0".to_owned()));
     }
-    let frames = reader.duration() as usize;
+    let file_len = std::fs::metadata(path).map_or(0, |m| m.len());
 
     // Mono frames as f32 in [-1, 1].
-    let mut mono = Vec::with_capacity(frames);
+    let mut mono = Vec::with_capacity(frame_capacity(reader.duration(), file_len));
     let inv_channels = 1.0 / channels as f32;
     let mut push = |acc: &mut f32, i: usize, v: f32| {
         *acc += v;
@@ -200,6 +200,13 @@ pub fn read_wav_mono(path: impl AsRef<Path>, target_rate: u32) -> Result<Vec<i16
         resample(&mono, spec.sample_rate, target_rate)
     };
     Ok(mono.iter().map(|&v| to_i16(v)).collect())
+}
+
+/// Frames to reserve for a file whose header declares `declared` frames. The header is a claim:
+/// a 50-byte file may declare 1.4 GB of data (found by fuzzing: reserving it made the allocator
+/// abort the process), so no more frames than the file has bytes.
+fn frame_capacity(declared: u32, file_len: u64) -> usize {
+    usize::try_from(u64::from(declared).min(file_len)).unwrap_or(0)
 }
 
 fn to_i16(v: f32) -> i16 {
@@ -638,6 +645,22 @@ mod tests {
             }
         });
         assert_eq!(read_wav_mono(&tmp.0, 8000).unwrap(), vec![32767, -32768, 0]);
+    }
+
+    #[test]
+    fn a_header_claiming_more_data_than_the_file_holds_allocates_only_the_file() {
+        // fuzz/artifacts crash input: float mono 44.1 kHz, data chunk size 0x56000050.
+        let tmp = TempPath::new("liar.wav");
+        let mut bytes = b"RIFFt\0\0\0WAVEfmt \x10\0\0\0\x03\0\x01\0\x44\xac\0\0".to_vec();
+        bytes.extend_from_slice(b"\x10\xb1\x02\0\x04\0\x20\0data\x50\0\0\x56\x45\x66\x05\0\x10");
+        std::fs::write(&tmp.0, &bytes).unwrap();
+        // The 5 bytes of data hold one float sample; the rest is missing: an error, not an abort.
+        assert!(read_wav_mono(&tmp.0, 8000).is_err());
+        assert_eq!(
+            frame_capacity(0x5600_0050 / 4, bytes.len() as u64),
+            bytes.len()
+        );
+        assert_eq!(frame_capacity(100, 4096), 100);
     }
 
     #[test]

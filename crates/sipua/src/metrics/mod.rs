@@ -169,6 +169,11 @@ pub struct Metrics {
     pub call_failures: PerDirection<BTreeMap<u16, u64>>,
     /// SIP transactions running now (gauge).
     pub transactions: u64,
+    /// SIP dialogs the stack holds now, early ones included (gauge).
+    pub dialogs: u64,
+    /// Tasks alive on the tokio runtime the endpoint runs on (gauge): the process's runtime,
+    /// shared by every endpoint in it, so a leak of any of them shows here.
+    pub tasks_alive: u64,
     /// RTP, over every call's session.
     pub rtp: RtpFigures,
     /// The SIP transports.
@@ -187,6 +192,8 @@ impl Metrics {
             registrations: RegistrationGauges::default(),
             calls: PerDirection::default(),
             transactions: 0,
+            dialogs: 0,
+            tasks_alive: 0,
             rtp: RtpFigures {
                 sessions: 0,
                 jitter_max_ms: 0.0,

@@ -233,6 +233,18 @@ impl Metrics {
                 Count(self.transactions),
             ),
             Family::single(
+                "sip_native_dialogs",
+                Gauge,
+                "SIP dialogs held, early ones included.",
+                Count(self.dialogs),
+            ),
+            Family::single(
+                "sip_native_tasks_alive",
+                Gauge,
+                "Tasks alive on the runtime the endpoint runs on (shared by the process).",
+                Count(self.tasks_alive),
+            ),
+            Family::single(
                 "sip_native_rtp_sessions",
                 Gauge,
                 "RTP sessions running (answered calls).",
@@ -435,6 +447,8 @@ mod tests {
         let mut m = Metrics {
             running: true,
             transactions: 3,
+            dialogs: 2,
+            tasks_alive: 40,
             ..Metrics::default()
         };
         m.registrations.count(RegistrationState::Registered);
@@ -490,6 +504,8 @@ mod tests {
                 1.0,
             ),
             ("sip_native_transactions", 3.0),
+            ("sip_native_dialogs", 2.0),
+            ("sip_native_tasks_alive", 40.0),
             ("sip_native_rtp_packets_sent_total", 250.0),
             ("sip_native_rtp_jitter_max_seconds", 0.0125),
             ("sip_native_rtp_call_jitter_seconds_sum", 0.003),

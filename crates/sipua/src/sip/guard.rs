@@ -2,6 +2,7 @@
 //! counted, answered with `400 Bad Request` when they look enough like a request to route a
 //! response, and dropped. Pure functions over bytes; the transports call them.
 
+use super::conformance::{self, Refusal};
 use rsipstack::sip::SipMessage;
 
 /// Largest datagram we accept; rsipstack reads into an 8 KiB buffer and would truncate more.
@@ -12,6 +13,8 @@ pub(crate) const MAX_DATAGRAM: usize = 8192;
 pub(crate) enum Verdict {
     Pass,
     Drop(&'static str),
+    /// A request RFC 3261 §8.2 has us refuse (see [`conformance`]): answered, not passed on.
+    Refuse(Refusal),
 }
 
 /// Decides whether a datagram goes to the stack. Keep-alives (CRLF) pass: the stack answers them.
@@ -21,6 +24,9 @@ pub(crate) fn classify(packet: &[u8], max: usize) -> Verdict {
     }
     if packet.iter().all(|b| b.is_ascii_whitespace()) {
         return Verdict::Pass;
+    }
+    if let Some(refusal) = conformance::check(packet) {
+        return Verdict::Refuse(refusal);
     }
     match parse_checked(packet) {
         Ok(_) => Verdict::Pass,
@@ -50,17 +56,29 @@ pub(crate) fn parse_checked(message: &[u8]) -> Result<SipMessage, &'static str> 
 /// headers a response needs (Via, From, To, Call-ID, CSeq), copied verbatim. `None` otherwise:
 /// a response cannot be routed, so the datagram is only dropped.
 pub(crate) fn bad_request_for(packet: &[u8], why: &str) -> Option<String> {
-    let text = std::str::from_utf8(packet).ok()?;
+    let refusal = Refusal {
+        code: 400,
+        reason: "Bad Request",
+        headers: vec![format!("Warning: 399 sip-native \"{why}\"")],
+    };
+    reply_for(packet, &refusal)
+}
+
+/// The response to a refused request, built from its own Via, From, To, Call-ID and CSeq lines
+/// (with a To tag added, RFC 3261 §8.2.6.2); `None` when those are missing or for an ACK.
+pub(crate) fn reply_for(packet: &[u8], refusal: &Refusal) -> Option<String> {
+    let text = String::from_utf8_lossy(packet);
     let mut lines = text.split("\r\n");
     let start = lines.next()?;
-    let parts: Vec<&str> = start.split(' ').collect();
-    if parts.len() != 3 || parts[2] != "SIP/2.0" || parts[0] == "ACK" {
+    let parts: Vec<&str> = start.split_whitespace().collect();
+    if parts.len() < 3 || !parts[parts.len() - 1].starts_with("SIP/") || parts[0] == "ACK" {
         return None;
     }
     let mut copied = Vec::new();
     let mut have = [false; 5];
+    let mut call_id = "";
     for line in lines.take_while(|l| !l.is_empty()) {
-        let Some((name, _)) = line.split_once(':') else {
+        let Some((name, value)) = line.split_once(':') else {
             continue;
         };
         let idx = match name.trim().to_ascii_lowercase().as_str() {
@@ -71,21 +89,37 @@ pub(crate) fn bad_request_for(packet: &[u8], why: &str) -> Option<String> {
             "cseq" => 4,
             _ => continue,
         };
+        if idx == 3 {
+            call_id = value.trim();
+        }
+        let tagless = idx == 2 && !value.to_ascii_lowercase().contains(";tag=");
         have[idx] = true;
-        copied.push(line);
+        copied.push((line.to_string(), tagless));
     }
     if !have.iter().all(|h| *h) {
         return None;
     }
-    let mut out = String::from("SIP/2.0 400 Bad Request\r\n");
-    for line in copied {
-        out.push_str(line);
+    let mut out = format!("SIP/2.0 {} {}\r\n", refusal.code, refusal.reason);
+    for (line, tagless) in copied {
+        out.push_str(&line);
+        if tagless {
+            out.push_str(&format!(";tag=g{:x}", stable_hash(call_id)));
+        }
         out.push_str("\r\n");
     }
-    out.push_str(&format!(
-        "Warning: 399 sip-native \"{why}\"\r\nContent-Length: 0\r\n\r\n"
-    ));
+    for h in &refusal.headers {
+        out.push_str(h);
+        out.push_str("\r\n");
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
     Some(out)
+}
+
+/// A To tag stable for one Call-ID, so a retransmitted request gets the same response.
+fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! here knows calls, accounts or the endpoint.
 
 pub(crate) mod auth;
+pub(crate) mod conformance;
 pub(crate) mod digest;
 pub(crate) mod guard;
 pub(crate) mod hangup_headers;

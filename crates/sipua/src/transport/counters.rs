@@ -12,6 +12,8 @@ pub(crate) struct TransportCounters {
     pub malformed: AtomicU64,
     /// The 400 answers sent to malformed requests that could be routed back.
     pub bad_request_sent: AtomicU64,
+    /// Requests answered by the guard's RFC 3261 §8.2 checks (505, 416, 420, 415, 501...).
+    pub refused: AtomicU64,
     /// Stream connections open now.
     pub open_streams: AtomicU64,
     /// Stream connections ever opened.

@@ -9,7 +9,8 @@
 //! boundary can be found (not a SIP start line, a bad `Content-Length`, an endless header
 //! block) must the connection close, since nothing after that point can be trusted.
 
-use crate::sip::guard::{bad_request_for, parse_checked};
+use crate::sip::conformance;
+use crate::sip::guard::{bad_request_for, parse_checked, reply_for};
 use rsipstack::sip::SipMessage;
 
 /// Largest message we buffer (header block and body), as rsipstack's stream codec.
@@ -25,7 +26,7 @@ pub(crate) enum Frame {
     Rejected {
         /// Why it was refused.
         why: &'static str,
-        /// The `400 Bad Request` to answer with, if routable.
+        /// The answer (400, or the RFC 3261 §8.2 refusal), if routable.
         reply: Option<String>,
     },
     /// `CRLF CRLF`: the peer's keep-alive ping (RFC 5626 §4.4.1); answer with a pong.
@@ -91,6 +92,12 @@ impl Framer {
             return Ok(None);
         }
         let message: Vec<u8> = self.buf.drain(..total).collect();
+        if let Some(refusal) = conformance::check(&message) {
+            return Ok(Some(Frame::Rejected {
+                why: refusal.reason,
+                reply: reply_for(&message, &refusal),
+            }));
+        }
         Ok(Some(match parse_checked(&message) {
             Ok(msg) => Frame::Message(Box::new(msg)),
             Err(why) => Frame::Rejected {
@@ -121,7 +128,13 @@ fn check_start(buf: &[u8]) -> Result<(), Desync> {
                 Some(end) => {
                     let line = &buf[..end];
                     let is_response = line.starts_with(b"SIP/2.0 ");
-                    let is_request = line.ends_with(b" SIP/2.0");
+                    // any SIP version and trailing spaces still frame: the guard answers them
+                    // (505, 400) instead of the connection closing
+                    let trimmed = line.trim_ascii_end();
+                    let is_request = trimmed
+                        .rsplit(|b| *b == b' ')
+                        .next()
+                        .is_some_and(|v| v.starts_with(b"SIP/"));
                     if is_response || is_request {
                         Ok(())
                     } else {
@@ -273,9 +286,7 @@ mod tests {
         match &out[1] {
             Frame::Rejected {
                 reply: Some(reply), ..
-            } => assert!(
-                reply.starts_with("SIP/2.0 400 Bad Request\r\n") && reply.contains("Call-ID: c1")
-            ),
+            } => assert!(reply.starts_with("SIP/2.0 400 ") && reply.contains("Call-ID: c1")),
             other => panic!("{other:?}"),
         }
         assert!(matches!(&out[2], Frame::Message(_)));

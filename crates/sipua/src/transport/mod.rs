@@ -11,7 +11,7 @@ mod dial;
 mod dns;
 pub(crate) mod family;
 mod flow;
-mod framing;
+pub(crate) mod framing;
 mod icmp;
 mod keepalive;
 mod listener;

@@ -8,7 +8,7 @@ use super::counters::TransportCounters;
 use super::family::{sendable, unmapped};
 use super::icmp::{self, Unreachable};
 use super::stun::{self, StunError, TransactionId};
-use crate::sip::guard::{bad_request_for, classify, Verdict, MAX_DATAGRAM};
+use crate::sip::guard::{bad_request_for, classify, reply_for, Verdict, MAX_DATAGRAM};
 use crate::sip::trace::{self, Direction};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -103,6 +103,19 @@ impl GuardedUdpSocket {
         &self.unreachable
     }
 
+    /// Sends the guard's answer to a datagram; never fails the receive loop (an error there
+    /// would end the stack's), only says whether it went out.
+    async fn answer(&self, socket: &tokio::net::UdpSocket, from: SocketAddr, resp: &str) -> bool {
+        let to = socket.local_addr().and_then(|l| sendable(l, from));
+        match to {
+            Ok(to) => {
+                self.trace(Direction::Sent, to, resp.as_bytes());
+                socket.send_to(resp.as_bytes(), to).await.is_ok()
+            }
+            Err(_) => false,
+        }
+    }
+
     fn socket(&self) -> std::io::Result<Arc<tokio::net::UdpSocket>> {
         self.socket
             .read()
@@ -169,20 +182,18 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                     self.counters.malformed.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(src = %from, len, reason = why, "dropped malformed SIP datagram");
                     if let Some(resp) = bad_request_for(packet, why) {
-                        // never `?` here: an error would end the stack's receive loop
-                        let to = socket.local_addr().and_then(|l| sendable(l, from));
-                        let sent = match to {
-                            Ok(to) => {
-                                self.trace(Direction::Sent, to, resp.as_bytes());
-                                socket.send_to(resp.as_bytes(), to).await.is_ok()
-                            }
-                            Err(_) => false,
-                        };
-                        if sent {
+                        if self.answer(&socket, from, &resp).await {
                             self.counters
                                 .bad_request_sent
                                 .fetch_add(1, Ordering::Relaxed);
                         }
+                    }
+                }
+                Verdict::Refuse(refusal) => {
+                    self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(src = %from, code = refusal.code, "refused a request");
+                    if let Some(resp) = reply_for(packet, &refusal) {
+                        self.answer(&socket, from, &resp).await;
                     }
                 }
             }
