@@ -108,6 +108,10 @@ pub struct ConfigInput {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[napi(ts_type = "'supported' | 'required' | 'off'")]
     pub prack: Option<String>,
+    /// SRTP with SDES keys (RFC 4568): `off` (default), `optional` or `mandatory`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[napi(ts_type = "'off' | 'optional' | 'mandatory'")]
+    pub srtp: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<Vec<AccountInput>>,
     /// Session timers (RFC 4028): `off`, `optional` (default), `required` or `always`.
