@@ -218,6 +218,10 @@ export interface CallStats {
   packetsDropped: number
   /** Frames dropped because a PCM stream consumer did not keep up. */
   framesDropped: number
+  /** The SRTP suite in use (`AES_CM_128_HMAC_SHA1_80` or `_32`); null: plain RTP. */
+  srtp: string | null
+  /** SRTP/SRTCP packets dropped for a failed authentication tag or a replay. */
+  srtpAuthFailures: number
 }
 
 /** The typed camelCase config (ranges are checked by the engine, which names the field). */
@@ -256,6 +260,8 @@ export interface ConfigInput {
   followRedirects?: boolean
   maxRedirects?: number
   prack?: 'supported' | 'required' | 'off'
+  /** SRTP with SDES keys (RFC 4568): `off` (default), `optional` or `mandatory`. */
+  srtp?: 'off' | 'optional' | 'mandatory'
   accounts?: Array<AccountInput>
   /** Session timers (RFC 4028): `off`, `optional` (default), `required` or `always`. */
   sessionTimers?: string

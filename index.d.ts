@@ -229,6 +229,14 @@ export interface SipServiceConfig {
    * that does not). 'off': not offered; an INVITE requiring it gets 420.
    */
   prack?: 'supported' | 'required' | 'off'
+  /**
+   * SRTP with SDES keys (RFC 4568; AES_CM_128_HMAC_SHA1_80 and _32). 'off' (default): plain
+   * RTP, an `RTP/SAVP` offer gets 488. 'optional': `RTP/AVP` offers with `a=crypto` lines, SRTP
+   * when the peer answers with a key, plain RTP otherwise. 'mandatory': `RTP/SAVP` offers; an
+   * offer without a usable key gets 488. Keys travel in the SDP: use `sips:`/TLS (a warning is
+   * logged when they would go over a plain transport).
+   */
+  srtp?: 'off' | 'optional' | 'mandatory'
 }
 
 /** See {@link SipServiceConfig.sessionTimers}. */

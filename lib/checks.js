@@ -39,6 +39,7 @@ const CONFIG_TYPES = {
   rateLimit: 'object',
   maxMessageSize: 'uint',
   prack: 'string',
+  srtp: 'string',
   logLevel: 'string',
   logger: 'logger',
   sipTrace: 'boolean',
@@ -46,6 +47,7 @@ const CONFIG_TYPES = {
 
 // Options of the facade's log output, not of the engine's config.
 const LOG_KEYS = new Set(['logLevel', 'logger', 'sipTrace'])
+const SRTP_MODES = ['off', 'optional', 'mandatory']
 const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace']
 const LOGGER_METHODS = ['debug', 'info', 'warn', 'error']
 
@@ -104,6 +106,9 @@ function normalizeConfig(config) {
         throw new TypeError(`sip-native: config.logger.${m} must be a function, got ${describe(config.logger[m])}`)
       }
     }
+  }
+  if (config.srtp !== undefined && !SRTP_MODES.includes(config.srtp)) {
+    throw new TypeError(`sip-native: config.srtp: expected ${SRTP_MODES.join(', ')}, got ${describe(config.srtp)}`)
   }
   if (config.logLevel !== undefined && !LOG_LEVELS.includes(config.logLevel.toLowerCase())) {
     throw new TypeError(`sip-native: config.logLevel: expected ${LOG_LEVELS.join(', ')}, got ${describe(config.logLevel)}`)

@@ -108,6 +108,10 @@ pub struct ConfigInput {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[napi(ts_type = "'supported' | 'required' | 'off'")]
     pub prack: Option<String>,
+    /// SRTP with SDES keys (RFC 4568): `off` (default), `optional` or `mandatory`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[napi(ts_type = "'off' | 'optional' | 'mandatory'")]
+    pub srtp: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<Vec<AccountInput>>,
     /// Session timers (RFC 4028): `off`, `optional` (default), `required` or `always`.
@@ -535,6 +539,10 @@ pub struct CallStats {
     pub packets_dropped: f64,
     /// Frames dropped because a PCM stream consumer did not keep up.
     pub frames_dropped: f64,
+    /// The SRTP suite in use (`AES_CM_128_HMAC_SHA1_80` or `_32`); null: plain RTP.
+    pub srtp: Option<String>,
+    /// SRTP/SRTCP packets dropped for a failed authentication tag or a replay.
+    pub srtp_auth_failures: f64,
 }
 
 /// An engine event, `{ type, ... }` as the service's `handleEvent` expects.
@@ -806,6 +814,8 @@ impl From<sipua::media::session::SessionStats> for CallStats {
             remote_jitter_ms: s.remote_jitter_ms,
             packets_dropped: s.packets_dropped as f64,
             frames_dropped: s.frames_dropped as f64,
+            srtp: s.srtp,
+            srtp_auth_failures: s.srtp_auth_failures as f64,
         }
     }
 }

@@ -35,6 +35,8 @@ const SCRIPT = path.join(__dirname, 'pjsua2_peer.py')
  * @param {{registrar:string,username?:string,password?:string,domain?:string}} [o.register]
  *        registers at `registrar` (e.g. kam.uris.tls) as `user`@domain (default 127.0.0.1);
  *        then `registered()` and `reg_state` events
+ * @param {'off'|'optional'|'mandatory'} [o.srtp] SDES SRTP (srtpUse; srtpSecureSignaling 0: keys over UDP)
+ * @param {string[]} [o.srtpCryptos] the SRTP suites it offers/accepts, in order (default: PJSIP's list)
  * @param {string} [o.netns]        network namespace to run in (`ip netns exec`); `o.port` is then required
  */
 async function startPjsua2(o = {}) {
@@ -59,6 +61,8 @@ async function startPjsua2(o = {}) {
     if (o.register.password) args.push('--password', o.register.password)
     if (o.register.domain) args.push('--domain', o.register.domain)
   }
+  if (o.srtp) args.push('--srtp', o.srtp)
+  if (o.srtpCryptos) args.push('--srtp-cryptos', o.srtpCryptos.join(','))
   const argv = o.netns ? ['ip', ['netns', 'exec', o.netns, 'python3', '-u', ...args]] : ['python3', ['-u', ...args]]
   const child = track(spawn(argv[0], argv[1], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] }))
   const events = []

@@ -435,6 +435,10 @@ def main():
     ap.add_argument("--domain", default="127.0.0.1", help="domain of the address of record when registering")
     ap.add_argument("--username", help="digest user name (default: --user)")
     ap.add_argument("--password", default="")
+    ap.add_argument("--srtp", choices=["off", "optional", "mandatory"], default="off",
+                    help="SDES SRTP (AccountConfig.mediaConfig.srtpUse); keys accepted over any transport")
+    ap.add_argument("--srtp-cryptos", default="",
+                    help="suites PJSIP offers/accepts, in order, e.g. AES_CM_128_HMAC_SHA1_32")
     args = ap.parse_args()
     PEER = Peer(args)
 
@@ -505,6 +509,15 @@ def main():
     media_host = "127.0.0.1" if v6 else args.host
     acfg.mediaConfig.transportConfig.boundAddress = media_host
     acfg.mediaConfig.transportConfig.publicAddress = media_host
+    if args.srtp != "off":
+        acfg.mediaConfig.srtpUse = {"optional": pj.PJMEDIA_SRTP_OPTIONAL,
+                                    "mandatory": pj.PJMEDIA_SRTP_MANDATORY}[args.srtp]
+        # 0: SDES keys over UDP too (the default 1 asks for TLS/sips and fails the call otherwise)
+        acfg.mediaConfig.srtpSecureSignaling = 0
+        for name in [c.strip() for c in args.srtp_cryptos.split(",") if c.strip()]:
+            crypto = pj.SrtpCrypto()
+            crypto.name = name
+            acfg.mediaConfig.srtpOpt.cryptos.append(crypto)
     acfg.natConfig.sdpNatRewriteUse = False
     acfg.natConfig.viaRewriteUse = False
     acfg.natConfig.contactRewriteUse = False

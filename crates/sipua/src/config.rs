@@ -46,6 +46,20 @@ pub enum PrackMode {
     Off,
 }
 
+/// SRTP with SDES keys (RFC 4568) on our calls' audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SrtpMode {
+    /// Plain RTP: offers carry no keys, and an `RTP/SAVP` offer gets 488.
+    #[default]
+    Off,
+    /// Offers are `RTP/AVP` with `a=crypto` lines (best-effort SRTP): SRTP when the peer
+    /// answers with a key, plain RTP otherwise; both kinds of offer are accepted.
+    Optional,
+    /// Offers are `RTP/SAVP`; an offer or answer without a usable key gets 488 (or ends the call).
+    Mandatory,
+}
+
 impl TransportKind {
     /// Parses `UDP`/`udp`/`Tcp`/... as stored in the settings rows.
     pub fn parse(s: &str) -> Option<Self> {
@@ -295,6 +309,8 @@ pub struct EndpointConfig {
     pub max_redirects: u32,
     /// Reliable provisional responses (RFC 3262) both ways.
     pub prack: PrackMode,
+    /// SRTP on the audio (SDES keys, RFC 4568): off, optional or mandatory.
+    pub srtp: SrtpMode,
     /// The accounts (operators) of this user agent.
     pub accounts: Vec<AccountConfig>,
     /// Concurrent calls of the whole endpoint at most (incoming get 486 Busy Here beyond,
@@ -362,6 +378,7 @@ impl Default for EndpointConfig {
             follow_redirects: true,
             max_redirects: 5,
             prack: PrackMode::Supported,
+            srtp: SrtpMode::Off,
             accounts: Vec::new(),
             max_calls: 0,
             accept_from: None,

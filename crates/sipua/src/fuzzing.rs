@@ -4,6 +4,8 @@
 //! Adding a target: a function here and a four-line file in `fuzz/fuzz_targets/`.
 
 use crate::call::{redirect, reliable, session_timer};
+use crate::config::SrtpMode;
+use crate::media::srtp::LocalKeys;
 use crate::media::{dtmf, rtp, stats, wav};
 use crate::sdp;
 use crate::sip::{digest, guard, hangup_headers, replaces, sipfrag};
@@ -38,14 +40,16 @@ pub fn stream_framing(data: &[u8]) {
     }
 }
 
-/// An SDP offer: parsed, negotiated, and answered.
+/// An SDP offer: parsed, negotiated (SRTP optional, so that `a=crypto` lines are read too),
+/// and answered.
 pub fn sdp_offer(data: &[u8]) {
     let Ok(offer) = sdp::parse(&text(data)) else {
         return;
     };
-    if let Ok(negotiated) = sdp::negotiate(&offer) {
+    if let Ok(negotiated) = sdp::negotiate(&offer, SrtpMode::Optional) {
         let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let answer = sdp::build_answer(1, 1, local, 4000, &negotiated);
+        let keys = LocalKeys::generate();
+        let answer = sdp::build_answer(1, 1, local, 4000, &negotiated, &keys);
         // Our own answer must parse back.
         let _ = sdp::parse(&answer);
     }

@@ -19,6 +19,7 @@ pub mod logging;
 pub mod media;
 pub mod metrics;
 mod rtp_ports;
+mod sdes;
 mod sdp;
 mod sip;
 

@@ -7,7 +7,8 @@
 //! this module adds the SIP audio semantics on top: G.711 (PCMU/PCMA) plus RFC 4733
 //! `telephone-event`, session-level `c=` inherited by the media, direction mirroring,
 //! and the m-line layout rule of RFC 3264 section 6 (an answer has as many m-lines as the
-//! offer, unsupported ones rejected with port 0).
+//! offer, unsupported ones rejected with port 0), and SRTP keys by SDES (RFC 4568, the
+//! `a=crypto` syntax in [`crate::sdes`]) as the `srtp` mode says.
 //!
 //! Everything here is pure: no sockets, no clock. Session ids and versions come from the
 //! caller.
@@ -15,8 +16,11 @@
 use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::config::SrtpMode;
 use crate::media::codec::AudioCodec;
+use crate::media::srtp::{CryptoSuite, LocalKeys, SrtpParams};
 use crate::media::{dtmf, MediaDirection, MediaParams};
+use crate::sdes::{self, CryptoAttribute};
 
 use rtc_sdp::description::common::{Address, Attribute, ConnectionInformation};
 use rtc_sdp::description::media::{MediaDescription as RtcMedia, MediaName, RangedPort};
@@ -34,6 +38,9 @@ const TELEPHONE_EVENT: &str = "telephone-event";
 /// The dynamic payload type we offer telephone-event under (101 by convention: what PBXs and
 /// phones pick, so their answers keep it).
 const TELEPHONE_EVENT_PT: u8 = 101;
+/// The m-line transports of plain RTP and of SRTP (RFC 3711 §12).
+const AVP: &str = "RTP/AVP";
+const SAVP: &str = "RTP/SAVP";
 
 /// Why an SDP could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,9 +67,14 @@ pub(crate) enum SdpError {
     /// The audio media has port 0: the peer rejected or disabled it.
     #[error("audio media rejected (port 0)")]
     MediaRejected,
-    /// The audio media uses a transport we do not implement (SRTP `RTP/SAVP`, ...).
+    /// The audio media uses a transport we do not implement (`RTP/SAVPF`, ..., or
+    /// `RTP/SAVP` with `srtp: 'off'`).
     #[error("unsupported media transport `{0}`")]
     UnsupportedTransport(String),
+    /// SRTP is required (`RTP/SAVP`, or our `srtp: 'mandatory'`) and no `a=crypto` line has
+    /// a suite and parameters we implement.
+    #[error("no usable a=crypto line (we support AES_CM_128_HMAC_SHA1_80 and _32)")]
+    NoUsableCrypto,
 }
 
 /// The audio media of a session description, with session-level values applied.
@@ -87,6 +99,8 @@ pub(crate) struct MediaDescription {
     pub telephone_event_pt: Option<u8>,
     /// `a=rtcp-mux` is present.
     pub rtcp_mux: bool,
+    /// The `a=crypto` lines we can use, in the peer's order (the others are skipped).
+    pub crypto: Vec<CryptoAttribute>,
 }
 
 /// One `m=` line as written, kept so an answer can mirror the offer's layout.
@@ -136,11 +150,16 @@ pub(crate) struct Negotiated {
     pub audio_index: usize,
     /// Both sides do RTP and RTCP on one port (RFC 5761).
     pub rtcp_mux: bool,
+    /// The audio `m=` transport of the peer's SDP (`RTP/AVP` or `RTP/SAVP`), which an answer
+    /// repeats.
+    pub protocol: String,
+    /// The peer's `a=crypto` line we took (its tag, suite and key); `None`: plain RTP.
+    pub srtp: Option<CryptoAttribute>,
 }
 
 impl Negotiated {
-    /// What the media session needs of this outcome.
-    pub(crate) fn media_params(&self) -> MediaParams {
+    /// What the media session needs of this outcome, with our `keys` for SRTP.
+    pub(crate) fn media_params(&self, keys: &LocalKeys) -> MediaParams {
         MediaParams {
             codec: self.codec,
             payload_type: self.codec_pt,
@@ -148,43 +167,82 @@ impl Negotiated {
             remote: self.remote,
             direction: self.direction,
             rtcp_mux: self.rtcp_mux,
+            srtp: self.srtp.as_ref().map(|c| SrtpParams {
+                suite: c.suite,
+                local: keys.for_suite(c.suite).clone(),
+                remote: c.key.clone(),
+            }),
         }
     }
 }
 
 /// Our offer: PCMU, PCMA, G.722 and telephone-event 101, 20 ms, rtcp-mux (RTCP also listens
-/// on the next port, for peers that do not mux), with `direction` (`sendonly` to hold).
+/// on the next port, for peers that do not mux), with `direction` (`sendonly` to hold). With
+/// SRTP, one `a=crypto` line per suite (tag 1: _80, tag 2: _32) with our `keys`, in an
+/// `RTP/SAVP` m-line when mandatory, else `RTP/AVP` (RFC 4568 §7.1.1: best-effort SRTP that a
+/// peer without SRTP answers in plain RTP).
 pub(crate) fn build_offer(
     session_id: u64,
     version: u64,
     local_ip: IpAddr,
     rtp_port: u16,
     direction: MediaDirection,
+    srtp: SrtpMode,
+    keys: &LocalKeys,
 ) -> String {
     let codecs = AudioCodec::ALL.map(|c| (c.payload_type(), c));
-    let mut audio = audio_media(rtp_port, &codecs, Some(TELEPHONE_EVENT_PT), direction);
+    let protocol = match srtp {
+        SrtpMode::Mandatory => SAVP,
+        SrtpMode::Off | SrtpMode::Optional => AVP,
+    };
+    let mut audio = audio_media(
+        rtp_port,
+        protocol,
+        &codecs,
+        Some(TELEPHONE_EVENT_PT),
+        direction,
+    );
     audio.attributes.push(attr("rtcp-mux", None));
+    if srtp != SrtpMode::Off {
+        for (tag, suite) in (1..).zip(CryptoSuite::ALL) {
+            let line = sdes::format(tag, suite, keys.for_suite(suite));
+            audio.attributes.push(attr("crypto", Some(line)));
+        }
+    }
     session(session_id, version, local_ip, vec![audio]).marshal()
 }
 
 /// Our answer to an offer negotiated with [`negotiate`]: the chosen codec and
 /// telephone-event (when offered) under the offer's payload types, the mirrored direction,
-/// and every other `m=` line of the offer rejected with port 0.
+/// and every other `m=` line of the offer rejected with port 0. With SRTP, the offer's
+/// transport and the tag and suite of the line we took, with our own key for it (RFC 4568
+/// §7.1.3: each side sends under its own key).
 pub(crate) fn build_answer(
     session_id: u64,
     version: u64,
     local_ip: IpAddr,
     rtp_port: u16,
     negotiated: &Negotiated,
+    keys: &LocalKeys,
 ) -> String {
+    let protocol = if negotiated.srtp.is_some() && negotiated.protocol.eq_ignore_ascii_case(SAVP) {
+        SAVP
+    } else {
+        AVP
+    };
     let mut audio = audio_media(
         rtp_port,
+        protocol,
         &[(negotiated.codec_pt, negotiated.codec)],
         negotiated.telephone_event_pt,
         negotiated.direction,
     );
     if negotiated.rtcp_mux {
         audio.attributes.push(attr("rtcp-mux", None));
+    }
+    if let Some(c) = &negotiated.srtp {
+        let line = sdes::format(c.tag, c.suite, keys.for_suite(c.suite));
+        audio.attributes.push(attr("crypto", Some(line)));
     }
     let mut media = Vec::new();
     for (i, line) in negotiated.media_lines.iter().enumerate() {
@@ -250,6 +308,12 @@ pub(crate) fn parse(sdp: &str) -> Result<SessionDescription, SdpError> {
         .find(|a| a.key == "ptime")
         .and_then(|a| a.value.as_deref()?.trim().parse().ok());
     let rtcp_mux = m.attributes.iter().any(|a| a.key == "rtcp-mux");
+    let crypto = m
+        .attributes
+        .iter()
+        .filter(|a| a.key.eq_ignore_ascii_case("crypto"))
+        .filter_map(|a| sdes::parse(a.value.as_deref()?).ok())
+        .collect();
 
     Ok(SessionDescription {
         session_id: desc.origin.session_id,
@@ -264,6 +328,7 @@ pub(crate) fn parse(sdp: &str) -> Result<SessionDescription, SdpError> {
             ptime,
             telephone_event_pt,
             rtcp_mux,
+            crypto,
         },
         media_lines,
         audio_index,
@@ -312,14 +377,27 @@ fn codecs_of(m: &RtcMedia, payload_types: &[u8]) -> Vec<(u8, String, u32)> {
 /// What the remote SDP settles, whether it is an offer we answer or the answer to our offer
 /// (RFC 3264 reads both the same way): the first of its payload types that is PCMU or PCMA
 /// (else G.722), its telephone-event payload type, where to send, and our direction, the
-/// mirror of its own.
-pub(crate) fn negotiate(sd: &SessionDescription) -> Result<Negotiated, SdpError> {
+/// mirror of its own; and, as `srtp` says, the first `a=crypto` line we can use: none with
+/// `off` (and `RTP/SAVP` refused), SRTP when there is one with `optional`, and a line required
+/// with `mandatory` or an `RTP/SAVP` m-line.
+pub(crate) fn negotiate(sd: &SessionDescription, srtp: SrtpMode) -> Result<Negotiated, SdpError> {
     let audio = &sd.audio;
     if audio.port == 0 {
         return Err(SdpError::MediaRejected);
     }
-    if !audio.protocol.eq_ignore_ascii_case("RTP/AVP") {
+    let savp = audio.protocol.eq_ignore_ascii_case(SAVP);
+    if !savp && !audio.protocol.eq_ignore_ascii_case(AVP) {
         return Err(SdpError::UnsupportedTransport(audio.protocol.clone()));
+    }
+    let crypto = match srtp {
+        SrtpMode::Off if savp => {
+            return Err(SdpError::UnsupportedTransport(audio.protocol.clone()))
+        }
+        SrtpMode::Off => None,
+        SrtpMode::Optional | SrtpMode::Mandatory => audio.crypto.first().cloned(),
+    };
+    if crypto.is_none() && (savp || srtp == SrtpMode::Mandatory) {
+        return Err(SdpError::NoUsableCrypto);
     }
     // G.711 first, in the peer's order (every PBX transcodes it, and it is what recordings and
     // speech engines expect); G.722 only when it is all the peer has in common with us.
@@ -342,6 +420,8 @@ pub(crate) fn negotiate(sd: &SessionDescription) -> Result<Negotiated, SdpError>
         media_lines: sd.media_lines.clone(),
         audio_index: sd.audio_index,
         rtcp_mux: audio.rtcp_mux,
+        protocol: audio.protocol.clone(),
+        srtp: crypto,
     })
 }
 
@@ -445,6 +525,7 @@ fn attr(key: &str, value: Option<String>) -> Attribute {
 
 fn audio_media(
     port: u16,
+    protocol: &str,
     codecs: &[(u8, AudioCodec)],
     telephone_event_pt: Option<u8>,
     direction: MediaDirection,
@@ -470,7 +551,7 @@ fn audio_media(
                 value: port as isize,
                 range: None,
             },
-            protos: vec!["RTP".to_string(), "AVP".to_string()],
+            protos: protocol.split('/').map(str::to_string).collect(),
             formats,
         },
         attributes,
@@ -533,13 +614,25 @@ mod tests {
         a=maxptime:150\r\n\
         a=sendrecv\r\n";
 
+    fn keys() -> LocalKeys {
+        LocalKeys::generate()
+    }
+
     fn offer_with(media: &str) -> String {
         format!("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n{media}")
     }
 
     #[test]
     fn offer_text_is_exact() {
-        let offer = build_offer(42, 7, LOCAL, 10_000, MediaDirection::SendRecv);
+        let offer = build_offer(
+            42,
+            7,
+            LOCAL,
+            10_000,
+            MediaDirection::SendRecv,
+            SrtpMode::Off,
+            &keys(),
+        );
         assert_eq!(
             offer,
             "v=0\r\n\
@@ -567,6 +660,8 @@ mod tests {
             LOCAL,
             10_002,
             MediaDirection::SendRecv,
+            SrtpMode::Off,
+            &keys(),
         ))
         .unwrap();
         assert_eq!(sd.session_id, u64::MAX);
@@ -588,9 +683,10 @@ mod tests {
                 ptime: Some(20),
                 telephone_event_pt: Some(101),
                 rtcp_mux: true,
+                crypto: vec![],
             }
         );
-        let n = negotiate(&sd).unwrap();
+        let n = negotiate(&sd, SrtpMode::Off).unwrap();
         assert_eq!((n.codec_pt, n.codec), (0, AudioCodec::Pcmu));
         assert_eq!(n.remote, SocketAddr::new(LOCAL, 10_002));
     }
@@ -598,12 +694,20 @@ mod tests {
     #[test]
     fn ipv6_offer_round_trip() {
         let ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
-        let offer = build_offer(1, 2, ip, 20_000, MediaDirection::SendRecv);
+        let offer = build_offer(
+            1,
+            2,
+            ip,
+            20_000,
+            MediaDirection::SendRecv,
+            SrtpMode::Off,
+            &keys(),
+        );
         assert!(offer.contains("o=- 1 2 IN IP6 2001:db8::1\r\n"));
         assert!(offer.contains("c=IN IP6 2001:db8::1\r\n"));
         let sd = parse(&offer).unwrap();
         assert_eq!(sd.audio.address, ip);
-        let n = negotiate(&sd).unwrap();
+        let n = negotiate(&sd, SrtpMode::Off).unwrap();
         assert_eq!(n.remote, "[2001:db8::1]:20000".parse().unwrap());
     }
 
@@ -614,7 +718,7 @@ mod tests {
         assert_eq!(sd.audio.payload_types, vec![0]);
         assert_eq!(sd.audio.telephone_event_pt, None);
         assert_eq!(sd.audio.ptime, None);
-        let n = negotiate(&sd).unwrap();
+        let n = negotiate(&sd, SrtpMode::Off).unwrap();
         assert_eq!(
             n,
             Negotiated {
@@ -626,9 +730,11 @@ mod tests {
                 media_lines: sd.media_lines.clone(),
                 audio_index: 0,
                 rtcp_mux: false,
+                protocol: "RTP/AVP".into(),
+                srtp: None,
             }
         );
-        let answer = build_answer(5, 5, LOCAL, 10_004, &n);
+        let answer = build_answer(5, 5, LOCAL, 10_004, &n, &keys());
         assert_eq!(
             answer,
             "v=0\r\n\
@@ -642,7 +748,7 @@ mod tests {
              a=sendrecv\r\n"
         );
         // The answer parses, and reading it back as an answer gives the same choice.
-        let back = negotiate(&parse(&answer).unwrap()).unwrap();
+        let back = negotiate(&parse(&answer).unwrap(), SrtpMode::Off).unwrap();
         assert_eq!((back.codec_pt, back.codec), (0, AudioCodec::Pcmu));
         assert_eq!(back.remote, SocketAddr::new(LOCAL, 10_004));
     }
@@ -651,9 +757,9 @@ mod tests {
     fn sipp_static_pt_without_rtpmap() {
         let sd = parse(&offer_with("m=audio 6000 RTP/AVP 8\r\n")).unwrap();
         assert_eq!(sd.audio.codecs, vec![(8, "PCMA".into(), 8000)]);
-        let n = negotiate(&sd).unwrap();
+        let n = negotiate(&sd, SrtpMode::Off).unwrap();
         assert_eq!((n.codec_pt, n.codec), (8, AudioCodec::Pcma));
-        assert!(build_answer(1, 1, LOCAL, 10_000, &n).contains("a=rtpmap:8 PCMA/8000\r\n"));
+        assert!(build_answer(1, 1, LOCAL, 10_000, &n, &keys()).contains("a=rtpmap:8 PCMA/8000\r\n"));
     }
 
     #[test]
@@ -663,11 +769,11 @@ mod tests {
         assert_eq!(sd.audio.codecs[4], (111, "opus".into(), 48000));
         assert_eq!(sd.audio.telephone_event_pt, Some(101));
         assert_eq!(sd.audio.ptime, Some(20));
-        let n = negotiate(&sd).unwrap();
+        let n = negotiate(&sd, SrtpMode::Off).unwrap();
         assert_eq!((n.codec_pt, n.codec), (8, AudioCodec::Pcma));
         assert_eq!(n.telephone_event_pt, Some(101));
         assert_eq!(n.remote, "10.0.0.5:17564".parse().unwrap());
-        let answer = build_answer(9, 9, LOCAL, 10_006, &n);
+        let answer = build_answer(9, 9, LOCAL, 10_006, &n, &keys());
         assert!(
             answer.contains("m=audio 10006 RTP/AVP 8 101\r\n"),
             "{answer}"
@@ -685,10 +791,10 @@ mod tests {
             "m=audio 4000 RTP/AVP 96 97\r\na=rtpmap:96 pcmu/8000\r\na=rtpmap:97 Telephone-Event/8000\r\n",
         ))
         .unwrap();
-        let n = negotiate(&sd).unwrap();
+        let n = negotiate(&sd, SrtpMode::Off).unwrap();
         assert_eq!((n.codec_pt, n.codec), (96, AudioCodec::Pcmu));
         assert_eq!(n.telephone_event_pt, Some(97));
-        let answer = build_answer(1, 1, LOCAL, 10_000, &n);
+        let answer = build_answer(1, 1, LOCAL, 10_000, &n, &keys());
         assert!(answer.contains("m=audio 10000 RTP/AVP 96 97\r\na=rtpmap:96 PCMU/8000\r\na=rtpmap:97 telephone-event/8000\r\na=fmtp:97 0-16\r\n"), "{answer}");
     }
 
@@ -708,7 +814,10 @@ mod tests {
             "m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/16000\r\n",
         ))
         .unwrap();
-        assert_eq!(negotiate(&sd).unwrap_err(), SdpError::NoCommonCodec);
+        assert_eq!(
+            negotiate(&sd, SrtpMode::Off).unwrap_err(),
+            SdpError::NoCommonCodec
+        );
     }
 
     #[test]
@@ -717,7 +826,7 @@ mod tests {
             "m=audio 4000 RTP/AVP 18 101\r\na=rtpmap:18 G729/8000\r\na=fmtp:18 annexb=no\r\na=rtpmap:101 telephone-event/8000\r\n",
         ))
         .unwrap();
-        let err = negotiate(&sd).unwrap_err();
+        let err = negotiate(&sd, SrtpMode::Off).unwrap_err();
         assert_eq!(err, SdpError::NoCommonCodec);
         assert_eq!(
             err.to_string(),
@@ -737,12 +846,12 @@ mod tests {
                 "m=audio 4000 RTP/AVP 0\r\na={offered}\r\n"
             )))
             .unwrap();
-            let n = negotiate(&sd).unwrap();
+            let n = negotiate(&sd, SrtpMode::Off).unwrap();
             assert_eq!(n.direction, answered, "{offered}");
-            let answer = build_answer(1, 1, LOCAL, 10_000, &n);
+            let answer = build_answer(1, 1, LOCAL, 10_000, &n, &keys());
             assert!(answer.ends_with(&format!("a={}\r\n", answered.as_str())));
             // Reading that answer back, we are in the offered direction again.
-            let back = negotiate(&parse(&answer).unwrap()).unwrap();
+            let back = negotiate(&parse(&answer).unwrap(), SrtpMode::Off).unwrap();
             assert_eq!(back.direction.as_str(), offered);
         }
     }
@@ -788,7 +897,7 @@ mod tests {
     fn ipv6_connection_line() {
         let sdp = "v=0\r\no=- 1 1 IN IP6 2001:db8::5\r\ns=-\r\nc=IN IP6 2001:db8::5\r\nt=0 0\r\n\
                    m=audio 4000 RTP/AVP 8\r\n";
-        let n = negotiate(&parse(sdp).unwrap()).unwrap();
+        let n = negotiate(&parse(sdp).unwrap(), SrtpMode::Off).unwrap();
         assert_eq!(n.remote, "[2001:db8::5]:4000".parse().unwrap());
     }
 
@@ -854,15 +963,21 @@ mod tests {
     fn port_zero_is_rejected() {
         let sd = parse(&offer_with("m=audio 0 RTP/AVP 0\r\n")).unwrap();
         assert_eq!(sd.audio.port, 0);
-        assert_eq!(negotiate(&sd).unwrap_err(), SdpError::MediaRejected);
-        assert_eq!(negotiate(&sd).unwrap_err(), SdpError::MediaRejected);
+        assert_eq!(
+            negotiate(&sd, SrtpMode::Off).unwrap_err(),
+            SdpError::MediaRejected
+        );
+        assert_eq!(
+            negotiate(&sd, SrtpMode::Off).unwrap_err(),
+            SdpError::MediaRejected
+        );
     }
 
     #[test]
     fn srtp_is_unsupported() {
         let sd = parse(&offer_with("m=audio 4000 RTP/SAVP 0\r\n")).unwrap();
         assert_eq!(
-            negotiate(&sd).unwrap_err(),
+            negotiate(&sd, SrtpMode::Off).unwrap_err(),
             SdpError::UnsupportedTransport("RTP/SAVP".into())
         );
     }
@@ -883,8 +998,8 @@ mod tests {
         let sd = parse(&sdp).unwrap();
         assert_eq!(sd.audio_index, 1);
         assert_eq!(sd.media_lines.len(), 3);
-        let n = negotiate(&sd).unwrap();
-        let answer = build_answer(1, 1, LOCAL, 10_000, &n);
+        let n = negotiate(&sd, SrtpMode::Off).unwrap();
+        let answer = build_answer(1, 1, LOCAL, 10_000, &n, &keys());
         let m_lines: Vec<&str> = answer.lines().filter(|l| l.starts_with("m=")).collect();
         assert_eq!(
             m_lines,
@@ -943,11 +1058,11 @@ mod tests {
 
     #[test]
     fn g711_is_preferred_and_g722_is_the_fallback() {
-        let n = negotiate(&parse(ASTERISK).unwrap()).unwrap();
+        let n = negotiate(&parse(ASTERISK).unwrap(), SrtpMode::Off).unwrap();
         assert_eq!((n.codec_pt, n.codec), (8, AudioCodec::Pcma));
         let only_g722 = offer_with("m=audio 4000 RTP/AVP 9 101\r\na=rtpmap:9 G722/8000\r\na=rtpmap:101 telephone-event/8000\r\n");
-        let n = negotiate(&parse(&only_g722).unwrap()).unwrap();
+        let n = negotiate(&parse(&only_g722).unwrap(), SrtpMode::Off).unwrap();
         assert_eq!((n.codec_pt, n.codec), (9, AudioCodec::G722));
-        assert!(build_answer(1, 1, LOCAL, 4000, &n).contains("a=rtpmap:9 G722/8000"));
+        assert!(build_answer(1, 1, LOCAL, 4000, &n, &keys()).contains("a=rtpmap:9 G722/8000"));
     }
 }

@@ -79,7 +79,9 @@ fn on_ack(call: &Call) {
         .dialog()
         .and_then(|d| d.last_remote_ack())
         .map(|ack| String::from_utf8_lossy(&ack.body).into_owned());
-    if let Some(Ok(n)) = ack_sdp.map(|b| sdp::parse(&b).and_then(|a| sdp::negotiate(&a))) {
+    if let Some(Ok(n)) =
+        ack_sdp.map(|b| sdp::parse(&b).and_then(|a| sdp::negotiate(&a, call.ctx.config.srtp)))
+    {
         call.media.start(&call.ctx, &call.id, &n);
     }
 }

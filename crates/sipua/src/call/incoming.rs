@@ -68,7 +68,7 @@ pub(crate) async fn accept(
             }
         }
     };
-    let offer = match offer_of(&req) {
+    let offer = match offer_of(&req, ctx.config.srtp) {
         Ok(offer) => offer,
         Err(e) => {
             tracing::info!(error = %e, "rejecting INVITE: unusable SDP offer");
@@ -193,12 +193,15 @@ pub(crate) async fn accept(
 }
 
 /// The SDP offer of an INVITE, `None` without a body (we offer in our 200 then).
-fn offer_of(req: &sip::Request) -> std::result::Result<Option<sdp::Negotiated>, sdp::SdpError> {
+fn offer_of(
+    req: &sip::Request,
+    srtp: crate::config::SrtpMode,
+) -> std::result::Result<Option<sdp::Negotiated>, sdp::SdpError> {
     if req.body.is_empty() {
         return Ok(None);
     }
     sdp::parse(&String::from_utf8_lossy(&req.body))
-        .and_then(|s| sdp::negotiate(&s))
+        .and_then(|s| sdp::negotiate(&s, srtp))
         .map(Some)
 }
 

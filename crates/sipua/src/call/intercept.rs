@@ -48,7 +48,7 @@ async fn early_update(call: &Arc<Call>, tx: &mut Transaction) -> Result<()> {
         return Ok(tx.reply(StatusCode::OK).await?);
     }
     let negotiated = match sdp::parse(&String::from_utf8_lossy(&tx.original.body))
-        .and_then(|s| sdp::negotiate(&s))
+        .and_then(|s| sdp::negotiate(&s, call.ctx.config.srtp))
     {
         Ok(n) => n,
         Err(e) => {

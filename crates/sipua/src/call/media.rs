@@ -1,11 +1,14 @@
 //! A call's media: the RTP ports reserved for it (and their public mapping, by STUN when a
 //! server is configured), then the RTP session that starts when the call is answered (our
 //! 200 OK, or the peer's 2xx), follows re-INVITEs and ends with the call; and the SDP we send.
-//! It takes the [`UaContext`] and knows nothing of the call around it.
+//! It takes the [`UaContext`] and knows nothing of the call around it. With SRTP on, the call
+//! has its own SDES keys (one per suite) for its whole life, offered and answered with.
 
+use crate::config::{SrtpMode, TransportKind};
 use crate::context::UaContext;
 use crate::event::Event;
 use crate::media::session::MediaSession;
+use crate::media::srtp::LocalKeys;
 use crate::media::{MediaDirection, MediaEvent, MediaEvents};
 use crate::rtp_ports::{PortLease, RtpPortPair};
 use crate::sdp;
@@ -80,10 +83,15 @@ pub(crate) struct CallMedia {
     last_sdp: Mutex<Option<String>>,
     /// The codec the session started with (for `callInfo`, also after the call ended).
     codec: Mutex<Option<&'static str>>,
+    /// The endpoint's `srtp` mode, and our SDES keys (unused with `off`).
+    srtp: SrtpMode,
+    keys: LocalKeys,
+    /// The plain-transport warning was logged for this call.
+    warned_plain: std::sync::atomic::AtomicBool,
 }
 
 impl CallMedia {
-    pub(super) fn new(ports: CallPorts) -> Self {
+    pub(super) fn new(ports: CallPorts, srtp: SrtpMode) -> Self {
         let CallPorts {
             pair: ports,
             public,
@@ -98,6 +106,25 @@ impl CallMedia {
             sdp_version: AtomicU64::new(0),
             last_sdp: Mutex::new(None),
             codec: Mutex::new(None),
+            srtp,
+            keys: LocalKeys::generate(),
+            warned_plain: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Warns, once per call, when our SDP carries SRTP keys over a transport that does not
+    /// encrypt them (anyone who reads the signalling can decrypt the media then; TLS and WSS,
+    /// and `sips:` URIs, which need TLS, keep them secret).
+    fn warn_plain_keys(&self, ctx: &UaContext) {
+        let plain = !matches!(
+            ctx.config.transport,
+            TransportKind::Tls | TransportKind::Wss
+        );
+        if plain && !self.warned_plain.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                transport = ctx.config.transport.as_str(),
+                "SRTP keys (SDES) sent over a plain SIP transport: use tls or wss to keep them secret"
+            );
         }
     }
 
@@ -127,24 +154,33 @@ impl CallMedia {
     /// an offer) with `direction`.
     pub(super) fn offer(&self, ctx: &UaContext, direction: MediaDirection) -> String {
         let (ip, port) = self.sdp_address(ctx);
+        if self.srtp != SrtpMode::Off {
+            self.warn_plain_keys(ctx);
+        }
         self.sent(sdp::build_offer(
             self.sdp_session,
             self.next_sdp_version(),
             ip,
             port,
             direction,
+            self.srtp,
+            &self.keys,
         ))
     }
 
     /// Our SDP answer to `offer`.
     pub(super) fn answer(&self, ctx: &UaContext, offer: &sdp::Negotiated) -> String {
         let (ip, port) = self.sdp_address(ctx);
+        if offer.srtp.is_some() {
+            self.warn_plain_keys(ctx);
+        }
         self.sent(sdp::build_answer(
             self.sdp_session,
             self.next_sdp_version(),
             ip,
             port,
             offer,
+            &self.keys,
         ))
     }
 
@@ -169,7 +205,7 @@ impl CallMedia {
         let Some((rtp, rtcp)) = self.sockets.lock().ok().and_then(|mut s| s.take()) else {
             return;
         };
-        let params = negotiated.media_params();
+        let params = negotiated.media_params(&self.keys);
         if let Ok(mut c) = self.codec.lock() {
             *c = Some(params.codec.name());
         }
@@ -219,17 +255,17 @@ impl CallMedia {
         ctx: &UaContext,
         negotiated: &sdp::Negotiated,
     ) -> Option<String> {
-        self.session()?.update(negotiated.media_params());
+        self.session()?.update(negotiated.media_params(&self.keys));
         Some(self.answer(ctx, negotiated))
     }
 
     /// Follows the SDP answer to our re-INVITE (hold, resume). Leaves the media as it was when
     /// the answer is unusable.
     pub(super) fn follow_answer(&self, answer: &[u8]) -> Result<(), sdp::SdpError> {
-        let negotiated =
-            sdp::parse(&String::from_utf8_lossy(answer)).and_then(|a| sdp::negotiate(&a))?;
+        let negotiated = sdp::parse(&String::from_utf8_lossy(answer))
+            .and_then(|a| sdp::negotiate(&a, self.srtp))?;
         if let Some(session) = self.session() {
-            session.update(negotiated.media_params());
+            session.update(negotiated.media_params(&self.keys));
         }
         Ok(())
     }

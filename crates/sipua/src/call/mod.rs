@@ -131,7 +131,7 @@ impl Call {
             to,
             state: watch::Sender::new(first_state),
             dialog: Mutex::new(None),
-            media: CallMedia::new(ports),
+            media: CallMedia::new(ports, ctx.config.srtp),
             remote_offer: Mutex::new(None),
             hangup_requested: AtomicBool::new(false),
             cancel_requested: Notify::new(),

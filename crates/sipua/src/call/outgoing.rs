@@ -558,7 +558,7 @@ async fn answered(
         Some(_) if resp.body.is_empty() => Ok(()),
         Some(_) => call.media.follow_answer(&resp.body),
         None => sdp::parse(&String::from_utf8_lossy(&resp.body))
-            .and_then(|a| sdp::negotiate(&a))
+            .and_then(|a| sdp::negotiate(&a, call.ctx.config.srtp))
             .map(|negotiated| call.media.start(&call.ctx, &call.id, &negotiated)),
     };
     match outcome {
@@ -589,7 +589,9 @@ fn early_media(call: &Call, resp: &rsipstack::sip::Response) {
         let _ = call.media.follow_answer(&resp.body);
         return;
     }
-    match sdp::parse(&String::from_utf8_lossy(&resp.body)).and_then(|a| sdp::negotiate(&a)) {
+    match sdp::parse(&String::from_utf8_lossy(&resp.body))
+        .and_then(|a| sdp::negotiate(&a, call.ctx.config.srtp))
+    {
         Ok(negotiated) => {
             tracing::info!(call_id = %call.id, code = resp.status_code.code(), "early media");
             call.media.start(&call.ctx, &call.id, &negotiated);

@@ -163,7 +163,7 @@ impl Call {
     /// stays as it was.
     pub(super) fn answer_offer(&self, offer: &[u8]) -> std::result::Result<String, String> {
         let mut negotiated = sdp::parse(&String::from_utf8_lossy(offer))
-            .and_then(|s| sdp::negotiate(&s))
+            .and_then(|s| sdp::negotiate(&s, self.ctx.config.srtp))
             .map_err(|e| e.to_string())?;
         let held = offer_holds_us(
             negotiated.direction,

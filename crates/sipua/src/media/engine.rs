@@ -290,6 +290,7 @@ mod tests {
             remote: peer.local_addr().unwrap(),
             direction: MediaDirection::SendRecv,
             rtcp_mux: false,
+            srtp: None,
         };
         MediaSession::new(call_id.into(), bind(), bind(), params, Box::new(|_| {})).unwrap()
     }

@@ -14,6 +14,7 @@ mod params;
 pub mod recorder;
 pub mod rtp;
 pub mod session;
+pub mod srtp;
 pub mod stats;
 pub mod tone;
 pub mod wav;

@@ -2,6 +2,7 @@
 //! translates into these, so the session never reads SDP.
 
 use super::codec::AudioCodec;
+use super::srtp::SrtpParams;
 use std::net::SocketAddr;
 
 /// Which ways the media flows (RFC 3264 section 5.1), `sendrecv` unless said otherwise.
@@ -78,6 +79,8 @@ pub struct MediaParams {
     pub direction: MediaDirection,
     /// RTCP shares the RTP port (RFC 5761).
     pub rtcp_mux: bool,
+    /// SRTP suite and keys; `None`: plain RTP.
+    pub srtp: Option<SrtpParams>,
 }
 
 impl MediaParams {

@@ -24,6 +24,7 @@ use super::codec::{AudioCodec, Decoder, Encoder};
 use super::dtmf::{DtmfReceiver, DtmfSender};
 use super::jitter::{JitterBuffer, Playout};
 use super::recorder::{Recorder, RecordingInfo};
+use super::srtp::SrtpSession;
 use super::{stats, MediaDirection, MediaParams};
 use crate::transport::family::sendable;
 use std::net::{SocketAddr, UdpSocket};
@@ -60,6 +61,8 @@ pub type MediaEvents = Box<dyn Fn(MediaEvent) + Send + Sync>;
 struct MediaCounters {
     dropped: AtomicU64,
     frames_dropped: AtomicU64,
+    /// SRTP/SRTCP packets that failed authentication or the replay check (also in `dropped`).
+    srtp_auth_failed: AtomicU64,
 }
 
 /// The mutable state of a session, behind one lock shared by the clock and the receive task.
@@ -84,13 +87,17 @@ struct State {
     /// Resolved when the sender has sent everything queued.
     dtmf_done: Vec<oneshot::Sender<()>>,
     dtmf_rx: DtmfReceiver,
+    /// The SRTP contexts while the call is encrypted.
+    srtp: Option<SrtpSession>,
 }
 
 impl State {
-    fn new(params: MediaParams, now: Instant) -> Self {
+    fn new(params: MediaParams, now: Instant) -> Result<Self, String> {
         let codec = params.codec;
         let frame = codec.samples_per_frame(PTIME_MS);
-        Self {
+        let srtp = params.srtp.clone().map(SrtpSession::new).transpose()?;
+        Ok(Self {
+            srtp,
             stream: RtpStream::new(&params, now),
             encoder: Encoder::new(codec),
             decoder: Decoder::new(codec),
@@ -111,7 +118,7 @@ impl State {
             dtmf_done: Vec::new(),
             dtmf_rx: DtmfReceiver::new(),
             params,
-        }
+        })
     }
 
     /// A re-INVITE changed the codec: new coder state and frame size (the RTP clock, hence the
@@ -214,13 +221,14 @@ impl MediaSession {
         rtcp_socket.set_nonblocking(true)?;
         let local_addr = rtp_socket.local_addr()?;
         let local_port = local_addr.port();
+        let state = State::new(params, Instant::now()).map_err(std::io::Error::other)?;
         Ok(Arc::new(Self {
             call_id,
             local_port,
             local_addr,
             socket: rtp_socket,
             rtcp_socket,
-            state: Mutex::new(State::new(params, Instant::now())),
+            state: Mutex::new(state),
             counters: MediaCounters::default(),
             pcm_out_ready: Notify::new(),
             pcm_in_room: Notify::new(),
@@ -268,8 +276,20 @@ impl MediaSession {
         if params.codec != st.params.codec {
             st.set_codec(params.codec);
         }
+        if let Err(e) = self.update_srtp(st, &params) {
+            tracing::warn!(call_id = %self.call_id, error = %e, "SRTP unchanged");
+        }
         st.stream.update(&st.params, &params, Instant::now());
         st.params = params;
+    }
+
+    /// Follows SDES on a re-INVITE: SRTP on, off, or re-keyed (contexts with unchanged keys kept).
+    fn update_srtp(&self, st: &mut State, params: &MediaParams) -> Result<(), String> {
+        match (&mut st.srtp, &params.srtp) {
+            (Some(session), Some(p)) => session.update(p.clone())?,
+            (srtp, p) => *srtp = p.clone().map(SrtpSession::new).transpose()?,
+        }
+        Ok(())
     }
 
     /// How long the peer has been silent (no RTP, no RTCP) at `now`, while it should be
@@ -337,10 +357,19 @@ impl MediaSession {
     /// Sends this tick's RTP packet; the stream moves on whether the socket took it or not.
     fn send_rtp(&self, st: &mut State, now: Instant) {
         let step = st.params.codec.timestamp_increment(PTIME_MS);
+        let mut srtp = st.srtp.take();
         let packet = st.next_rtp();
-        let delivered = sendable(self.local_addr, packet.to)
-            .and_then(|to| self.socket.send_to(packet.data, to))
-            .is_ok();
+        let sealed = srtp.as_mut().map(|s| s.protect_rtp(packet.data));
+        let data = match &sealed {
+            None => Some(packet.data),
+            Some(sealed) => sealed.as_deref(),
+        };
+        let delivered = data.is_some_and(|data| {
+            sendable(self.local_addr, packet.to)
+                .and_then(|to| self.socket.send_to(data, to))
+                .is_ok()
+        });
+        st.srtp = srtp;
         if !delivered {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -358,10 +387,19 @@ impl MediaSession {
             &self.rtcp_socket
         };
         let ntp = stats::ntp_now(SystemTime::now());
+        let mut srtp = st.srtp.take();
         if let Some(report) = st.stream.sender_report(now, ntp) {
-            let _ =
-                sendable(self.local_addr, report.to).and_then(|to| socket.send_to(report.data, to));
+            let sealed = srtp.as_mut().map(|s| s.protect_rtcp(report.data));
+            let data = match &sealed {
+                None => Some(report.data),
+                Some(sealed) => sealed.as_deref(),
+            };
+            if let Some(data) = data {
+                let _ =
+                    sendable(self.local_addr, report.to).and_then(|to| socket.send_to(data, to));
+            }
         }
+        st.srtp = srtp;
     }
 
     /// Queues DTMF digits as RFC 4733 events; resolves once the last one's end packets went out.
@@ -412,6 +450,8 @@ impl MediaSession {
                 + jitter.duplicate
                 + jitter.too_large,
             frames_dropped: self.counters.frames_dropped.load(Ordering::Relaxed),
+            srtp: st.srtp.as_ref().map(|s| s.suite().name().to_string()),
+            srtp_auth_failures: self.counters.srtp_auth_failed.load(Ordering::Relaxed),
         }
     }
 }
@@ -460,6 +500,11 @@ pub struct SessionStats {
     pub packets_dropped: u64,
     /// Received frames a slow PCM reader missed.
     pub frames_dropped: u64,
+    /// The SRTP suite in use (`AES_CM_128_HMAC_SHA1_80`, ...); `None`: plain RTP.
+    pub srtp: Option<String>,
+    /// SRTP/SRTCP packets dropped for a bad authentication tag or as replays (also counted
+    /// in `packets_dropped`).
+    pub srtp_auth_failures: u64,
 }
 
 #[cfg(test)]
@@ -484,6 +529,7 @@ mod tests {
             remote,
             direction,
             rtcp_mux: false,
+            srtp: None,
         }
     }
 

@@ -58,16 +58,35 @@ impl MediaSession {
     }
 
     /// Handles one datagram from the RTP port: RTCP (mux), DTMF, or audio into the jitter buffer.
+    /// With SRTP, a packet is authenticated and decrypted first (before symmetric RTP may
+    /// latch to its source): one that fails is dropped and counted.
     pub(super) fn on_datagram(&self, data: &[u8], from: SocketAddr, now: Instant) {
         if rtp::is_rtcp(data) {
             return self.on_rtcp(data, now);
         }
+        let mut guard = self.state();
+        let st = &mut *guard;
+        let plain;
+        let data = match st.srtp.as_mut() {
+            None => data,
+            Some(srtp) => match srtp.unprotect_rtp(data) {
+                Ok(p) => {
+                    plain = p;
+                    &plain[..]
+                }
+                Err(why) => {
+                    drop(guard);
+                    tracing::trace!(call_id = %self.call_id, %from, error = %why.0, "SRTP packet dropped");
+                    self.count_auth_failed();
+                    return;
+                }
+            },
+        };
         let Ok(view) = rtp::parse(data) else {
+            drop(guard);
             self.count_dropped();
             return;
         };
-        let mut guard = self.state();
-        let st = &mut *guard;
         let accepted = match st.stream.on_rtp(&st.params, &view, from, now) {
             Ok(accepted) => accepted,
             Err(why) => {
@@ -109,20 +128,44 @@ impl MediaSession {
         }
     }
 
-    /// Handles one RTCP datagram (from either port).
+    /// Handles one RTCP datagram (from either port), SRTCP-checked first with SRTP.
     fn on_rtcp(&self, data: &[u8], now: Instant) {
+        let mut guard = self.state();
+        let st = &mut *guard;
+        let plain;
+        let data = match st.srtp.as_mut() {
+            None => data,
+            Some(srtp) => match srtp.unprotect_rtcp(data) {
+                Ok(p) => {
+                    plain = p;
+                    &plain[..]
+                }
+                Err(why) => {
+                    drop(guard);
+                    tracing::trace!(call_id = %self.call_id, error = %why.0, "SRTCP packet dropped");
+                    self.count_auth_failed();
+                    return;
+                }
+            },
+        };
         let reports = stats::parse_rtcp(data);
         if reports.is_empty() {
+            drop(guard);
             self.count_dropped();
             return;
         }
         let arrival_ntp = stats::ntp_now(SystemTime::now());
-        let mut guard = self.state();
-        let st = &mut *guard;
         st.stream.on_rtcp(&st.params, &reports, arrival_ntp, now);
     }
 
     fn count_dropped(&self) {
         self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count_auth_failed(&self) {
+        self.counters
+            .srtp_auth_failed
+            .fetch_add(1, Ordering::Relaxed);
+        self.count_dropped();
     }
 }
