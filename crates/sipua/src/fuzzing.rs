@@ -7,9 +7,10 @@ use crate::call::{redirect, reliable, session_timer};
 use crate::config::SrtpMode;
 use crate::media::srtp::LocalKeys;
 use crate::media::{dtmf, rtp, stats, wav};
+use crate::sdes;
 use crate::sdp;
 use crate::sip::{digest, guard, hangup_headers, replaces, sipfrag};
-use crate::transport::{framing, stun};
+use crate::transport::{admission, framing, stun};
 use rsipstack::sip::SipMessage;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -161,4 +162,29 @@ pub fn rack(data: &[u8]) {
 pub fn contact_q(data: &[u8]) {
     let values: Vec<String> = text(data).lines().map(str::to_owned).collect();
     let _ = redirect::contacts_by_q(&values);
+}
+
+/// An `a=crypto` value (RFC 4568): what we accept must format back into a line we accept.
+pub fn sdes_crypto(data: &[u8]) {
+    if let Ok(a) = sdes::parse(&text(data)) {
+        let line = sdes::format(a.tag, a.suite, &a.key);
+        assert!(
+            sdes::parse(&line).is_ok(),
+            "our own line is refused: {line}"
+        );
+    }
+}
+
+/// An `acceptFrom` CIDR (from config) matched against an address, and the out-of-dialog check
+/// the admission runs on every datagram from the network.
+pub fn admission(data: &[u8]) {
+    let value = text(data);
+    let (cidr, addr) = value.split_once(' ').unwrap_or((&value, "127.0.0.1"));
+    if let (Ok(cidr), Ok(ip)) = (admission::Cidr::parse(cidr), addr.parse::<IpAddr>()) {
+        let _ = cidr.contains(ip);
+    }
+    if let Some(method) = admission::out_of_dialog_method(data) {
+        let _ = admission::creates_dialog(method);
+        let _ = admission::forbidden_for(data);
+    }
 }

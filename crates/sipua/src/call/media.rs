@@ -123,7 +123,7 @@ impl CallMedia {
         if plain && !self.warned_plain.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 transport = ctx.config.transport.as_str(),
-                "SRTP keys (SDES) sent over a plain SIP transport: use tls or wss to keep them secret"
+                "SRTP keys (SDES) sent over a plain SIP transport: anyone on the path can read them; use tls or wss"
             );
         }
     }

@@ -6,7 +6,7 @@
 //! locator that holds both.
 
 mod address;
-mod admission;
+pub(crate) mod admission;
 mod counters;
 mod dial;
 mod dns;

@@ -1,0 +1,3 @@
+#![no_main]
+// Bytes as they come off the network (or from config) into sipua's parser; see sipua::fuzzing::admission.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sipua::fuzzing::admission(data));
