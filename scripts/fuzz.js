@@ -1,5 +1,5 @@
 // Bounded cargo-fuzz run of every target in fuzz/ (step of `npm test`): one `cargo fuzz build`
-// for all targets, then each target for FUZZ_SECONDS (default 8) from its committed seeds in
+// for all targets, then each target for FUZZ_SECONDS (default 6) from its committed seeds in
 // fuzz/corpus/<target>/ (the corpus growth stays there, git-ignored). Prints inputs tried per
 // target; exits non-zero on any crash, leak, timeout or OOM (libFuzzer leaves the input in
 // fuzz/artifacts/<target>/). Without cargo-fuzz or nightly it skips, except under CI=true.
@@ -13,7 +13,7 @@ const path = require('node:path')
 
 const root = path.join(__dirname, '..')
 const fuzzDir = path.join(root, 'fuzz')
-const seconds = Number(process.env.FUZZ_SECONDS || 8)
+const seconds = Number(process.env.FUZZ_SECONDS || 6)
 const ci = process.env.CI === 'true'
 
 function has(cmd, args) {
