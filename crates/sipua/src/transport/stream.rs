@@ -222,6 +222,24 @@ async fn run(io: Box<dyn Io>, setup: StreamSetup, flow: Arc<StreamFlow>, link: S
     drop(open);
 }
 
+/// Sends our answer to a message the guard refused, traced like every message we send.
+async fn answer(
+    writer: &mut (impl AsyncWrite + Unpin),
+    setup: &StreamSetup,
+    reply: &str,
+) -> Result<(), String> {
+    trace::message(
+        Direction::Sent,
+        setup.transport,
+        setup.remote,
+        reply.as_bytes(),
+    );
+    writer
+        .write_all(reply.as_bytes())
+        .await
+        .map_err(|e| format!("write failed: {e}"))
+}
+
 /// Hands every whole frame in the framer to the stack or answers it; `Err` closes.
 async fn deliver(
     framer: &mut Framer,
@@ -246,16 +264,7 @@ async fn deliver(
                 setup.counters.malformed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(peer = %flow.remote, reason = why, "dropped malformed SIP message");
                 if let Some(reply) = reply {
-                    trace::message(
-                        Direction::Sent,
-                        setup.transport,
-                        setup.remote,
-                        reply.as_bytes(),
-                    );
-                    writer
-                        .write_all(reply.as_bytes())
-                        .await
-                        .map_err(write_err)?;
+                    answer(writer, setup, &reply).await?;
                     setup
                         .counters
                         .bad_request_sent
@@ -265,16 +274,7 @@ async fn deliver(
             Ok(Some(Frame::Refused { reply })) => {
                 setup.counters.refused.fetch_add(1, Ordering::Relaxed);
                 if let Some(reply) = reply {
-                    trace::message(
-                        Direction::Sent,
-                        setup.transport,
-                        setup.remote,
-                        reply.as_bytes(),
-                    );
-                    writer
-                        .write_all(reply.as_bytes())
-                        .await
-                        .map_err(write_err)?;
+                    answer(writer, setup, &reply).await?;
                 }
             }
             Err(desync) => {

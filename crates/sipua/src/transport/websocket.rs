@@ -132,6 +132,19 @@ async fn run(mut ws: Ws, setup: StreamSetup, flow: Arc<StreamFlow>, link: StackL
     drop(open);
 }
 
+/// Sends our answer to a message the guard refused, traced like every message we send.
+async fn answer(ws: &mut Ws, setup: &StreamSetup, reply: String) -> Result<(), String> {
+    trace::message(
+        Direction::Sent,
+        setup.transport,
+        setup.remote,
+        reply.as_bytes(),
+    );
+    ws.send(Message::text(reply))
+        .await
+        .map_err(|e| format!("write failed: {e}"))
+}
+
 /// One WebSocket message: a whole SIP message (its boundary is the frame's), or a CRLF
 /// keep-alive some servers send inside a message.
 async fn deliver(
@@ -153,15 +166,7 @@ async fn deliver(
     if let Some(refusal) = conformance::check(bytes) {
         setup.counters.refused.fetch_add(1, Ordering::Relaxed);
         if let Some(reply) = reply_for(bytes, &refusal) {
-            trace::message(
-                Direction::Sent,
-                setup.transport,
-                setup.remote,
-                reply.as_bytes(),
-            );
-            ws.send(Message::text(reply))
-                .await
-                .map_err(|e| format!("write failed: {e}"))?;
+            answer(ws, setup, reply).await?;
         }
         return Ok(());
     }
@@ -171,15 +176,7 @@ async fn deliver(
             setup.counters.malformed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(peer = %flow.remote, reason = why, "dropped malformed SIP message");
             if let Some(reply) = bad_request_for(bytes, why) {
-                trace::message(
-                    Direction::Sent,
-                    setup.transport,
-                    setup.remote,
-                    reply.as_bytes(),
-                );
-                ws.send(Message::text(reply))
-                    .await
-                    .map_err(|e| format!("write failed: {e}"))?;
+                answer(ws, setup, reply).await?;
                 setup
                     .counters
                     .bad_request_sent
