@@ -277,7 +277,7 @@ export interface ConfigInput {
   acceptFrom?: Array<string>
   /** Per-source token bucket for requests from sources not accepted. */
   rateLimit?: RateLimitInput
-  /** Largest SIP message in bytes (UDP default and cap 8192, streams 65535). */
+  /** Largest SIP datagram in bytes (UDP: default and at most 8192; streams keep a fixed 65535). */
   maxMessageSize?: number
 }
 

@@ -135,7 +135,7 @@ pub struct ConfigInput {
     /// Per-source token bucket for requests from sources not accepted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitInput>,
-    /// Largest SIP message in bytes (UDP default and cap 8192, streams 65535).
+    /// Largest SIP datagram in bytes (UDP: default and at most 8192; streams keep a fixed 65535).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_message_size: Option<u32>,
 }
