@@ -131,6 +131,31 @@ mod tests {
     }
 
     #[test]
+    fn rfc4475_inv2543_gets_a_transaction_key_once_normalized_and_its_retransmission_the_same() {
+        use rsipstack::transaction::key::{TransactionKey, TransactionRole};
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/rfc4475/inv2543.dat"
+        );
+        let raw = std::fs::read(path).unwrap();
+        let key = |bytes: &[u8]| {
+            let rsipstack::sip::SipMessage::Request(req) =
+                rsipstack::sip::SipMessage::try_from(bytes).unwrap()
+            else {
+                panic!("not a request")
+            };
+            TransactionKey::from_request(&req, TransactionRole::Server).map(|k| k.to_string())
+        };
+        // the gap: rsipstack keys no transaction for it, so it is dropped
+        assert!(key(&raw).is_err());
+        let fixed = crate::sip::normalize::normalize(&raw).unwrap();
+        let first = key(&fixed).unwrap();
+        assert_eq!(key(&crate::sip::normalize::normalize(&raw).unwrap()).unwrap(), first);
+        // no branch: the §17.2.3 key of rsipstack (the Via sent-by) is the one used
+        assert!(first.ends_with("iftgw.example.com.2543"), "{first}");
+    }
+
+    #[test]
     fn the_derived_tag_leaves_our_responses_and_no_other_tag_does() {
         let from = format!("<sip:a@y>;tag={}", tag_for("c1"));
         assert_eq!(untagged(&from, "c1").as_deref(), Some("<sip:a@y>"));
