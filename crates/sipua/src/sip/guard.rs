@@ -30,9 +30,12 @@ pub(crate) fn classify(packet: &[u8], max: usize) -> Verdict {
     if let Some(refusal) = conformance::check(packet) {
         return Verdict::Refuse(refusal);
     }
-    // parsed as the stack will get it: `normalize` rewrites what rsipstack cannot read
-    let rewritten = normalize(packet);
-    match parse_checked(rewritten.as_deref().unwrap_or(packet)) {
+    // what fails to parse may parse as the stack will get it, once `normalize` rewrote it
+    // (RFC 5118 §4.10); only then, so that a message needing no rewrite is not copied here
+    let parsed = parse_checked(packet)
+        .map(drop)
+        .or_else(|why| normalize(packet).map_or(Err(why), |fixed| parse_checked(&fixed).map(drop)));
+    match parsed {
         Ok(_) => Verdict::Pass,
         Err(why) => Verdict::Drop(why),
     }

@@ -150,7 +150,10 @@ mod tests {
         assert!(key(&raw).is_err());
         let fixed = crate::sip::normalize::normalize(&raw).unwrap();
         let first = key(&fixed).unwrap();
-        assert_eq!(key(&crate::sip::normalize::normalize(&raw).unwrap()).unwrap(), first);
+        assert_eq!(
+            key(&crate::sip::normalize::normalize(&raw).unwrap()).unwrap(),
+            first
+        );
         // no branch: the §17.2.3 key of rsipstack (the Via sent-by) is the one used
         assert!(first.ends_with("iftgw.example.com.2543"), "{first}");
     }
