@@ -144,10 +144,12 @@ mod tests {
             else {
                 panic!("not a request")
             };
-            TransactionKey::from_request(&req, TransactionRole::Server).map(|k| k.to_string())
+            TransactionKey::from_request(&req, TransactionRole::Server)
+                .map(|k| k.to_string())
+                .ok()
         };
         // the gap: rsipstack keys no transaction for it, so it is dropped
-        assert!(key(&raw).is_err());
+        assert_eq!(key(&raw), None);
         let fixed = crate::sip::normalize::normalize(&raw).unwrap();
         let first = key(&fixed).unwrap();
         assert_eq!(
