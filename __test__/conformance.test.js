@@ -165,9 +165,13 @@ test('RFC 4475 and RFC 5118 messages get the RFC answer over UDP and TCP; a call
     if (INVALID.has(name.split('/')[1])) invalid++
     else valid++
     const deadline = Date.now() + (want === null ? 300 : 3000)
+    let answeredAt = null
     while (Date.now() < deadline) {
       const finals = inbox.filter((r) => code(r) >= 200).length
-      if (want === null ? false : want === 'call' ? calls.length > before && finals : copies > 1 ? finals >= copies : inbox.length) break
+      if (finals && !answeredAt) answeredAt = Date.now()
+      // a copy taken for a new transaction would get its own answer within this grace
+      const settled = answeredAt && Date.now() - answeredAt >= 300
+      if (want === null ? false : want === 'call' ? calls.length > before && finals : copies > 1 ? settled : inbox.length) break
       await new Promise((r) => setTimeout(r, 20))
     }
     for (const r of inbox) assertParses(name, r)
