@@ -14,6 +14,7 @@
 //! missing From tag as empty rather than fail.
 
 use super::message::stable_hash;
+use super::quoted::quoting;
 use rsipstack::sip::{Header, SipMessage};
 use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transport::SipAddr;
@@ -46,15 +47,28 @@ pub(crate) fn add_from_tag(lines: &mut [String]) {
         .skip(1)
         .find(|l| matches!(header_name(l).as_str(), "from" | "f"));
     if let Some(from) = from {
-        let has_tag = from
-            .split(';')
-            .skip(1)
-            .any(|p| p.trim().to_ascii_lowercase().starts_with("tag"));
-        if !has_tag {
+        if !has_tag(from.split_once(':').map_or("", |(_, v)| v)) {
             from.push_str(";tag=");
             from.push_str(&tag_for(&call_id));
         }
     }
+}
+
+/// Whether a From value has a `tag` header parameter: one after the `>` of a name-addr (not a
+/// URI parameter, not inside a quoted display name), or after a bare addr-spec (RFC 3261 §20.10:
+/// its parameters are the header's).
+fn has_tag(value: &str) -> bool {
+    let params = value
+        .char_indices()
+        .zip(quoting(value))
+        .filter(|(_, (c, quoted))| !quoted && *c == '>')
+        .last()
+        .map_or(0, |((i, _), _)| i + 1);
+    value[params..].split(';').skip(1).any(|p| {
+        p.split('=')
+            .next()
+            .is_some_and(|name| name.trim().eq_ignore_ascii_case("tag"))
+    })
 }
 
 /// `value` without the tag [`add_from_tag`] gave this Call-ID, `None` when it has not that tag.
@@ -120,6 +134,14 @@ mod tests {
         let mut again = lines("BYE sip:b@x SIP/2.0\r\nFrom: <sip:a@y>\r\nCall-ID: c1");
         add_from_tag(&mut again);
         assert!(again[1].ends_with(&tag_for("c1")), "same dialog, same tag");
+        for tagless in [
+            r#"<sip:a@y;tag=u>"#,
+            r#""a;tag=q" <sip:a@y>"#,
+            "<sip:a@y>;tags=2",
+        ] {
+            assert!(!has_tag(tagless), "{tagless}");
+        }
+        assert!(has_tag("sip:a@y ; Tag = 3") && has_tag(r#""x>" <sip:a@y>;tag=4"#));
         for kept in [
             "INVITE sip:b@x SIP/2.0\r\nFrom: <sip:a@y>;tag=9\r\nCall-ID: c1",
             "SIP/2.0 200 OK\r\nFrom: <sip:a@y>\r\nCall-ID: c1",
