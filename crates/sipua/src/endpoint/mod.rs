@@ -31,6 +31,7 @@ use crate::sip::inspect::Inspectors;
 use crate::sip::late_answer::LateAnswers;
 use crate::sip::message::extra_headers;
 use crate::sip::remote_target::RemoteTargets;
+use crate::sip::rfc2543::Rfc2543Tags;
 use crate::sip::via_received::ViaReceived;
 use crate::transport::{
     family, Addressing, Admission, GuardedUdpSocket, Locator, NextHop, StackResolver,
@@ -197,6 +198,7 @@ impl Endpoint {
                 Box::new(hangup_headers.clone()),
                 Box::new(late_answers.clone()),
                 Box::new(ViaRewrite(addressing.clone())),
+                Box::new(Rfc2543Tags),
             ])))
             .with_transport_layer(transport_layer)
             .with_cancel_token(cancel.clone())

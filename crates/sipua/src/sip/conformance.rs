@@ -3,6 +3,8 @@
 //! outright so that no answer would ever go out): RFC 4475 §3.1.2/§3.3 name the answers.
 //! Pure: bytes in, the response's status and extra headers out.
 
+use super::quoted::quoting;
+
 /// Methods we implement (also our `Allow`).
 pub(crate) const ALLOW: &str =
     "INVITE, ACK, BYE, CANCEL, OPTIONS, PRACK, UPDATE, INFO, REFER, NOTIFY";
@@ -109,6 +111,11 @@ pub(crate) fn check(packet: &[u8]) -> Option<Refusal> {
         return refuse(505, "Version Not Supported");
     }
     let (hs, body) = headers(&text);
+    // in octets of the datagram, not of its lossy text (RFC 4475 mpart01's binary part)
+    let body_len = packet
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |i| packet.len() - i - 4);
     // CSeq's method must be the request's (RFC 4475 §3.1.2.17/18).
     let cseq: Vec<&str> = hs
         .iter()
@@ -129,7 +136,7 @@ pub(crate) fn check(packet: &[u8]) -> Option<Refusal> {
             return refuse(400, "Conflicting Content-Length");
         }
         match first.parse::<usize>() {
-            Ok(n) if n <= body.len() => {}
+            Ok(n) if n <= body_len => {}
             _ => return refuse(400, "Bad Content-Length"),
         }
     }
@@ -207,19 +214,11 @@ fn well_formed_address(value: &str) -> bool {
     if !value.contains('<') && value.contains('?') {
         return false;
     }
-    let (mut quoted, mut escaped) = (false, false);
+    let mut chars = quoting(value);
     let mut prev = ' ';
-    for c in value.chars() {
-        if quoted {
+    for (c, quoted) in chars.by_ref() {
+        if !quoted {
             match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => quoted = false,
-                _ => {}
-            }
-        } else {
-            match c {
-                '"' => quoted = true,
                 c if c.is_whitespace() && prev == '<' => return false,
                 '>' if prev.is_whitespace() => return false,
                 _ => {}
@@ -227,7 +226,7 @@ fn well_formed_address(value: &str) -> bool {
         }
         prev = c;
     }
-    !quoted
+    !chars.unterminated()
 }
 
 /// A session request's body must be SDP we read, and its `Accept` must allow SDP for our answer.

@@ -3,6 +3,8 @@
 //! response, and dropped. Pure functions over bytes; the transports call them.
 
 use super::conformance::{self, Refusal};
+use super::message::stable_hash;
+use super::normalize::normalize;
 use rsipstack::sip::SipMessage;
 
 /// Largest datagram we accept; rsipstack reads into an 8 KiB buffer and would truncate more.
@@ -28,7 +30,12 @@ pub(crate) fn classify(packet: &[u8], max: usize) -> Verdict {
     if let Some(refusal) = conformance::check(packet) {
         return Verdict::Refuse(refusal);
     }
-    match parse_checked(packet) {
+    // what fails to parse may parse as the stack will get it, once `normalize` rewrote it
+    // (RFC 5118 §4.10); only then, so that a message needing no rewrite is not copied here
+    let parsed = parse_checked(packet)
+        .map(drop)
+        .or_else(|why| normalize(packet).map_or(Err(why), |fixed| parse_checked(&fixed).map(drop)));
+    match parsed {
         Ok(_) => Verdict::Pass,
         Err(why) => Verdict::Drop(why),
     }
@@ -113,13 +120,6 @@ pub(crate) fn reply_for(packet: &[u8], refusal: &Refusal) -> Option<String> {
     }
     out.push_str("Content-Length: 0\r\n\r\n");
     Some(out)
-}
-
-/// A To tag stable for one Call-ID, so a retransmitted request gets the same response.
-fn stable_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-    })
 }
 
 #[cfg(test)]

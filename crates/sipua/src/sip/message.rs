@@ -2,6 +2,14 @@
 
 use rsipstack::sip::{self, Header};
 
+/// FNV-1a of a Call-ID: the tags we make up for a request (a refused one's To tag, an RFC 2543
+/// From tag) are stable for it, so a retransmission gets the same.
+pub(crate) fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
+}
+
 /// Every header of `headers` as `(name, value)`, in order, names as written on the wire.
 pub(crate) fn header_pairs(headers: &sip::Headers) -> Vec<(String, String)> {
     headers

@@ -2,8 +2,14 @@
 //! the stack sees the message: folded lines (§7.3.1) and linear whitespace around `;`, `=` (and
 //! `/` in Via) in the address and Via headers (§25.1 SEMI/EQUAL/SLASH = SWS x SWS). rsipstack
 //! reads `;  tag = x` as no tag ("from tags missing") and drops RFC 4475 §3.1.1.1 (wsinv).
+//! Also what it cannot take although other RFCs have us accept it: RFC 2543's tagless From
+//! ([`rfc2543`]) and RFC 3261's own ABNF's three-colon IPv6 reference (RFC 5118 §4.10).
 //! Pure: the same message with those values written compactly; the body is untouched, so
 //! Content-Length stays right. Upstream: rsipstack's header-parameter parser should skip SWS.
+
+use super::quoted::quoting;
+use super::rfc2543;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Headers whose parameters rsipstack splits on the bare separators (long and compact names).
 const REWRITTEN: &[&str] = &["from", "f", "to", "t", "via", "v", "contact", "m"];
@@ -22,13 +28,17 @@ pub(crate) fn normalize(packet: &[u8]) -> Option<Vec<u8>> {
             _ => lines.push(line.to_string()),
         }
     }
-    for line in lines.iter_mut().skip(1) {
-        if is_rewritten(line) {
+    for (i, line) in lines.iter_mut().enumerate() {
+        if i > 0 && is_rewritten(line) {
             let (name, value) = line.split_once(':').unwrap_or((line.as_str(), ""));
             let via = matches!(name.trim().to_ascii_lowercase().as_str(), "via" | "v");
             *line = format!("{}: {}", name.trim(), compact(value.trim(), via));
         }
+        if line.contains(":::") {
+            *line = two_colons(line);
+        }
     }
+    rfc2543::add_from_tag(&mut lines);
     let mut out = lines.join("\r\n").into_bytes();
     out.extend_from_slice(&packet[split..]);
     (out != packet).then_some(out)
@@ -45,35 +55,46 @@ fn is_rewritten(line: &str) -> bool {
 fn compact(value: &str, via: bool) -> String {
     let is_sep = |c: char| c == ';' || c == '=' || (via && c == '/');
     let mut out = String::with_capacity(value.len());
-    let (mut quoted, mut escaped) = (false, false);
-    let mut chars = value.chars().peekable();
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => quoted = false,
-                _ => {}
-            }
+    let mut chars = quoting(value).peekable();
+    while let Some((c, quoted)) = chars.next() {
+        if quoted || !c.is_whitespace() {
             out.push(c);
             continue;
         }
-        if c == '"' {
-            quoted = true;
-        }
-        if c.is_whitespace() {
-            // whitespace before a separator, or a run of it: dropped / collapsed to one space
-            while chars.peek().is_some_and(|n| n.is_whitespace()) {
-                chars.next();
-            }
-            if chars.peek().is_some_and(|&n| is_sep(n)) || out.ends_with(is_sep) {
-                continue;
-            }
-            out.push(' ');
+        // whitespace before a separator, or a run of it: dropped / collapsed to one space
+        while chars.next_if(|&(n, q)| !q && n.is_whitespace()).is_some() {}
+        if chars.peek().is_some_and(|&(n, q)| !q && is_sep(n)) || out.ends_with(is_sep) {
             continue;
         }
-        out.push(c);
+        out.push(' ');
     }
+    out
+}
+
+/// `[h:h:::a.b.c.d]` written `[h:h::a.b.c.d]`: RFC 3261 §25.1's `IPv6address`, taken from the
+/// obsoleted RFC 2373, derives three colons before an embedded IPv4 address, which RFC 4291
+/// (and rsipstack, and `std`) reject. RFC 5118 §4.10 says "an implementation must tolerate both
+/// of the above constructs", so we accept it and read the one address both spell. Only that
+/// position is rewritten, and only when the result is an IPv6 address: `[::::1]` or a `:::`
+/// without an IPv4 tail stays, and is refused as it was.
+fn two_colons(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|c| open + c) else {
+            break;
+        };
+        let inner = &rest[open + 1..close];
+        let fixed = inner.split_once(":::").and_then(|(head, v4)| {
+            let two = format!("{head}::{v4}");
+            (v4.parse::<Ipv4Addr>().is_ok() && two.parse::<Ipv6Addr>().is_ok()).then_some(two)
+        });
+        out.push_str(&rest[..=open]);
+        out.push_str(fixed.as_deref().unwrap_or(inner));
+        out.push(']');
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -101,6 +122,21 @@ mod tests {
             out.contains("From: \"a ; b = c\" <sip:x@y>;tag=1\r\n"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn three_colons_before_an_embedded_ipv4_address_read_as_two_and_nothing_else_does() {
+        assert_eq!(
+            two_colons("OPTIONS sip:user@[2001:db8:::192.0.2.1] SIP/2.0"),
+            "OPTIONS sip:user@[2001:db8::192.0.2.1] SIP/2.0"
+        );
+        for kept in [
+            "To: <sip:[2001:db8:::10]>",
+            "To: <sip:[::::192.0.2.1]>",
+            "X: [a:::b",
+        ] {
+            assert_eq!(two_colons(kept), kept);
+        }
     }
 
     #[test]

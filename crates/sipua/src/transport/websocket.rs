@@ -10,6 +10,7 @@ use super::keepalive::{KeepAlive, KeepAliveAction};
 use super::stream::{hand_to_stack, register, Io, StackLink, StreamFlow, StreamSetup};
 use crate::sip::conformance;
 use crate::sip::guard::{bad_request_for, parse_checked, reply_for};
+use crate::sip::normalize::normalize;
 use crate::sip::trace::{self, Direction};
 use futures_util::{SinkExt, StreamExt};
 use rsipstack::transport::connection::TransportEvent;
@@ -170,6 +171,9 @@ async fn deliver(
         }
         return Ok(());
     }
+    // what rsipstack cannot read, rewritten as on UDP and TCP (the body untouched)
+    let rewritten = normalize(bytes);
+    let bytes = rewritten.as_deref().unwrap_or(bytes);
     match parse_checked(bytes) {
         Ok(msg) => hand_to_stack(msg, flow, setup, to_stack),
         Err(why) => {
