@@ -8,8 +8,10 @@
 //! statelessly while its token bucket lasts, then dropped: a scanner flood costs one bucket
 //! look-up per datagram and never reaches the stack, the call table or the RTP port pool.
 
+use super::counters::TransportCounters;
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -259,6 +261,38 @@ impl Admission {
         }
     }
 
+    /// The check every transport (UDP, TCP, TLS, WS) runs on a message the guard passed,
+    /// before the stack sees it: `None` to hand it on; `Some(reply)` when it is refused, with
+    /// the `403` to send if it can be routed (then [`Admission::forbidden_sent`] once sent).
+    /// Drops are counted here, and logged only at the 1st, 10th, 100th...
+    pub(crate) fn screen(
+        &self,
+        packet: &[u8],
+        from: SocketAddr,
+        counters: &TransportCounters,
+    ) -> Option<Option<String>> {
+        let method = out_of_dialog_method(packet)?;
+        match self.decide(from.ip(), creates_dialog(method), Instant::now()) {
+            Decision::Admit => None,
+            Decision::Drop => {
+                let n = counters.rate_limited.fetch_add(1, Ordering::Relaxed) + 1;
+                if worth_logging(n) {
+                    tracing::warn!(src = %from, total = n, "requests dropped by the rate limit for unknown sources");
+                }
+                Some(None)
+            }
+            Decision::Forbid => Some(forbidden_for(packet)),
+        }
+    }
+
+    /// Counts a `403` from [`Admission::screen`] that went out, logging the 1st, 10th...
+    pub(crate) fn forbidden_sent(counters: &TransportCounters, to: SocketAddr) {
+        let n = counters.forbidden_sent.fetch_add(1, Ordering::Relaxed) + 1;
+        if worth_logging(n) {
+            tracing::warn!(src = %to, total = n, "requests from sources outside acceptFrom answered 403");
+        }
+    }
+
     fn take_token(&self, state: &mut State, ip: IpAddr, now: Instant) -> bool {
         if state.buckets.len() >= MAX_BUCKETS && !state.buckets.contains_key(&ip) {
             let limit = self.limit;
@@ -481,6 +515,38 @@ mod tests {
         );
         let logged: Vec<u64> = (1..=2000).filter(|n| worth_logging(*n)).collect();
         assert_eq!(logged, [1, 10, 100, 1000]);
+    }
+
+    #[test]
+    fn screening_refuses_counts_and_admits_what_transports_hand_on() {
+        let gate = Admission::new(
+            None,
+            vec!["127.0.0.1".into()],
+            RateLimit {
+                per_second: 0.001,
+                burst: 1.0,
+            },
+        );
+        let counters = TransportCounters::default();
+        let invite = "INVITE sip:a@x SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.5:5060;branch=z9hG4bK1\r\nFrom: <sip:s@x>;tag=9\r\nTo: <sip:a@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let pbx: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let scanner: SocketAddr = "127.0.0.5:5060".parse().unwrap();
+        assert_eq!(gate.screen(invite.as_bytes(), pbx, &counters), None);
+        let refused = gate.screen(invite.as_bytes(), scanner, &counters);
+        assert_eq!(refused, Some(forbidden_for(invite.as_bytes())));
+        assert_eq!(
+            gate.screen(invite.as_bytes(), scanner, &counters),
+            Some(None)
+        );
+        Admission::forbidden_sent(&counters, scanner);
+        let read = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        assert_eq!(
+            (read(&counters.forbidden_sent), read(&counters.rate_limited)),
+            (1, 1)
+        );
+        // responses and in-dialog requests are never screened
+        let ok = b"SIP/2.0 200 OK\r\nTo: <sip:a@x>\r\n\r\n";
+        assert_eq!(gate.screen(ok, scanner, &counters), None);
     }
 
     #[test]
