@@ -134,7 +134,8 @@ test('TCP: a message over maxMessageSize gets 513 and its connection closes; one
 async function wsServer(t) {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => 'sip' })
   await new Promise((r) => wss.once('listening', r))
-  t.after(() => new Promise((r) => wss.close(r)))
+  // close() waits for the connections, which a failed test may leave open: end them first
+  t.after(() => new Promise((r) => (wss.clients.forEach((ws) => ws.terminate()), wss.close(r))))
   const conns = []
   const waiting = []
   wss.on('connection', (ws, req) => {

@@ -103,6 +103,17 @@ pub(crate) enum Decision {
     Drop,
 }
 
+/// What a transport does with a message [`Admission::screen`] looked at.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Screened {
+    /// Hand it to the stack.
+    Pass,
+    /// Send this `403` (statelessly, untraced), then [`Admission::forbidden_sent`].
+    Forbidden(String),
+    /// Nothing to send: over the rate limit (counted here), or a refusal that cannot be routed.
+    Dropped,
+}
+
 /// Buckets kept at most: beyond, the full (idle) ones are forgotten, then all, so a flood from
 /// spoofed sources cannot grow memory.
 const MAX_BUCKETS: usize = 4096;
@@ -262,26 +273,29 @@ impl Admission {
     }
 
     /// The check every transport (UDP, TCP, TLS, WS) runs on a message the guard passed,
-    /// before the stack sees it: `None` to hand it on; `Some(reply)` when it is refused, with
-    /// the `403` to send if it can be routed (then [`Admission::forbidden_sent`] once sent).
-    /// Drops are counted here, and logged only at the 1st, 10th, 100th...
+    /// before the stack sees it (responses and in-dialog requests always pass). Drops are
+    /// counted here, and logged only at the 1st, 10th, 100th...
     pub(crate) fn screen(
         &self,
         packet: &[u8],
         from: SocketAddr,
         counters: &TransportCounters,
-    ) -> Option<Option<String>> {
-        let method = out_of_dialog_method(packet)?;
+    ) -> Screened {
+        let Some(method) = out_of_dialog_method(packet) else {
+            return Screened::Pass;
+        };
         match self.decide(from.ip(), creates_dialog(method), Instant::now()) {
-            Decision::Admit => None,
+            Decision::Admit => Screened::Pass,
             Decision::Drop => {
                 let n = counters.rate_limited.fetch_add(1, Ordering::Relaxed) + 1;
                 if worth_logging(n) {
                     tracing::warn!(src = %from, total = n, "requests dropped by the rate limit for unknown sources");
                 }
-                Some(None)
+                Screened::Dropped
             }
-            Decision::Forbid => Some(forbidden_for(packet)),
+            Decision::Forbid => {
+                forbidden_for(packet).map_or(Screened::Dropped, Screened::Forbidden)
+            }
         }
     }
 
@@ -531,12 +545,16 @@ mod tests {
         let invite = "INVITE sip:a@x SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.5:5060;branch=z9hG4bK1\r\nFrom: <sip:s@x>;tag=9\r\nTo: <sip:a@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
         let pbx: SocketAddr = "127.0.0.1:5060".parse().unwrap();
         let scanner: SocketAddr = "127.0.0.5:5060".parse().unwrap();
-        assert_eq!(gate.screen(invite.as_bytes(), pbx, &counters), None);
+        assert_eq!(
+            gate.screen(invite.as_bytes(), pbx, &counters),
+            Screened::Pass
+        );
         let refused = gate.screen(invite.as_bytes(), scanner, &counters);
-        assert_eq!(refused, Some(forbidden_for(invite.as_bytes())));
+        let reply = forbidden_for(invite.as_bytes()).unwrap();
+        assert_eq!(refused, Screened::Forbidden(reply));
         assert_eq!(
             gate.screen(invite.as_bytes(), scanner, &counters),
-            Some(None)
+            Screened::Dropped
         );
         Admission::forbidden_sent(&counters, scanner);
         let read = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
@@ -546,7 +564,7 @@ mod tests {
         );
         // responses and in-dialog requests are never screened
         let ok = b"SIP/2.0 200 OK\r\nTo: <sip:a@x>\r\n\r\n";
-        assert_eq!(gate.screen(ok, scanner, &counters), None);
+        assert_eq!(gate.screen(ok, scanner, &counters), Screened::Pass);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! the peer's `SipAddr { transport, ip, port }`, so its `lookup` for that peer reuses it, and
 //! requests the peer sends on it get their responses on it too.
 
-use super::admission::Admission;
+use super::admission::{Admission, Screened};
 use super::counters::{OpenStream, TransportCounters};
 use super::framing::{Frame, Framer};
 use super::keepalive::{KeepAlive, KeepAliveAction};
@@ -274,16 +274,16 @@ async fn deliver(
             Ok(Some(Frame::Message { msg, raw })) => {
                 let admission = &setup.inbound.admission;
                 match admission.screen(&raw, setup.remote, &setup.counters) {
-                    None => hand_to_stack(*msg, flow, setup, to_stack)?,
+                    Screened::Pass => hand_to_stack(*msg, flow, setup, to_stack)?,
                     // statelessly, untraced, as on UDP: a flood must not fill the trace
-                    Some(Some(forbidden)) => {
+                    Screened::Forbidden(forbidden) => {
                         writer
                             .write_all(forbidden.as_bytes())
                             .await
                             .map_err(write_err)?;
                         Admission::forbidden_sent(&setup.counters, setup.remote);
                     }
-                    Some(None) => {}
+                    Screened::Dropped => {}
                 }
             }
             Ok(Some(Frame::TooLarge { reply })) => {

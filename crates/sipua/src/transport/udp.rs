@@ -4,7 +4,7 @@
 //! NAT mapping is per socket) and are taken out before the guard, which would count them as
 //! malformed SIP.
 
-use super::admission::Admission;
+use super::admission::{Admission, Screened};
 use super::counters::TransportCounters;
 use super::family::{sendable, unmapped};
 use super::icmp::{self, Unreachable};
@@ -158,11 +158,12 @@ impl GuardedUdpSocket {
         packet: &[u8],
         from: SocketAddr,
     ) -> bool {
-        let Some(reply) = self.admission.screen(packet, from, &self.counters) else {
-            return true;
+        let reply = match self.admission.screen(packet, from, &self.counters) {
+            Screened::Pass => return true,
+            Screened::Dropped => return false,
+            Screened::Forbidden(reply) => reply,
         };
-        let to = socket.local_addr().and_then(|l| sendable(l, from));
-        if let (Some(reply), Ok(to)) = (reply, to) {
+        if let Ok(to) = socket.local_addr().and_then(|l| sendable(l, from)) {
             if socket.send_to(reply.as_bytes(), to).await.is_ok() {
                 Admission::forbidden_sent(&self.counters, from);
             }

@@ -4,9 +4,10 @@
 //!
 //! rsipstack's own client has no TLS for `wss://`, resolves the host first (so Host and SNI
 //! would carry the IP) and never pings; here Host and SNI carry the host of the URL, and the
-//! keep-alive is a WebSocket ping answered by a pong.
+//! keep-alive is a WebSocket ping answered by a pong. Messages go through the same admission
+//! and `maxMessageSize` as on the other transports ([`super::admission`], 513 then close 1009).
 
-use super::admission::Admission;
+use super::admission::{Admission, Screened};
 use super::framing::too_large_for;
 use super::keepalive::{KeepAlive, KeepAliveAction};
 use super::stream::{hand_to_stack, register, Io, StackLink, StreamFlow, StreamSetup};
@@ -223,16 +224,16 @@ async fn deliver(
             .admission
             .screen(bytes, setup.remote, &setup.counters)
         {
-            None => hand_to_stack(msg, flow, setup, to_stack),
+            Screened::Pass => hand_to_stack(msg, flow, setup, to_stack),
             // statelessly, untraced, as on UDP
-            Some(Some(forbidden)) => {
+            Screened::Forbidden(forbidden) => {
                 ws.send(Message::text(forbidden))
                     .await
                     .map_err(|e| format!("write failed: {e}"))?;
                 Admission::forbidden_sent(&setup.counters, setup.remote);
                 Ok(())
             }
-            Some(None) => Ok(()),
+            Screened::Dropped => Ok(()),
         },
         Err(why) => {
             setup.counters.malformed.fetch_add(1, Ordering::Relaxed);
