@@ -8,7 +8,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const dgram = require('node:dgram')
 const crypto = require('node:crypto')
-const { requirePeer } = require('./helpers/process')
+const { requirePeer, freePort } = require('./helpers/process')
 const { startSipp, describeSipp } = require('./peers/sipp')
 const { startService } = require('./helpers/sip')
 
@@ -44,6 +44,24 @@ async function scanner(host) {
 }
 
 const settle = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** Datagrams the kernel dropped at the UDP socket bound to `port` (receive buffer full), from
+ * the `drops` column of /proc/net/udp; null where that file is not readable (not Linux). */
+function kernelDrops(port) {
+  let text
+  try {
+    text = require('node:fs').readFileSync('/proc/net/udp', 'utf8')
+  } catch {
+    return null
+  }
+  const hex = port.toString(16).toUpperCase().padStart(4, '0')
+  return text
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[1] && f[1].endsWith(`:${hex}`))
+    .reduce((n, f) => n + Number(f[12]), 0)
+}
 
 test('the PBX calls in; a scanner gets 403, no event, no call; then silence past its bucket', async (t) => {
   if (!requirePeer('sipp', t)) return
@@ -111,12 +129,32 @@ test('an oversized datagram is dropped and counted', async (t) => {
 test(`a flood of ${FLOOD} scanner INVITEs leaves the PBX's calls alone`, async (t) => {
   if (!requirePeer('sipp', t)) return
   const { sip, addr, port } = await startService(t, PBX)
-  sip.on('incoming_call', (e) => sip.answer(e.callId).catch(() => {}))
+  // each PBX call carries audio: sipp echoes our RTP (-rtp_echo); its stats are read mid-call
+  const audio = []
+  sip.on('incoming_call', (e) => {
+    sip.answer(e.callId).catch(() => {})
+    setTimeout(() => {
+      try {
+        audio.push(sip.callStats(e.callId))
+      } catch (err) {
+        audio.push({ error: err.message })
+      }
+    }, 800)
+  })
   const scanners = []
   for (let i = 0; i < 10; i++) scanners.push(await scanner(`127.0.0.${20 + i}`))
   t.after(() => scanners.forEach((s) => s.sock.close()))
   const calls = 5
-  const uac = await startSipp({ scenario: 'uac_call', remote: addr, calls, durationMs: 300, timeoutMs: 40000, t })
+  const drops0 = kernelDrops(port)
+  const uac = await startSipp({
+    scenario: 'uac_call',
+    remote: addr,
+    calls,
+    durationMs: 1200,
+    timeoutMs: 40000,
+    args: ['-rtp_echo', '-mp', String(await freePort())],
+    t,
+  })
   const cpu0 = process.cpuUsage()
   const wall0 = process.hrtime.bigint()
   let sent = 0
@@ -137,13 +175,23 @@ test(`a flood of ${FLOOD} scanner INVITEs leaves the PBX's calls alone`, async (
   const tr = sip.metrics().transport
   const got403 = scanners.reduce((n, s) => n + (s.codes['403'] || 0), 0)
   const completed = r.stats?.successful ?? (r.code === 0 ? calls : 0)
+  const drops = drops0 === null ? null : kernelDrops(port) - drops0
+  const echoed = audio.map((a) => a.packetsReceived ?? 0)
   console.log(
     `flood: ${sent} INVITEs sent in ${wallFlood.toFixed(2)} s, ${got403} 403s received, ` +
       `${tr.rateLimited} dropped by the rate limit, ${tr.forbiddenSent} 403s sent, ` +
-      `PBX calls completed ${completed}/${calls}, CPU (this process: sender + service) ${cores.toFixed(2)} cores`,
+      `${drops ?? 'unknown'} dropped by the kernel (socket receive buffer full), ` +
+      `PBX calls completed ${completed}/${calls}, echoed RTP packets per call at 0.8 s ${echoed.join('/')}, ` +
+      `CPU (this process: sender + service) ${cores.toFixed(2)} cores`,
   )
   assert.equal(r.code, 0, 'every PBX call answered during the flood: ' + describeSipp(r))
+  assert.equal(audio.length, calls, `stats of every call: ${JSON.stringify(audio)}`)
+  for (const a of audio) assert.ok(a.packetsSent > 0 && a.packetsReceived > 0, `audio both ways in every PBX call: ${JSON.stringify(a)}`)
   assert.ok(tr.forbiddenSent + tr.rateLimited <= sent, 'each INVITE counted once at most')
+  if (drops !== null) {
+    // every scanner INVITE is accounted for: answered 403, dropped by the limit, or by the kernel
+    assert.equal(tr.forbiddenSent + tr.rateLimited + drops, sent, 'every INVITE of the flood is accounted for')
+  }
   assert.ok(tr.rateLimited > sent / 2, `most of the flood dropped silently (${tr.rateLimited})`)
   assert.equal(sip.counters().liveCalls, 0, 'no scanner call state')
   assert.ok(cores < 1.5, `CPU below 1.5 cores during the flood (${cores.toFixed(2)})`)

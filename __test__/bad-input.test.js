@@ -63,6 +63,26 @@ test('garbage, a truncated INVITE and a 70 KB datagram do not break the next cal
   await sip.stop()
 })
 
+test('a spray of 250 malformed datagrams is counted, and logged at the 1st, 10th and 100th only', async (t) => {
+  const records = []
+  const logger = {}
+  for (const m of ['debug', 'info', 'warn', 'error']) logger[m] = (r) => records.push(r)
+  const { sip, port } = await startService(t, { accounts: [ACCOUNT], logger, logLevel: 'warn' })
+  const before = sip.counters().malformedMessages
+  const junk = Array.from({ length: 250 }, (_, i) => Buffer.from(`NOT SIP ${i}\r\n\r\n`))
+  await sendRaw(port, junk)
+  await until(() => sip.counters().malformedMessages >= before + 250, 5000, () => `250 counted (${JSON.stringify(sip.counters())})`)
+  // the records reach JS through a queue: give the last ones time to arrive
+  await new Promise((r) => setTimeout(r, 300))
+  const lines = records.filter((r) => r.message === 'dropped malformed SIP datagram')
+  assert.deepEqual(
+    lines.map((r) => Number(r.total)),
+    [1, 10, 100],
+    `one line per decade of the count, not per packet: ${JSON.stringify(lines)}`,
+  )
+  await sip.stop()
+})
+
 test('an unanswered outgoing call ends by inviteTimeoutMs; no call is left', async (t) => {
   if (!requirePeer('sipp', t)) return
   const uas = await startSipp({ scenario: 'uas_noanswer', t })

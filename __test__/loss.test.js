@@ -13,10 +13,8 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { requirePeer } = require('./helpers/process')
-const { netnsUnavailable, uaRouterPbx, startServiceIn, tonesBothWays, captureSip } = require('./helpers/netns')
+const { netnsUnavailable, uaRouterPbx, startPbx, startServiceIn, tonesBothWays, captureSip } = require('./helpers/netns')
 const { retransmissions } = require('./helpers/retransmissions')
-const { startKamailio } = require('./peers/kamailio')
-const { startPjsua2 } = require('./peers/pjsua2')
 
 const LONG = process.env.SIP_NATIVE_LOSS_LONG === '1'
 const CALLS = LONG ? 10 : 3
@@ -38,20 +36,8 @@ test(`${LOSS_PCT} % loss and reordering on signaling and media: REGISTER, ${CALL
   }
   const net = uaRouterPbx('loss')
   t.after(net.remove)
-  const { ns, addr } = net
-  const domain = addr.kamailio
-  const kam = await startKamailio({ users: [US, PHONE], host: domain, port: 5060, netns: ns.pbx, t, timeoutMs: CALLS * 60000 + 60000 })
-  const pj = await startPjsua2({
-    t,
-    host: addr.phone,
-    port: 5070,
-    netns: ns.pbx,
-    user: PHONE.username,
-    autoAnswer: true,
-    maxSeconds: CALLS * 60 + 50,
-    register: { registrar: `sip:${domain}:5060`, password: PHONE.password, domain },
-  })
-  await pj.registered()
+  const { ns } = net
+  const { kam, pj, domain } = await startPbx(t, net, { us: US, phone: PHONE, timeoutMs: CALLS * 60000 + 60000, phoneSeconds: CALLS * 60 + 50 })
   const cap = await captureSip(t, ns.ua, net.dev.ua)
   const impaired = net.impair(LOSS_PCT)
 

@@ -60,7 +60,26 @@ test('registerExpires 2 at Kamailio: the registration is refreshed (with auth) b
   }
 })
 
-test('503 from the registrar: failed, then a retry about 2 s later (back-off), failed again', async (t) => {
+test("503 with Retry-After: 4 from the registrar: the retry waits the registrar's 4 s, not the 2 s back-off", async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const reg = await startSipp({ scenario: 'registrar_503_retry_after', t, timeoutMs: 15000 })
+  const { sip, events } = await startService(t, {
+    server: '127.0.0.1',
+    serverPort: reg.port,
+    accounts: [{ extension: '7779', password: 'secret' }],
+  })
+  await waitFor(sip, events, 'registration', (e) => e.state === 'failed', 5000)
+  const t1 = Date.now()
+  let n = 0
+  await waitFor(sip, events, 'registration', (e) => e.state === 'failed' && ++n === 2, 9000)
+  const gap = Date.now() - t1
+  await sip.stop()
+  assert.ok(gap >= 4000 && gap < 6500, `gap between the failures ${gap} ms (Retry-After 4 s)`)
+  const r = await reg.done
+  assert.equal(r.code, 0, 'sipp answered two REGISTERs with 503 and Retry-After: ' + describeSipp(r))
+})
+
+test('503 from the registrar: failed, then a retry 1.5-2 s later (back-off with jitter), failed again', async (t) => {
   if (!requirePeer('sipp', t)) return
   const reg = await startSipp({ scenario: 'registrar_503', t, timeoutMs: 15000 })
   const { sip, events } = await startService(t, {

@@ -14,9 +14,8 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const { requirePeer } = require('./helpers/process')
 const { sleep } = require('./helpers/wait')
-const { netnsUnavailable, uaRouterPbx, startServiceIn, tonesBothWays } = require('./helpers/netns')
+const { netnsUnavailable, uaRouterPbx, startPbx, startServiceIn, tonesBothWays } = require('./helpers/netns')
 const { startKamailio } = require('./peers/kamailio')
-const { startPjsua2 } = require('./peers/pjsua2')
 
 const LONG = process.env.SIP_NATIVE_LOSS_LONG === '1'
 const OUTAGE_MS = LONG ? 60000 : 15000
@@ -70,20 +69,8 @@ test('Kamailio killed mid-call and between calls: media keeps flowing, BYE fails
   if (skipWithout(t)) return
   const net = uaRouterPbx('rst')
   t.after(net.remove)
-  const { ns, addr } = net
-  const domain = addr.kamailio
-  const kam = await startKamailio({ users: [US, PHONE], host: domain, port: 5060, netns: ns.pbx, t })
-  const pj = await startPjsua2({
-    t,
-    host: addr.phone,
-    port: 5070,
-    netns: ns.pbx,
-    user: PHONE.username,
-    autoAnswer: true,
-    maxSeconds: 100,
-    register: { registrar: `sip:${domain}:5060`, password: PHONE.password, domain },
-  })
-  await pj.registered()
+  const { ns } = net
+  const { kam, pj, domain } = await startPbx(t, net, { us: US, phone: PHONE, phoneSeconds: 100 })
   const us = startServiceIn(t, ns.ua, ourConfig(domain))
   const figures = {}
   try {

@@ -13,6 +13,8 @@ const { startSipp, describeSipp } = require('./peers/sipp')
 const { sleep } = require('./helpers/wait')
 const A = require('./helpers/audio')
 const { callWithPeer } = require('./helpers/interop')
+const { srtpReceiver, ulawToFloat } = require('./helpers/srtp')
+const dgram = require('node:dgram')
 
 const SUITE_80 = 'AES_CM_128_HMAC_SHA1_80'
 const SUITE_32 = 'AES_CM_128_HMAC_SHA1_32'
@@ -85,6 +87,64 @@ test('SRTP optional: a UAS without SRTP answers our best-effort offer, the call 
   const invite = r.messages.slice(r.messages.indexOf('INVITE sip:'))
   assert.match(invite, /m=audio \d+ RTP\/AVP /, 'optional offers RTP/AVP')
   assert.match(invite, /a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:/, 'with a=crypto lines')
+})
+
+test('SRTP suite switched by re-INVITEs and back: the return to a suite sends under a fresh key of ours', { timeout: 30000 }, async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const { sip, events, addr } = await startService(t, { accounts: [{ extension: '7779' }], srtp: 'mandatory' })
+  const sipp = await startSipp({ scenario: 'srtp_uac_suite_switch', remote: addr, t })
+  const { callId } = await waitFor(sip, events, 'incoming_call')
+  await sip.answer(callId)
+  const r = await sipp.done
+  assert.equal(r.code, 0, describeSipp(r))
+  // our 200 OKs to the three INVITEs, in order: the suite and key we send under in each
+  const answers = r.messages
+    .split(/(?=SIP\/2\.0 200 OK)/)
+    .filter((m) => /^SIP\/2\.0 200 OK/.test(m) && /CSeq:\s*\d+ INVITE/i.test(m))
+    .map((m) => m.match(/a=crypto:\d+ (\S+) inline:([A-Za-z0-9+/=]+)/))
+  assert.equal(answers.length, 3, `three answers with a=crypto:\n${describeSipp(r)}`)
+  const [first, switched, back] = answers.map((a) => ({ suite: a[1], key: a[2] }))
+  assert.deepEqual([first.suite, switched.suite, back.suite], [SUITE_80, SUITE_32, SUITE_80])
+  assert.notEqual(back.key, first.key, 'back on _80, our key is a new one (the first _80 context ended with the switch)')
+  assert.notEqual(switched.key, first.key)
+})
+
+test('SRTP on the wire: our packets authenticate and decrypt with the key we offered (RFC 3711 in JS), and carry no plain audio', { timeout: 30000 }, async (t) => {
+  if (!requirePeer('sipp', t)) return
+  const wire = dgram.createSocket('udp4')
+  const packets = []
+  wire.on('message', (m) => packets.push(m))
+  await new Promise((resolve) => wire.bind(0, '127.0.0.1', resolve))
+  t.after(() => wire.close())
+  const uas = await startSipp({ scenario: 'srtp_uas_answer', keys: { mport: wire.address().port }, t })
+  const { sip, events } = await startService(t, { accounts: [{ extension: '7779' }], srtp: 'mandatory' })
+  const call = await sip.makeCall('7779', `sip:1000@127.0.0.1:${uas.port}`)
+  await waitFor(sip, events, 'call_state', (e) => e.callId === call.id && e.state === 'confirmed')
+  await sip.playTone(call.id, { frequency: 1000, durationMs: 1000, level: -10 })
+  await sleep(1300)
+  await sip.hangup(call.id)
+  await disconnected(sip, events, call.id)
+  const r = await uas.done
+  assert.equal(r.code, 0, describeSipp(r))
+  const key = r.messages.match(/a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:([A-Za-z0-9+/]+={0,2})/)?.[1]
+  assert.ok(key, `our offer carries the _80 key: ${describeSipp(r)}`)
+
+  const rtp = packets.filter((p) => p.length > 12 && (p[1] & 0x7f) === 0)
+  assert.ok(rtp.length > 40, `our RTP reached the answer's port (${rtp.length} packets of ${packets.length})`)
+  const rx = srtpReceiver(key, SUITE_80)
+  const opened = rtp.map((p) => rx.unprotect(p))
+  const failed = opened.filter((o) => !o.ok)
+  assert.deepEqual(failed, [], `every packet's 80-bit tag checks under our key (${failed.length} of ${rtp.length} failed)`)
+  assert.ok(rtp.every((p) => p.length === 12 + 160 + 10), 'header + 160 bytes of PCMU + a 10-byte tag')
+  const audio = (list) => {
+    const bytes = Buffer.concat(list)
+    return { sampleRate: 8000, channelData: [Float32Array.from(bytes, ulawToFloat)] }
+  }
+  const plain = A.toneCheck(audio(opened.map((o) => o.rtp.subarray(o.headerLen))), { freq: 1000 })
+  const onWire = A.toneCheck(audio(rtp.map((p) => p.subarray(12, p.length - 10))), { freq: 1000 })
+  t.diagnostic(`decrypted: ${A.describeTone(plain)}; as sent: ${A.describeTone(onWire)}`)
+  A.assertTone(plain, { freq: 1000, levelDb: -10, minMs: 500, what: 'our SRTP decrypted by the RFC 3711 reference' })
+  assert.ok(onWire.purityDb < -10, `the payload as sent is noise, not the tone: ${A.describeTone(onWire)}`)
 })
 
 test('config.srtp: a value other than off/optional/mandatory is a TypeError naming the field', () => {

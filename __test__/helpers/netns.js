@@ -189,6 +189,31 @@ function uaRouterPbx(tag) {
 }
 
 /**
+ * The PBX side of `uaRouterPbx(...)`: Kamailio (registrar and proxy for `us` and `phone`, each
+ * `{ username, password }`) on its address, and a PJSIP phone (real pjsua2, auto-answering)
+ * registered to it as `phone`. `timeoutMs` bounds Kamailio, `phoneSeconds` the phone.
+ * Resolves to `{ kam, pj, domain }` once the phone is registered.
+ */
+async function startPbx(t, net, { us, phone, timeoutMs, phoneSeconds }) {
+  const { startKamailio } = require('../peers/kamailio')
+  const { startPjsua2 } = require('../peers/pjsua2')
+  const domain = net.addr.kamailio
+  const kam = await startKamailio({ users: [us, phone], host: domain, port: 5060, netns: net.ns.pbx, t, timeoutMs })
+  const pj = await startPjsua2({
+    t,
+    host: net.addr.phone,
+    port: 5070,
+    netns: net.ns.pbx,
+    user: phone.username,
+    autoAnswer: true,
+    maxSeconds: phoneSeconds,
+    register: { registrar: `sip:${domain}:5060`, password: phone.password, domain },
+  })
+  await pj.registered()
+  return { kam, pj, domain }
+}
+
+/**
  * Captures the SIP datagrams on `dev` in namespace `ns` (helpers/sipcapture.py): resolves once it
  * listens, to { packets: [{ t, dir, src, dst, line, branch, cseq, callId }], rtp, stop() }; after
  * stop(), `rtp` is { packets, reordered } of the RTP received.
@@ -220,4 +245,4 @@ async function captureSip(t, ns, dev) {
   return handle
 }
 
-module.exports = { sh, inNs, netnsUnavailable, namespaces, veth, uaRouterPbx, startServiceIn, tonesBothWays, captureSip }
+module.exports = { sh, inNs, netnsUnavailable, namespaces, veth, uaRouterPbx, startPbx, startServiceIn, tonesBothWays, captureSip }

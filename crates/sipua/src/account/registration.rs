@@ -56,6 +56,18 @@ pub(super) fn retry_after(failures: u32) -> Duration {
     Duration::from_secs((2u64 << exp).min(300))
 }
 
+/// The longest registrar `Retry-After` we wait for; a longer one is taken as this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// The wait before retry number `failures`: the back-off shortened by up to a quarter, by
+/// `jitter` in [0, 1) (so that operators refused together by a restarting PBX do not all come
+/// back in the same second, as pjsua's `reg_retry_random_interval`), and never shorter than
+/// the registrar's `Retry-After` (RFC 3261 §21.5.4: do not retry before it).
+pub(super) fn retry_wait(failures: u32, registrar_asks: Option<Duration>, jitter: f64) -> Duration {
+    let backoff = retry_after(failures).mul_f64(1.0 - 0.25 * jitter.clamp(0.0, 1.0));
+    backoff.max(registrar_asks.unwrap_or_default().min(MAX_RETRY_AFTER))
+}
+
 /// Outcome of one REGISTER exchange (including its auth round trips).
 #[derive(Debug)]
 struct RegisterOutcome {
@@ -164,7 +176,7 @@ impl Registration {
                 failures += 1;
                 registered = false;
                 self.emit(RegistrationState::Failed, outcome.code, &outcome.reason, 0);
-                retry_after(failures)
+                retry_wait(failures, outcome.retry_after, rand::random())
             };
             let woke = tokio::select! {
                 _ = stop.cancelled() => break,
@@ -527,5 +539,31 @@ mod tests {
         assert_eq!(retry_after(5), Duration::from_secs(32));
         assert_eq!(retry_after(9), Duration::from_secs(300));
         assert_eq!(retry_after(u32::MAX), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn the_retry_wait_is_jittered_below_the_backoff_and_honours_retry_after() {
+        assert_eq!(retry_wait(1, None, 0.0), Duration::from_secs(2));
+        assert_eq!(retry_wait(1, None, 0.5), Duration::from_millis(1750));
+        let most = retry_wait(3, None, 0.999_999);
+        assert!(
+            most > Duration::from_secs(6) && most < Duration::from_secs(8),
+            "{most:?}"
+        );
+        for failures in 1..6 {
+            // each retry still waits longer than the one before, whatever the jitter
+            assert!(retry_wait(failures + 1, None, 0.999) > retry_wait(failures, None, 0.0));
+        }
+        let asked = Some(Duration::from_secs(30));
+        assert_eq!(retry_wait(1, asked, 0.3), Duration::from_secs(30));
+        assert_eq!(
+            retry_wait(9, asked, 0.0),
+            Duration::from_secs(300),
+            "the back-off when longer"
+        );
+        assert_eq!(
+            retry_wait(1, Some(Duration::from_secs(86_400)), 0.0),
+            MAX_RETRY_AFTER
+        );
     }
 }

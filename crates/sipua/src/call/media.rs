@@ -2,7 +2,8 @@
 //! server is configured), then the RTP session that starts when the call is answered (our
 //! 200 OK, or the peer's 2xx), follows re-INVITEs and ends with the call; and the SDP we send.
 //! It takes the [`UaContext`] and knows nothing of the call around it. With SRTP on, the call
-//! has its own SDES keys (one per suite) for its whole life, offered and answered with.
+//! has its own SDES keys (one per suite), offered and answered with; a key we stop sending
+//! under is replaced, never used for a second context.
 
 use crate::config::{SrtpMode, TransportKind};
 use crate::context::UaContext;
@@ -85,7 +86,7 @@ pub(crate) struct CallMedia {
     codec: Mutex<Option<&'static str>>,
     /// The endpoint's `srtp` mode, and our SDES keys (unused with `off`).
     srtp: SrtpMode,
-    keys: LocalKeys,
+    keys: Mutex<LocalKeys>,
     /// The plain-transport warning was logged for this call.
     warned_plain: std::sync::atomic::AtomicBool,
 }
@@ -107,7 +108,7 @@ impl CallMedia {
             last_sdp: Mutex::new(None),
             codec: Mutex::new(None),
             srtp,
-            keys: LocalKeys::generate(),
+            keys: Mutex::new(LocalKeys::generate()),
             warned_plain: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -164,7 +165,7 @@ impl CallMedia {
             port,
             direction,
             self.srtp,
-            &self.keys,
+            &self.keys(),
         ))
     }
 
@@ -180,7 +181,7 @@ impl CallMedia {
             ip,
             port,
             offer,
-            &self.keys,
+            &self.keys(),
         ))
     }
 
@@ -205,7 +206,7 @@ impl CallMedia {
         let Some((rtp, rtcp)) = self.sockets.lock().ok().and_then(|mut s| s.take()) else {
             return;
         };
-        let params = negotiated.media_params(&self.keys);
+        let params = negotiated.media_params(&self.keys());
         if let Ok(mut c) = self.codec.lock() {
             *c = Some(params.codec.name());
         }
@@ -255,7 +256,8 @@ impl CallMedia {
         ctx: &UaContext,
         negotiated: &sdp::Negotiated,
     ) -> Option<String> {
-        self.session()?.update(negotiated.media_params(&self.keys));
+        let session = self.session()?;
+        self.follow(&session, negotiated);
         Some(self.answer(ctx, negotiated))
     }
 
@@ -265,9 +267,26 @@ impl CallMedia {
         let negotiated = sdp::parse(&String::from_utf8_lossy(answer))
             .and_then(|a| sdp::negotiate(&a, self.srtp))?;
         if let Some(session) = self.session() {
-            session.update(negotiated.media_params(&self.keys));
+            self.follow(&session, &negotiated);
         }
         Ok(())
+    }
+
+    /// Moves the session to what a re-offer settled, and retires the key of a suite it stopped
+    /// sending under.
+    fn follow(&self, session: &MediaSession, negotiated: &sdp::Negotiated) {
+        let ended = session.update(negotiated.media_params(&self.keys()));
+        if let (Some(suite), Ok(mut keys)) = (ended, self.keys.lock()) {
+            keys.retire(suite);
+        }
+    }
+
+    /// A copy of our current SDES keys.
+    fn keys(&self) -> LocalKeys {
+        self.keys
+            .lock()
+            .map(|k| k.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 }
 

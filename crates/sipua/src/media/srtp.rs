@@ -81,7 +81,9 @@ impl fmt::Debug for SrtpKey {
 }
 
 /// Our own keys of one call, one per suite (a key is never shared between two suites, whose
-/// keystreams would be the same), offered or answered with; kept for the call's life.
+/// keystreams would be the same), offered or answered with. A key we stopped sending under is
+/// [`retire`](Self::retire)d: a new context under it would restart the rollover counter and,
+/// past 65,536 packets, repeat packet indexes, so repeat keystream (RFC 3711 §9.1).
 #[derive(Debug, Clone)]
 pub struct LocalKeys([SrtpKey; 2]);
 
@@ -94,6 +96,12 @@ impl LocalKeys {
     /// Our key for `suite`.
     pub fn for_suite(&self, suite: CryptoSuite) -> &SrtpKey {
         &self.0[suite.index()]
+    }
+
+    /// Replaces the key of `suite`, whose sending context ended: a later offer or answer with
+    /// that suite carries a fresh key.
+    pub fn retire(&mut self, suite: CryptoSuite) {
+        self.0[suite.index()] = SrtpKey::generate();
     }
 }
 
@@ -133,16 +141,19 @@ impl SrtpSession {
     }
 
     /// Follows a re-INVITE: a context whose suite and key are unchanged is kept (RFC 4568
-    /// §7.1.4: same key, same crypto context), a changed one starts afresh.
-    pub fn update(&mut self, params: SrtpParams) -> Result<(), String> {
+    /// §7.1.4: same key, same crypto context), a changed one starts afresh. Returns the suite
+    /// of the sending context that ended when the suite changed (its key is to be retired).
+    pub fn update(&mut self, params: SrtpParams) -> Result<Option<CryptoSuite>, String> {
+        let mut ended = None;
         if params.suite != self.params.suite || params.local != self.params.local {
             self.tx = context(params.suite, &params.local, false)?;
+            ended = (params.suite != self.params.suite).then_some(self.params.suite);
         }
         if params.suite != self.params.suite || params.remote != self.params.remote {
             self.rx = context(params.suite, &params.remote, true)?;
         }
         self.params = params;
-        Ok(())
+        Ok(ended)
     }
 
     /// The SRTP packet of a plain RTP one; `None` only after 2^48 packets (RFC 3711 §9.2).
@@ -279,6 +290,40 @@ mod tests {
             let sealed = us.protect_rtp(&rtp_packet(seq)).unwrap();
             assert!(peer.unprotect_rtp(&sealed).is_ok(), "seq {seq}");
         }
+    }
+
+    #[test]
+    fn a_suite_change_names_the_sending_context_that_ended() {
+        let (mut us, _) = pair(CryptoSuite::AesCm128HmacSha1_80);
+        let mut rekeyed = us.params.clone();
+        rekeyed.remote = SrtpKey::generate();
+        assert_eq!(
+            us.update(rekeyed).unwrap(),
+            None,
+            "same suite, same key of ours"
+        );
+        let mut switched = us.params.clone();
+        switched.suite = CryptoSuite::AesCm128HmacSha1_32;
+        switched.local = SrtpKey::generate();
+        assert_eq!(
+            us.update(switched).unwrap(),
+            Some(CryptoSuite::AesCm128HmacSha1_80)
+        );
+    }
+
+    #[test]
+    fn a_retired_key_is_replaced_and_the_other_suite_keeps_its_own() {
+        let mut keys = LocalKeys::generate();
+        let before = keys.clone();
+        keys.retire(CryptoSuite::AesCm128HmacSha1_80);
+        assert_ne!(
+            keys.for_suite(CryptoSuite::AesCm128HmacSha1_80),
+            before.for_suite(CryptoSuite::AesCm128HmacSha1_80)
+        );
+        assert_eq!(
+            keys.for_suite(CryptoSuite::AesCm128HmacSha1_32),
+            before.for_suite(CryptoSuite::AesCm128HmacSha1_32)
+        );
     }
 
     #[test]

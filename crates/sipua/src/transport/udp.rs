@@ -4,7 +4,7 @@
 //! NAT mapping is per socket) and are taken out before the guard, which would count them as
 //! malformed SIP.
 
-use super::admission::{Admission, Screened};
+use super::admission::{self, Admission, Screened};
 use super::counters::TransportCounters;
 use super::family::{sendable, unmapped};
 use super::icmp::{self, Unreachable};
@@ -222,8 +222,11 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdpSocket {
                     return Ok((packet.len(), from));
                 }
                 Verdict::Drop(why) => {
-                    self.counters.malformed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(src = %from, len, reason = why, "dropped malformed SIP datagram");
+                    let n = self.counters.malformed.fetch_add(1, Ordering::Relaxed) + 1;
+                    // the 1st, 10th, 100th...: garbage sprayed at the port is not a log per packet
+                    if admission::worth_logging(n) {
+                        tracing::warn!(src = %from, len, reason = why, total = n, "dropped malformed SIP datagram");
+                    }
                     if let Some(resp) = bad_request_for(packet, why) {
                         if self.answer(&socket, from, &resp).await {
                             self.counters

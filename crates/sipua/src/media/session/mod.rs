@@ -24,7 +24,7 @@ use super::codec::{AudioCodec, Decoder, Encoder};
 use super::dtmf::{DtmfReceiver, DtmfSender};
 use super::jitter::{JitterBuffer, Playout};
 use super::recorder::{Recorder, RecordingInfo};
-use super::srtp::SrtpSession;
+use super::srtp::{CryptoSuite, SrtpSession};
 use super::{stats, MediaDirection, MediaParams};
 use crate::transport::family::sendable;
 use std::net::{SocketAddr, UdpSocket};
@@ -267,7 +267,9 @@ impl MediaSession {
     }
 
     /// A re-INVITE changed address, port, codec or direction.
-    pub(crate) fn update(&self, params: MediaParams) {
+    /// Returns the SRTP suite we stopped sending under (suite changed, or SRTP off), whose
+    /// key must not be used for a new context again.
+    pub(crate) fn update(&self, params: MediaParams) -> Option<CryptoSuite> {
         let mut guard = self.state();
         let st = &mut *guard;
         if params.telephone_event_pt != st.params.telephone_event_pt {
@@ -276,20 +278,30 @@ impl MediaSession {
         if params.codec != st.params.codec {
             st.set_codec(params.codec);
         }
-        if let Err(e) = self.update_srtp(st, &params) {
+        let ended = self.update_srtp(st, &params).unwrap_or_else(|e| {
             tracing::warn!(call_id = %self.call_id, error = %e, "SRTP unchanged");
-        }
+            None
+        });
         st.stream.update(&st.params, &params, Instant::now());
         st.params = params;
+        ended
     }
 
-    /// Follows SDES on a re-INVITE: SRTP on, off, or re-keyed (contexts with unchanged keys kept).
-    fn update_srtp(&self, st: &mut State, params: &MediaParams) -> Result<(), String> {
+    /// Follows SDES on a re-INVITE: SRTP on, off, or re-keyed (contexts with unchanged keys
+    /// kept). Returns the suite whose sending context ended.
+    fn update_srtp(
+        &self,
+        st: &mut State,
+        params: &MediaParams,
+    ) -> Result<Option<CryptoSuite>, String> {
         match (&mut st.srtp, &params.srtp) {
-            (Some(session), Some(p)) => session.update(p.clone())?,
-            (srtp, p) => *srtp = p.clone().map(SrtpSession::new).transpose()?,
+            (Some(session), Some(p)) => session.update(p.clone()),
+            (srtp, p) => {
+                let ended = srtp.as_ref().map(SrtpSession::suite);
+                *srtp = p.clone().map(SrtpSession::new).transpose()?;
+                Ok(ended)
+            }
         }
-        Ok(())
     }
 
     /// How long the peer has been silent (no RTP, no RTCP) at `now`, while it should be
@@ -629,6 +641,35 @@ mod tests {
         assert_eq!(st.packets_dropped, 3, "{st:?}");
         assert_eq!(st.packets_received, 1);
         assert_eq!(st.remote_address, nat.local_addr().unwrap().to_string());
+    }
+
+    #[test]
+    fn an_update_names_the_srtp_suite_we_stopped_sending_under() {
+        use crate::media::srtp::{SrtpKey, SrtpParams};
+        let (s, peer, _rx) = session(MediaDirection::SendRecv);
+        let remote = peer.local_addr().unwrap();
+        let srtp = |suite| MediaParams {
+            srtp: Some(SrtpParams {
+                suite,
+                local: SrtpKey::generate(),
+                remote: SrtpKey::generate(),
+            }),
+            ..params(remote, MediaDirection::SendRecv)
+        };
+        assert_eq!(
+            s.update(srtp(CryptoSuite::AesCm128HmacSha1_80)),
+            None,
+            "plain to SRTP"
+        );
+        assert_eq!(
+            s.update(srtp(CryptoSuite::AesCm128HmacSha1_32)),
+            Some(CryptoSuite::AesCm128HmacSha1_80)
+        );
+        assert_eq!(
+            s.update(params(remote, MediaDirection::SendRecv)),
+            Some(CryptoSuite::AesCm128HmacSha1_32),
+            "SRTP off"
+        );
     }
 
     #[test]

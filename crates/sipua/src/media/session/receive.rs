@@ -4,8 +4,10 @@
 
 use super::stream::{Carries, Rejected};
 use super::{MediaEvent, MediaSession};
+use crate::media::srtp::{SrtpSession, Unprotect};
 use crate::media::{rtp, stats};
 use crate::transport::family::unmapped;
+use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -66,21 +68,19 @@ impl MediaSession {
         }
         let mut guard = self.state();
         let st = &mut *guard;
-        let plain;
-        let data = match st.srtp.as_mut() {
-            None => data,
-            Some(srtp) => match srtp.unprotect_rtp(data) {
-                Ok(p) => {
-                    plain = p;
-                    &plain[..]
-                }
-                Err(why) => {
-                    drop(guard);
-                    tracing::trace!(call_id = %self.call_id, %from, error = %why.0, "SRTP packet dropped");
-                    self.count_auth_failed();
-                    return;
-                }
-            },
+        let mut plain = BytesMut::new();
+        let data = match unprotected(
+            st.srtp.as_mut(),
+            data,
+            &mut plain,
+            SrtpSession::unprotect_rtp,
+        ) {
+            Ok(data) => data,
+            Err(why) => {
+                drop(guard);
+                tracing::trace!(call_id = %self.call_id, %from, error = %why.0, "SRTP packet dropped");
+                return self.count_auth_failed();
+            }
         };
         let Ok(view) = rtp::parse(data) else {
             drop(guard);
@@ -132,21 +132,19 @@ impl MediaSession {
     fn on_rtcp(&self, data: &[u8], now: Instant) {
         let mut guard = self.state();
         let st = &mut *guard;
-        let plain;
-        let data = match st.srtp.as_mut() {
-            None => data,
-            Some(srtp) => match srtp.unprotect_rtcp(data) {
-                Ok(p) => {
-                    plain = p;
-                    &plain[..]
-                }
-                Err(why) => {
-                    drop(guard);
-                    tracing::trace!(call_id = %self.call_id, error = %why.0, "SRTCP packet dropped");
-                    self.count_auth_failed();
-                    return;
-                }
-            },
+        let mut plain = BytesMut::new();
+        let data = match unprotected(
+            st.srtp.as_mut(),
+            data,
+            &mut plain,
+            SrtpSession::unprotect_rtcp,
+        ) {
+            Ok(data) => data,
+            Err(why) => {
+                drop(guard);
+                tracing::trace!(call_id = %self.call_id, error = %why.0, "SRTCP packet dropped");
+                return self.count_auth_failed();
+            }
         };
         let reports = stats::parse_rtcp(data);
         if reports.is_empty() {
@@ -167,5 +165,22 @@ impl MediaSession {
             .srtp_auth_failed
             .fetch_add(1, Ordering::Relaxed);
         self.count_dropped();
+    }
+}
+
+/// The plain packet of `data`: itself without SRTP, else what `unprotect` (the RTP or the RTCP
+/// check) made of it, kept in `plain`.
+fn unprotected<'a>(
+    srtp: Option<&mut SrtpSession>,
+    data: &'a [u8],
+    plain: &'a mut BytesMut,
+    unprotect: fn(&mut SrtpSession, &[u8]) -> Result<BytesMut, Unprotect>,
+) -> Result<&'a [u8], Unprotect> {
+    match srtp {
+        None => Ok(data),
+        Some(srtp) => {
+            *plain = unprotect(srtp, data)?;
+            Ok(&plain[..])
+        }
     }
 }
