@@ -277,7 +277,11 @@ export interface ConfigInput {
   acceptFrom?: Array<string>
   /** Per-source token bucket for requests from sources not accepted. */
   rateLimit?: RateLimitInput
-  /** Largest SIP datagram in bytes (UDP: default and at most 8192; streams keep a fixed 65535). */
+  /**
+   * Largest SIP message in bytes, on every transport: UDP (default and at most 8192; larger
+   * datagrams dropped), TCP, TLS, WS, WSS (default 65535; larger ones answered 513 Message Too
+   * Large when routable, then the connection closes).
+   */
   maxMessageSize?: number
 }
 

@@ -213,7 +213,11 @@ export interface SipServiceConfig {
   acceptFrom?: string[]
   /** Token bucket per source for requests from sources not accepted (default 10/s, burst 20). */
   rateLimit?: { perSecond?: number; burst?: number }
-  /** Largest SIP message in bytes (UDP: default and at most 8192). */
+  /**
+   * Largest SIP message in bytes, on every transport. UDP: default and at most 8192, larger
+   * datagrams dropped. TCP, TLS, WS, WSS: default 65535; a larger message is answered
+   * `513 Message Too Large` (when routable) and the connection is closed.
+   */
   maxMessageSize?: number
   /**
    * Follow a 3xx to our INVITE to its Contacts, highest q first (default true); `false` ends

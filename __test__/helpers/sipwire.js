@@ -79,7 +79,9 @@ function splitStream(buf) {
  * local: { address, port }, close() }`; `next` resolves with the first received message (a
  * string) matching `pred` that no earlier `next` took. Rejects naming the step that failed
  * (connect, TLS, WebSocket upgrade). For tls/wss, `ca` is a PEM file to trust and `servername`
- * the SNI (default host); `verify: false` accepts any server certificate.
+ * the SNI (default host); `verify: false` accepts any server certificate. `localAddress` is the
+ * address to connect from (any 127.0.0.x is a distinct source on loopback); `closed` resolves
+ * once the connection has closed, whoever closed it.
  */
 function openSip(o) {
   const { transport, host, port } = o
@@ -94,6 +96,8 @@ function openSip(o) {
     let upgraded = !ws
     let accept
     let settled = false
+    let onClosed
+    const closed = new Promise((r) => (onClosed = r))
     const fail = (err) => {
       sock.destroy()
       if (!settled) {
@@ -112,6 +116,7 @@ function openSip(o) {
     }
     const api = {
       local: null,
+      closed,
       send(text) {
         sock.write(ws ? wsFrame(text) : text)
       },
@@ -149,12 +154,22 @@ function openSip(o) {
     const sni = o.servername || host
     const sock = secure
       ? tls.connect(
-          { host, port, ca: o.ca ? fs.readFileSync(o.ca) : undefined, servername: net.isIP(sni) ? undefined : sni, rejectUnauthorized: o.verify !== false },
+          {
+            host,
+            port,
+            localAddress: o.localAddress,
+            ca: o.ca ? fs.readFileSync(o.ca) : undefined,
+            servername: net.isIP(sni) ? undefined : sni,
+            rejectUnauthorized: o.verify !== false,
+          },
           onConnect,
         )
-      : net.connect({ host, port }, onConnect)
+      : net.connect({ host, port, localAddress: o.localAddress }, onConnect)
     sock.on('error', (e) => fail(e.message))
-    sock.on('close', () => fail('connection closed'))
+    sock.on('close', () => {
+      onClosed()
+      fail('connection closed')
+    })
     sock.on('data', (d) => {
       buf = Buffer.concat([buf, d])
       if (!upgraded) {

@@ -321,7 +321,8 @@ pub struct EndpointConfig {
     pub accept_from: Option<Vec<String>>,
     /// Requests per source outside `acceptFrom`: beyond the bucket, dropped.
     pub rate_limit: RateLimitConfig,
-    /// Largest SIP message in bytes: UDP at most 8192 (the default), streams 65535 (default).
+    /// Largest SIP message in bytes, every transport: UDP at most 8192 (the default), streams
+    /// (TCP, TLS, WS, WSS) any size, 65535 by default; over it, 513 and the connection closes.
     pub max_message_size: Option<u32>,
 }
 

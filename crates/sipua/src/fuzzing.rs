@@ -28,13 +28,18 @@ pub fn sip_datagram(data: &[u8]) {
 }
 
 /// A TCP/TLS byte stream, cut into reads at the first byte's value so that framing across
-/// partial reads is exercised too.
+/// partial reads is exercised too; a first byte of 128 or more also sets a small
+/// `maxMessageSize` (64 bytes per step above 127), so the 513 path is reached.
 pub fn stream_framing(data: &[u8]) {
     let Some((&cut, rest)) = data.split_first() else {
         return;
     };
     let step = usize::from(cut).max(1);
-    let mut framer = framing::Framer::default();
+    let max = match cut {
+        128.. => 64 * usize::from(cut - 127),
+        _ => framing::MAX_MESSAGE,
+    };
+    let mut framer = framing::Framer::new(max);
     for chunk in rest.chunks(step) {
         framer.push(chunk);
         while let Ok(Some(_)) = framer.next_frame() {}

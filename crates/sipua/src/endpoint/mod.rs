@@ -208,6 +208,7 @@ impl Endpoint {
             addressing: &addressing,
             locator: &locator,
             counters: &counters,
+            admission: &admission,
             events: &events,
             cancel: &cancel,
         };

@@ -5,8 +5,9 @@ use crate::config::{EndpointConfig, TransportKind};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::transport::{
-    advertise, bind_tcp, serve_tcp, tls_server_config, Addressing, DialTarget, FlowSetup, Locator,
-    PbxFlow, PeerDialer, StreamTransports, TlsClient, TransportCounters,
+    advertise, bind_tcp, serve_tcp, tls_server_config, Addressing, Admission, DialTarget,
+    FlowSetup, Inbound, Locator, PbxFlow, PeerDialer, StreamTransports, TlsClient,
+    TransportCounters,
 };
 use rsipstack::transaction::endpoint::Endpoint as Stack;
 use rsipstack::transport::TransportLayer;
@@ -61,6 +62,8 @@ pub(super) struct StreamEnv<'a> {
     /// RFC 3263 location of the PBX and of other hosts dialled, with the bad-target memory.
     pub locator: &'a Arc<Locator>,
     pub counters: &'a Arc<TransportCounters>,
+    /// The UDP socket's admission, so every transport shares its PBX addresses and buckets.
+    pub admission: &'a Arc<Admission>,
     pub events: &'a mpsc::UnboundedSender<Event>,
     pub cancel: &'a CancellationToken,
 }
@@ -76,9 +79,14 @@ pub(super) fn start(
         addressing,
         locator,
         counters,
+        admission,
         events,
         cancel,
     } = env;
+    let inbound = Inbound {
+        admission: admission.clone(),
+        max_message: max_message(config),
+    };
     if let Some(l) = listener {
         let sip = stack.inner.clone();
         serve_tcp(
@@ -86,6 +94,7 @@ pub(super) fn start(
             l.tls,
             sip,
             counters.clone(),
+            inbound.clone(),
             cancel.child_token(),
         );
     }
@@ -101,6 +110,7 @@ pub(super) fn start(
             tls: tls.clone(),
             locator: locator.clone(),
             counters: counters.clone(),
+            inbound: inbound.clone(),
             cancel: cancel.child_token(),
         }),
         _ => None,
@@ -111,6 +121,7 @@ pub(super) fn start(
                 target: pbx_target(config, server, addressing, tls, locator)?,
                 keepalive: config.stream_keepalive(),
                 counters: counters.clone(),
+                inbound,
                 events: events.clone(),
                 cancel: cancel.child_token(),
             };
@@ -175,5 +186,13 @@ fn pbx_target(
         connect_timeout: CONNECT_TIMEOUT,
         tls,
         ws_url: ws.map(|u| u.as_url()),
+        max_message: max_message(config),
     })
+}
+
+/// `maxMessageSize` on streams: any size (a stream has no datagram bound), 65535 by default.
+fn max_message(config: &EndpointConfig) -> usize {
+    config
+        .max_message_size
+        .map_or(crate::transport::framing::MAX_MESSAGE, |m| m as usize)
 }

@@ -8,8 +8,10 @@
 //! statelessly while its token bucket lasts, then dropped: a scanner flood costs one bucket
 //! look-up per datagram and never reaches the stack, the call table or the RTP port pool.
 
+use super::counters::TransportCounters;
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -99,6 +101,17 @@ pub(crate) enum Decision {
     Forbid,
     /// Drop it silently (the source exceeded its bucket).
     Drop,
+}
+
+/// What a transport does with a message [`Admission::screen`] looked at.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Screened {
+    /// Hand it to the stack.
+    Pass,
+    /// Send this `403` (statelessly, untraced), then [`Admission::forbidden_sent`].
+    Forbidden(String),
+    /// Nothing to send: over the rate limit (counted here), or a refusal that cannot be routed.
+    Dropped,
 }
 
 /// Buckets kept at most: beyond, the full (idle) ones are forgotten, then all, so a flood from
@@ -256,6 +269,41 @@ impl Admission {
             Decision::Forbid
         } else {
             Decision::Admit
+        }
+    }
+
+    /// The check every transport (UDP, TCP, TLS, WS) runs on a message the guard passed,
+    /// before the stack sees it (responses and in-dialog requests always pass). Drops are
+    /// counted here, and logged only at the 1st, 10th, 100th...
+    pub(crate) fn screen(
+        &self,
+        packet: &[u8],
+        from: SocketAddr,
+        counters: &TransportCounters,
+    ) -> Screened {
+        let Some(method) = out_of_dialog_method(packet) else {
+            return Screened::Pass;
+        };
+        match self.decide(from.ip(), creates_dialog(method), Instant::now()) {
+            Decision::Admit => Screened::Pass,
+            Decision::Drop => {
+                let n = counters.rate_limited.fetch_add(1, Ordering::Relaxed) + 1;
+                if worth_logging(n) {
+                    tracing::warn!(src = %from, total = n, "requests dropped by the rate limit for unknown sources");
+                }
+                Screened::Dropped
+            }
+            Decision::Forbid => {
+                forbidden_for(packet).map_or(Screened::Dropped, Screened::Forbidden)
+            }
+        }
+    }
+
+    /// Counts a `403` from [`Admission::screen`] that went out, logging the 1st, 10th...
+    pub(crate) fn forbidden_sent(counters: &TransportCounters, to: SocketAddr) {
+        let n = counters.forbidden_sent.fetch_add(1, Ordering::Relaxed) + 1;
+        if worth_logging(n) {
+            tracing::warn!(src = %to, total = n, "requests from sources outside acceptFrom answered 403");
         }
     }
 
@@ -481,6 +529,42 @@ mod tests {
         );
         let logged: Vec<u64> = (1..=2000).filter(|n| worth_logging(*n)).collect();
         assert_eq!(logged, [1, 10, 100, 1000]);
+    }
+
+    #[test]
+    fn screening_refuses_counts_and_admits_what_transports_hand_on() {
+        let gate = Admission::new(
+            None,
+            vec!["127.0.0.1".into()],
+            RateLimit {
+                per_second: 0.001,
+                burst: 1.0,
+            },
+        );
+        let counters = TransportCounters::default();
+        let invite = "INVITE sip:a@x SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.5:5060;branch=z9hG4bK1\r\nFrom: <sip:s@x>;tag=9\r\nTo: <sip:a@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let pbx: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let scanner: SocketAddr = "127.0.0.5:5060".parse().unwrap();
+        assert_eq!(
+            gate.screen(invite.as_bytes(), pbx, &counters),
+            Screened::Pass
+        );
+        let refused = gate.screen(invite.as_bytes(), scanner, &counters);
+        let reply = forbidden_for(invite.as_bytes()).unwrap();
+        assert_eq!(refused, Screened::Forbidden(reply));
+        assert_eq!(
+            gate.screen(invite.as_bytes(), scanner, &counters),
+            Screened::Dropped
+        );
+        Admission::forbidden_sent(&counters, scanner);
+        let read = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        assert_eq!(
+            (read(&counters.forbidden_sent), read(&counters.rate_limited)),
+            (1, 1)
+        );
+        // responses and in-dialog requests are never screened
+        let ok = b"SIP/2.0 200 OK\r\nTo: <sip:a@x>\r\n\r\n";
+        assert_eq!(gate.screen(ok, scanner, &counters), Screened::Pass);
     }
 
     #[test]

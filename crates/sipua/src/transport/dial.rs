@@ -36,6 +36,8 @@ pub(crate) struct DialTarget {
     pub tls: Option<TlsClient>,
     /// The URL of the WebSocket transports (its host and port are `host` and `port`).
     pub ws_url: Option<String>,
+    /// `maxMessageSize`, which bounds what the WebSocket library reads.
+    pub max_message: usize,
 }
 
 /// Why a dial failed.
@@ -164,7 +166,7 @@ async fn dial_at(target: &DialTarget, remote: SocketAddr) -> Result<Dialled, Dia
     let wire = match &target.ws_url {
         None => Wire::Bytes(io),
         Some(url) => Wire::WebSocket(Box::new(
-            handshake(io, url, target.connect_timeout)
+            handshake(io, url, target.connect_timeout, target.max_message)
                 .await
                 .map_err(|e| format!("{}: {e}", failed(target, remote)))?,
         )),
@@ -260,6 +262,7 @@ mod tests {
             connect_timeout: Duration::from_secs(2),
             tls: None,
             ws_url: None,
+            max_message: crate::transport::framing::MAX_MESSAGE,
         }
     }
 

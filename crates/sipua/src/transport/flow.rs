@@ -8,7 +8,7 @@
 
 use super::counters::TransportCounters;
 use super::dial::{dial, DialError, DialTarget, Wire};
-use super::stream::{spawn_stream, StreamFlow, StreamSetup};
+use super::stream::{spawn_stream, Inbound, StreamFlow, StreamSetup};
 use super::websocket::spawn_ws;
 use crate::event::{Event, TransportState};
 use rsipstack::transaction::endpoint::EndpointInnerRef;
@@ -51,6 +51,7 @@ pub(crate) struct FlowSetup {
     pub target: DialTarget,
     pub keepalive: Option<Duration>,
     pub counters: Arc<TransportCounters>,
+    pub inbound: Inbound,
     pub events: mpsc::UnboundedSender<Event>,
     pub cancel: CancellationToken,
 }
@@ -153,6 +154,7 @@ impl PbxFlow {
                         remote: d.remote,
                         keepalive: setup.keepalive,
                         counters: setup.counters.clone(),
+                        inbound: setup.inbound.clone(),
                         cancel: setup.cancel.clone(),
                     };
                     let layer = &sip.transport_layer;

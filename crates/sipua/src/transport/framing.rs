@@ -6,22 +6,27 @@
 //! the stream desynchronises) and closes the whole connection on one unparseable message
 //! without answering it. Here a message whose boundary is known but which does not parse is
 //! answered with 400 where it can be routed ([`crate::sip::guard`]) and skipped; only when no
-//! boundary can be found (not a SIP start line, a bad `Content-Length`, an endless header
-//! block) must the connection close, since nothing after that point can be trusted.
+//! boundary can be found (not a SIP start line, a bad `Content-Length`) must the connection
+//! close, since nothing after that point can be trusted. A message over `maxMessageSize`
+//! (its header block, or the `Content-Length` it declares) is answered `513 Message Too Large`
+//! when enough of its header block was read to route a reply, and closes the connection too:
+//! skipping a body we refuse to buffer would mean trusting its length.
 
-use crate::sip::conformance;
+use crate::sip::conformance::{self, Refusal};
 use crate::sip::guard::{bad_request_for, parse_checked, reply_for};
 use crate::sip::normalize::normalize;
 use rsipstack::sip::SipMessage;
 
-/// Largest message we buffer (header block and body), as rsipstack's stream codec.
+/// Largest message we buffer (header block and body) when `maxMessageSize` is not set, as
+/// rsipstack's stream codec.
 pub(crate) const MAX_MESSAGE: usize = 65535;
 
 /// What the next bytes of the stream were.
 #[derive(Debug)]
 pub(crate) enum Frame {
-    /// One whole, parsed message.
-    Message(Box<SipMessage>),
+    /// One whole, parsed message, and the bytes it was parsed from (what admission reads and
+    /// its `403` is built from).
+    Message { msg: Box<SipMessage>, raw: Vec<u8> },
     /// A message with a known boundary that the guard refused; `reply` is the 400 to send
     /// back when it was a request carrying what a response needs.
     Rejected {
@@ -33,6 +38,9 @@ pub(crate) enum Frame {
     /// A request the RFC 3261 §8.2 checks refused (well-formed, so not counted malformed);
     /// `reply` is its answer, if routable.
     Refused { reply: Option<String> },
+    /// A message over the limit: `reply` is its `513`, if routable. Nothing more comes out of
+    /// this framer; the connection must be closed.
+    TooLarge { reply: Option<String> },
     /// `CRLF CRLF`: the peer's keep-alive ping (RFC 5626 §4.4.1); answer with a pong.
     Ping,
     /// A lone `CRLF`: the pong to our ping.
@@ -43,12 +51,25 @@ pub(crate) enum Frame {
 pub(crate) type Desync = &'static str;
 
 /// Accumulates a stream's bytes and cuts them into frames.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Framer {
     buf: Vec<u8>,
+    /// `maxMessageSize`: the largest message (header block and body) accepted.
+    max: usize,
+    /// A message went over `max`: the stream has no trustworthy boundary any more.
+    overflowed: bool,
 }
 
 impl Framer {
+    /// A framer accepting messages of at most `max` bytes.
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            max,
+            overflowed: false,
+        }
+    }
+
     /// Appends bytes just read.
     pub(crate) fn push(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
@@ -56,6 +77,9 @@ impl Framer {
 
     /// The next frame; `Ok(None)` when more bytes are needed.
     pub(crate) fn next_frame(&mut self) -> Result<Option<Frame>, Desync> {
+        if self.overflowed {
+            return Err("message too large");
+        }
         if self.buf.starts_with(b"\r\n\r\n") {
             self.buf.drain(..4);
             return Ok(Some(Frame::Ping));
@@ -72,8 +96,8 @@ impl Framer {
         }
         check_start(&self.buf)?;
         let Some(head_end) = find(&self.buf, b"\r\n\r\n").map(|i| i + 4) else {
-            if self.buf.len() > MAX_MESSAGE {
-                return Err("header block too large");
+            if self.buf.len() > self.max {
+                return Ok(Some(self.overflow()));
             }
             return Ok(None);
         };
@@ -88,10 +112,10 @@ impl Framer {
                 reply: bad_request_for(&head, why),
             }));
         };
-        let total = head_end
-            .checked_add(body_len)
-            .filter(|t| *t <= MAX_MESSAGE)
-            .ok_or("message too large")?;
+        let Some(total) = head_end.checked_add(body_len).filter(|t| *t <= self.max) else {
+            self.buf.truncate(head_end);
+            return Ok(Some(self.overflow()));
+        };
         if self.buf.len() < total {
             return Ok(None);
         }
@@ -104,13 +128,40 @@ impl Framer {
         // what rsipstack cannot read, rewritten as on UDP (the body, so its length, untouched)
         let message = normalize(&message).unwrap_or(message);
         Ok(Some(match parse_checked(&message) {
-            Ok(msg) => Frame::Message(Box::new(msg)),
+            Ok(msg) => Frame::Message {
+                msg: Box::new(msg),
+                raw: message,
+            },
             Err(why) => Frame::Rejected {
                 why,
                 reply: bad_request_for(&message, why),
             },
         }))
     }
+}
+
+impl Framer {
+    /// The `513` for what the buffer holds of the oversized message; the framer is done.
+    fn overflow(&mut self) -> Frame {
+        self.overflowed = true;
+        let reply = too_large_for(&self.buf);
+        self.buf = Vec::new();
+        Frame::TooLarge { reply }
+    }
+}
+
+/// The `513 Message Too Large` (RFC 3261 §21.5.14) for a request of which `head` is the start
+/// (the header block, whole or cut anywhere): built from its complete lines only, so a header
+/// cut mid-value is never echoed; `None` when what was read cannot route a reply.
+pub(crate) fn too_large_for(head: &[u8]) -> Option<String> {
+    let end = find(head, b"\r\n\r\n").map_or_else(|| head.len(), |i| i + 2);
+    let complete = head[..end].iter().rposition(|b| *b == b'\n')? + 1;
+    let refusal = Refusal {
+        code: 513,
+        reason: "Message Too Large",
+        headers: Vec::new(),
+    };
+    reply_for(&head[..complete], &refusal)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -204,7 +255,7 @@ mod tests {
 
     /// Feeds `chunks` one by one and collects every frame; stops at a desync.
     fn frames(chunks: &[&[u8]]) -> (Vec<Frame>, Option<Desync>) {
-        let mut f = Framer::default();
+        let mut f = Framer::new(MAX_MESSAGE);
         let mut out = Vec::new();
         for c in chunks {
             f.push(c);
@@ -221,7 +272,7 @@ mod tests {
 
     fn body_of(frame: &Frame) -> Vec<u8> {
         match frame {
-            Frame::Message(m) => match m.as_ref() {
+            Frame::Message { msg, .. } => match msg.as_ref() {
                 SipMessage::Request(r) => r.body.clone(),
                 SipMessage::Response(r) => r.body.clone(),
             },
@@ -253,7 +304,7 @@ mod tests {
         assert_eq!(body_of(&out[0]), b"abc");
         assert!(matches!(out[1], Frame::Ping));
         assert!(
-            matches!(&out[2], Frame::Message(m) if m.call_id_header().unwrap().value() == "o1")
+            matches!(&out[2], Frame::Message { msg, .. } if msg.call_id_header().unwrap().value() == "o1")
         );
         assert!(matches!(out[3], Frame::Pong));
     }
@@ -295,7 +346,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(&out[2], Frame::Message(_)));
+        assert!(matches!(&out[2], Frame::Message { .. }));
     }
 
     #[test]
@@ -307,7 +358,7 @@ mod tests {
         let wsinv = std::fs::read(path).unwrap();
         let (out, err) = frames(&[&wsinv, OPTIONS.as_bytes()]);
         assert!(err.is_none(), "{err:?}");
-        let Frame::Message(msg) = &out[0] else {
+        let Frame::Message { msg, .. } = &out[0] else {
             panic!("{:?}", out[0])
         };
         let SipMessage::Request(req) = msg.as_ref() else {
@@ -315,7 +366,7 @@ mod tests {
         };
         let tag = req.from_header().unwrap().tag().ok().flatten();
         assert_eq!(tag.map(|t| t.to_string()).as_deref(), Some("98asjd8"));
-        assert!(matches!(&out[1], Frame::Message(_)));
+        assert!(matches!(&out[1], Frame::Message { .. }));
     }
 
     #[test]
@@ -330,7 +381,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(&out[1], Frame::Message(_)));
+        assert!(matches!(&out[1], Frame::Message { .. }));
     }
 
     #[test]
@@ -351,14 +402,6 @@ mod tests {
             frames(&[twice.as_bytes()]).1,
             Some("conflicting Content-Length")
         );
-        let huge =
-            invite("", "Content-Length: ").replace("Content-Length: 0", "Content-Length: 70000");
-        assert_eq!(frames(&[huge.as_bytes()]).1, Some("message too large"));
-        let endless = format!("OPTIONS sip:a SIP/2.0\r\n{}", "X-A: b\r\n".repeat(9000));
-        assert_eq!(
-            frames(&[endless.as_bytes()]).1,
-            Some("header block too large")
-        );
         let long_line = format!("OPTIONS sip:{} ", "a".repeat(9000));
         assert_eq!(
             frames(&[long_line.as_bytes()]).1,
@@ -367,6 +410,95 @@ mod tests {
         // A message that is merely incomplete is not a desync.
         assert_eq!(frames(&[b"OPTI"]).1, None);
         assert_eq!(frames(&[b"SIP/2.0 200 OK\r\nVia: x"]).1, None);
+    }
+
+    /// Frames with a limit of `max`, as [`frames`] does, until the first [`Frame::TooLarge`]:
+    /// the frames before it, its reply, and what the framer says after it.
+    fn frames_until_too_large(
+        max: usize,
+        chunks: &[&[u8]],
+    ) -> (Vec<Frame>, Option<String>, Option<Desync>) {
+        let mut f = Framer::new(max);
+        let mut out = Vec::new();
+        for c in chunks {
+            f.push(c);
+            while let Ok(Some(frame)) = f.next_frame() {
+                if let Frame::TooLarge { reply } = frame {
+                    f.push(OPTIONS.as_bytes());
+                    return (out, reply, f.next_frame().err());
+                }
+                out.push(frame);
+            }
+        }
+        panic!("never too large: {out:?}")
+    }
+
+    #[test]
+    fn the_limit_is_the_configured_one_and_over_it_comes_a_513() {
+        let body = "v=0\r\n".repeat(100);
+        let msg = invite(&body, "Content-Length: ");
+        let (out, err) = frames(&[msg.as_bytes()]);
+        assert!(err.is_none() && out.len() == 1, "under the default limit");
+        // exactly at the limit passes, one byte over is refused, in any split
+        let mut at = Framer::new(msg.len());
+        at.push(msg.as_bytes());
+        assert!(matches!(at.next_frame(), Ok(Some(Frame::Message { .. }))));
+        for cut in [1, 40, msg.len() / 2, msg.len() - 1] {
+            let (before, reply, after) = frames_until_too_large(
+                msg.len() - 1,
+                &[&msg.as_bytes()[..cut], &msg.as_bytes()[cut..]],
+            );
+            assert!(before.is_empty(), "cut {cut}: {before:?}");
+            let reply = reply.unwrap_or_else(|| panic!("cut {cut}: no 513"));
+            assert!(
+                reply.starts_with("SIP/2.0 513 Message Too Large\r\n"),
+                "{reply}"
+            );
+            assert!(reply.contains("Call-ID: c1\r\n") && reply.contains("CSeq: 1 INVITE\r\n"));
+            assert_eq!(after, Some("message too large"), "the framer is done");
+        }
+        // a declared Content-Length over the limit is refused before its body arrives
+        let huge =
+            invite("", "Content-Length: ").replace("Content-Length: 0", "Content-Length: 70000");
+        let (_, reply, _) = frames_until_too_large(MAX_MESSAGE, &[huge.as_bytes()]);
+        assert!(reply.unwrap().starts_with("SIP/2.0 513 "));
+        // a message after a good one: the good one still comes out first
+        let stream = format!("{OPTIONS}{msg}");
+        let (before, reply, _) = frames_until_too_large(msg.len() - 1, &[stream.as_bytes()]);
+        assert!(matches!(before.as_slice(), [Frame::Message { .. }]) && reply.is_some());
+        // a header block without end: a 513 only if what was read can route it
+        let endless = format!("OPTIONS sip:a SIP/2.0\r\n{}", "X-A: b\r\n".repeat(9000));
+        let (_, reply, _) = frames_until_too_large(MAX_MESSAGE, &[endless.as_bytes()]);
+        assert_eq!(reply, None);
+        let routable = OPTIONS.replace("Content-Length: 0\r\n\r\n", &"X-A: b\r\n".repeat(300));
+        let (_, reply, _) = frames_until_too_large(1000, &[routable.as_bytes()]);
+        assert!(reply.unwrap().contains("Call-ID: o1\r\n"));
+    }
+
+    #[test]
+    fn the_513_echoes_only_complete_lines() {
+        let msg = OPTIONS.as_bytes();
+        let full = too_large_for(msg).unwrap();
+        assert!(
+            full.starts_with("SIP/2.0 513 Message Too Large\r\n"),
+            "{full}"
+        );
+        assert!(
+            full.contains("To: <sip:a@127.0.0.1>;tag="),
+            "a To tag added: {full}"
+        );
+        assert!(full.ends_with("Content-Length: 0\r\n\r\n"));
+        // cut inside the CSeq line: that line is incomplete, so no reply can be routed
+        let cseq = OPTIONS.find("CSeq: 1 OPT").unwrap() + 8;
+        assert_eq!(too_large_for(&msg[..cseq]), None);
+        // cut just after it: complete, answered with the same tag
+        let after = OPTIONS.find("Content-Length").unwrap();
+        assert_eq!(too_large_for(&msg[..after]).as_deref(), Some(full.as_str()));
+        assert_eq!(
+            too_large_for(b"SIP/2.0 200 OK\r\n"),
+            None,
+            "never answers a response"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! carries nothing: the real connections are registered one by one as they are accepted.
 
 use super::counters::TransportCounters;
-use super::stream::{spawn_stream, StreamSetup};
+use super::stream::{spawn_stream, Inbound, StreamSetup};
 use super::tls::accept;
 use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
@@ -51,6 +51,7 @@ pub(crate) fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     sip: EndpointInnerRef,
     counters: Arc<TransportCounters>,
+    inbound: Inbound,
     cancel: CancellationToken,
 ) {
     tokio::spawn(async move {
@@ -83,6 +84,7 @@ pub(crate) fn serve(
                 // The peer opened it; keeping it alive is the peer's business (RFC 5626).
                 keepalive: None,
                 counters: counters.clone(),
+                inbound: inbound.clone(),
                 cancel: cancel.clone(),
             };
             let (tls, sip) = (tls.clone(), sip.clone());

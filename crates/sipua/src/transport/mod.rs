@@ -38,6 +38,7 @@ pub(crate) use listener::{advertise, bind_tcp, serve as serve_tcp};
 pub(crate) use locator::{Locator, StackResolver};
 pub(crate) use peer::PeerDialer;
 pub(crate) use resolve::{NextHop, Target};
+pub(crate) use stream::Inbound;
 pub(crate) use targets::{failover_timeout, Attempt};
 pub(crate) use tls::{server_config as tls_server_config, TlsClient};
 pub(crate) use udp::GuardedUdpSocket;

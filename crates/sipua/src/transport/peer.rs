@@ -6,7 +6,7 @@
 use super::counters::TransportCounters;
 use super::dial::{dial, DialTarget, Wire};
 use super::locator::Locator;
-use super::stream::{spawn_stream, StreamSetup};
+use super::stream::{spawn_stream, Inbound, StreamSetup};
 use super::tls::TlsClient;
 use crate::config::TransportKind;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
@@ -25,6 +25,7 @@ pub(crate) struct PeerDialer {
     /// Looks the host up on `dnsServers` (A/AAAA: the URI gives the port or its default).
     pub locator: Arc<Locator>,
     pub counters: Arc<TransportCounters>,
+    pub inbound: Inbound,
     pub cancel: CancellationToken,
 }
 
@@ -82,6 +83,7 @@ impl PeerDialer {
             connect_timeout: self.connect_timeout,
             tls: self.tls.clone(),
             ws_url: None,
+            max_message: self.inbound.max_message,
         };
         let d = dial(&target).await.map_err(|e| e.message)?;
         let setup = StreamSetup {
@@ -90,6 +92,7 @@ impl PeerDialer {
             remote: d.remote,
             keepalive: None,
             counters: self.counters.clone(),
+            inbound: self.inbound.clone(),
             cancel: self.cancel.clone(),
         };
         let Wire::Bytes(io) = d.wire else {
@@ -120,6 +123,10 @@ mod tests {
                 Arc::default(),
             )),
             counters: Arc::default(),
+            inbound: Inbound {
+                admission: Arc::default(),
+                max_message: crate::transport::framing::MAX_MESSAGE,
+            },
             cancel: CancellationToken::new(),
         }
     }

@@ -8,6 +8,7 @@
 //! the peer's `SipAddr { transport, ip, port }`, so its `lookup` for that peer reuses it, and
 //! requests the peer sends on it get their responses on it too.
 
+use super::admission::{Admission, Screened};
 use super::counters::{OpenStream, TransportCounters};
 use super::framing::{Frame, Framer};
 use super::keepalive::{KeepAlive, KeepAliveAction};
@@ -64,6 +65,16 @@ impl StreamFlow {
     }
 }
 
+/// What the endpoint checks every peer's messages against, whatever the transport: the
+/// same admission as the UDP socket's (so the PBX's addresses and the buckets are shared).
+#[derive(Clone)]
+pub(crate) struct Inbound {
+    /// Who may open dialogs, and how fast unknown sources may send.
+    pub admission: Arc<Admission>,
+    /// `maxMessageSize`: the largest message (header block and body) accepted.
+    pub max_message: usize,
+}
+
 /// What a connection needs besides its socket.
 pub(crate) struct StreamSetup {
     pub transport: Transport,
@@ -72,6 +83,7 @@ pub(crate) struct StreamSetup {
     /// CRLF ping interval; `None`: no pings (the peer's flows, which the peer keeps alive).
     pub keepalive: Option<Duration>,
     pub counters: Arc<TransportCounters>,
+    pub inbound: Inbound,
     /// The endpoint's token: stopping the endpoint ends every connection.
     pub cancel: CancellationToken,
 }
@@ -172,7 +184,7 @@ async fn run(io: Box<dyn Io>, setup: StreamSetup, flow: Arc<StreamFlow>, link: S
         open,
     } = link;
     let (mut reader, mut writer) = tokio::io::split(io);
-    let mut framer = Framer::default();
+    let mut framer = Framer::new(setup.inbound.max_message);
     let mut keepalive = setup.keepalive.map(|i| KeepAlive::new(i, Instant::now()));
     let mut buf = vec![0u8; 16 * 1024];
     let peer = flow.remote.clone();
@@ -259,7 +271,31 @@ async fn deliver(
                     k.on_pong();
                 }
             }
-            Ok(Some(Frame::Message(msg))) => hand_to_stack(*msg, flow, setup, to_stack)?,
+            Ok(Some(Frame::Message { msg, raw })) => {
+                let admission = &setup.inbound.admission;
+                match admission.screen(&raw, setup.remote, &setup.counters) {
+                    Screened::Pass => hand_to_stack(*msg, flow, setup, to_stack)?,
+                    // statelessly, untraced, as on UDP: a flood must not fill the trace
+                    Screened::Forbidden(forbidden) => {
+                        writer
+                            .write_all(forbidden.as_bytes())
+                            .await
+                            .map_err(write_err)?;
+                        Admission::forbidden_sent(&setup.counters, setup.remote);
+                    }
+                    Screened::Dropped => {}
+                }
+            }
+            Ok(Some(Frame::TooLarge { reply })) => {
+                setup.counters.oversized.fetch_add(1, Ordering::Relaxed);
+                if let Some(reply) = reply {
+                    answer(writer, setup, &reply).await?;
+                }
+                return Err(format!(
+                    "message over maxMessageSize ({} bytes)",
+                    setup.inbound.max_message
+                ));
+            }
             Ok(Some(Frame::Rejected { why, reply })) => {
                 setup.counters.malformed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(peer = %flow.remote, reason = why, "dropped malformed SIP message");

@@ -4,7 +4,7 @@
 //! NAT mapping is per socket) and are taken out before the guard, which would count them as
 //! malformed SIP.
 
-use super::admission::{self, Admission, Decision};
+use super::admission::{self, Admission, Screened};
 use super::counters::TransportCounters;
 use super::family::{sendable, unmapped};
 use super::icmp::{self, Unreachable};
@@ -158,33 +158,14 @@ impl GuardedUdpSocket {
         packet: &[u8],
         from: SocketAddr,
     ) -> bool {
-        let Some(method) = admission::out_of_dialog_method(packet) else {
-            return true;
+        let reply = match self.admission.screen(packet, from, &self.counters) {
+            Screened::Pass => return true,
+            Screened::Dropped => return false,
+            Screened::Forbidden(reply) => reply,
         };
-        let decision = self.admission.decide(
-            from.ip(),
-            admission::creates_dialog(method),
-            std::time::Instant::now(),
-        );
-        match decision {
-            Decision::Admit => return true,
-            Decision::Drop => {
-                let n = self.counters.rate_limited.fetch_add(1, Ordering::Relaxed) + 1;
-                if admission::worth_logging(n) {
-                    tracing::warn!(src = %from, total = n, "requests dropped by the rate limit for unknown sources");
-                }
-            }
-            Decision::Forbid => {
-                let reply = admission::forbidden_for(packet);
-                let to = socket.local_addr().and_then(|l| sendable(l, from));
-                if let (Some(reply), Ok(to)) = (reply, to) {
-                    if socket.send_to(reply.as_bytes(), to).await.is_ok() {
-                        let n = self.counters.forbidden_sent.fetch_add(1, Ordering::Relaxed) + 1;
-                        if admission::worth_logging(n) {
-                            tracing::warn!(src = %from, total = n, "requests from sources outside acceptFrom answered 403");
-                        }
-                    }
-                }
+        if let Ok(to) = socket.local_addr().and_then(|l| sendable(l, from)) {
+            if socket.send_to(reply.as_bytes(), to).await.is_ok() {
+                Admission::forbidden_sent(&self.counters, from);
             }
         }
         false

@@ -4,8 +4,11 @@
 //!
 //! rsipstack's own client has no TLS for `wss://`, resolves the host first (so Host and SNI
 //! would carry the IP) and never pings; here Host and SNI carry the host of the URL, and the
-//! keep-alive is a WebSocket ping answered by a pong.
+//! keep-alive is a WebSocket ping answered by a pong. Messages go through the same admission
+//! and `maxMessageSize` as on the other transports ([`super::admission`], 513 then close 1009).
 
+use super::admission::{Admission, Screened};
+use super::framing::too_large_for;
 use super::keepalive::{KeepAlive, KeepAliveAction};
 use super::stream::{hand_to_stack, register, Io, StackLink, StreamFlow, StreamSetup};
 use crate::sip::conformance;
@@ -20,7 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tracing::Instrument;
@@ -28,15 +34,36 @@ use tracing::Instrument;
 /// A WebSocket over one of our connections.
 pub(crate) type Ws = WebSocketStream<Box<dyn Io>>;
 
-/// Runs the opening handshake for `url` (whose host goes into Host) on `io`.
-pub(crate) async fn handshake(io: Box<dyn Io>, url: &str, timeout: Duration) -> Result<Ws, String> {
+/// The library's limits for messages of at most `max_message` bytes. Twice the limit, so that
+/// a message just over it is still read and can be answered `513`; beyond, the library stops
+/// reading it (memory stays bounded) and the connection closes with 1009.
+fn limits(max_message: usize) -> WebSocketConfig {
+    let read_at_most = Some(max_message.saturating_mul(2));
+    WebSocketConfig::default()
+        .max_message_size(read_at_most)
+        .max_frame_size(read_at_most)
+}
+
+/// Runs the opening handshake for `url` (whose host goes into Host) on `io`, for SIP messages
+/// of at most `max_message` bytes.
+pub(crate) async fn handshake(
+    io: Box<dyn Io>,
+    url: &str,
+    timeout: Duration,
+    max_message: usize,
+) -> Result<Ws, String> {
     let mut request = url
         .into_client_request()
         .map_err(|e| format!("WebSocket URL {url:?}: {e}"))?;
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("sip"));
-    match tokio::time::timeout(timeout, tokio_tungstenite::client_async(request, io)).await {
+    match tokio::time::timeout(
+        timeout,
+        tokio_tungstenite::client_async_with_config(request, io, Some(limits(max_message))),
+    )
+    .await
+    {
         Ok(Ok((ws, response))) => {
             let agreed = response
                 .headers()
@@ -108,6 +135,10 @@ async fn run(mut ws: Ws, setup: StreamSetup, flow: Arc<StreamFlow>, link: StackL
             read = ws.next() => {
                 let bytes = match read {
                     None | Some(Ok(Message::Close(_))) => break "closed by the peer".to_string(),
+                    Some(Err(WsError::Capacity(e @ CapacityError::MessageTooLong { .. }))) => {
+                        setup.counters.oversized.fetch_add(1, Ordering::Relaxed);
+                        break close_too_big(&mut ws, &e.to_string()).await;
+                    }
                     Some(Err(e)) => break format!("read failed: {e}"),
                     Some(Ok(Message::Pong(_))) => {
                         if let Some(k) = keepalive.as_mut() {
@@ -146,6 +177,16 @@ async fn answer(ws: &mut Ws, setup: &StreamSetup, reply: String) -> Result<(), S
         .map_err(|e| format!("write failed: {e}"))
 }
 
+/// Closes with 1009 (RFC 6455 §7.4.1: a message too big to process); the reason to log.
+async fn close_too_big(ws: &mut Ws, why: &str) -> String {
+    let frame = CloseFrame {
+        code: CloseCode::Size,
+        reason: "message over maxMessageSize".into(),
+    };
+    let _ = ws.close(Some(frame)).await;
+    format!("message over maxMessageSize: {why}")
+}
+
 /// One WebSocket message: a whole SIP message (its boundary is the frame's), or a CRLF
 /// keep-alive some servers send inside a message.
 async fn deliver(
@@ -163,6 +204,13 @@ async fn deliver(
         }
         return Ok(());
     }
+    if bytes.len() > setup.inbound.max_message {
+        setup.counters.oversized.fetch_add(1, Ordering::Relaxed);
+        if let Some(reply) = too_large_for(bytes) {
+            answer(ws, setup, reply).await?;
+        }
+        return Err(close_too_big(ws, &format!("{} bytes", bytes.len())).await);
+    }
     // the RFC 3261 §8.2 refusals, as on UDP and TCP
     if let Some(refusal) = conformance::check(bytes) {
         setup.counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -175,7 +223,22 @@ async fn deliver(
     let rewritten = normalize(bytes);
     let bytes = rewritten.as_deref().unwrap_or(bytes);
     match parse_checked(bytes) {
-        Ok(msg) => hand_to_stack(msg, flow, setup, to_stack),
+        Ok(msg) => match setup
+            .inbound
+            .admission
+            .screen(bytes, setup.remote, &setup.counters)
+        {
+            Screened::Pass => hand_to_stack(msg, flow, setup, to_stack),
+            // statelessly, untraced, as on UDP
+            Screened::Forbidden(forbidden) => {
+                ws.send(Message::text(forbidden))
+                    .await
+                    .map_err(|e| format!("write failed: {e}"))?;
+                Admission::forbidden_sent(&setup.counters, setup.remote);
+                Ok(())
+            }
+            Screened::Dropped => Ok(()),
+        },
         Err(why) => {
             setup.counters.malformed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(peer = %flow.remote, reason = why, "dropped malformed SIP message");
