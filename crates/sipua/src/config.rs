@@ -460,6 +460,7 @@ impl EndpointConfig {
 
     /// Checks ranges and required fields; the error names the field.
     pub fn validate(&self) -> Result<()> {
+        const MIN_MESSAGE_SIZE: u32 = 1300;
         if let Some(s) = &self.server {
             if s.trim().is_empty() || s.contains(char::is_whitespace) {
                 return Err(Error::Config(format!("server: not a host name: {s:?}")));
@@ -467,6 +468,12 @@ impl EndpointConfig {
         }
         if self.server_port == Some(0) {
             return Err(Error::Config("serverPort: must be 1-65535".into()));
+        }
+        // below RFC 3261 §18.1.1's 1300 bytes, ordinary INVITEs with SDP would be refused
+        if let Some(m) = self.max_message_size.filter(|m| *m < MIN_MESSAGE_SIZE) {
+            return Err(Error::Config(format!(
+                "maxMessageSize: must be at least {MIN_MESSAGE_SIZE} bytes, got {m}"
+            )));
         }
         if let Some(proxy) = &self.outbound_proxy {
             check_proxy_uri(proxy)?;
