@@ -220,7 +220,11 @@ test(`a flood of ${FLOOD} scanner INVITEs leaves the PBX's calls alone`, async (
   assert.ok(tr.forbiddenSent + tr.rateLimited <= sent, 'each INVITE counted once at most')
   if (drops !== null) {
     // every scanner INVITE is accounted for: answered 403, dropped by the limit, or by the kernel
-    assert.equal(tr.forbiddenSent + tr.rateLimited + drops, sent, 'every INVITE of the flood is accounted for')
+    // (whose count may also hold a PBX datagram lost in the same full buffer, then retransmitted)
+    assert.ok(
+      tr.forbiddenSent + tr.rateLimited + drops >= sent,
+      `every INVITE of the flood is accounted for: ${tr.forbiddenSent} + ${tr.rateLimited} + ${drops} of ${sent}`,
+    )
   }
   assert.ok(tr.rateLimited > sent / 2, `most of the flood dropped silently (${tr.rateLimited})`)
   assert.equal(sip.counters().liveCalls, 0, 'no scanner call state')
