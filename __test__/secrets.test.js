@@ -19,7 +19,7 @@ test('the check collects the tests\' passwords', () => {
   for (const p of ['pw-1001', 'secret', 'redirect-secret']) assert.ok(passwords.includes(p), `${p} in ${passwords}`)
 })
 
-test('a planted password and a digest response are caught, with file and line', () => {
+test('a planted password, digest response and SDES key are caught, with file and line', () => {
   const dir = tmpDir('secrets')
   fs.writeFileSync(
     path.join(dir, 'capture-1.log'),
@@ -29,15 +29,18 @@ test('a planted password and a digest response are caught, with file and line', 
       'event registration [{"password":"pw-1001"}]',
       'log {"message":"Authorization: Digest username=\\"1001\\", response=\\"6629fae49393a05397450978507c4ef1\\""}',
       'log {"message":"pw-10010 is another token, not the password"}',
+      'log {"sipMessage":"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:***"}',
+      'log {"sipMessage":"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"}',
     ].join('\n'),
   )
   const r = scan(dir, testPasswords(TESTS).passwords)
-  assert.equal(r.lines, 5)
+  assert.equal(r.lines, 7)
   assert.deepEqual(
     r.hits.map((h) => [h.file, h.line, h.what]),
     [
       ['capture-1.log', 3, 'password "pw-1001"'],
       ['capture-1.log', 4, 'digest response'],
+      ['capture-1.log', 7, 'SDES key'],
     ],
   )
 })

@@ -15,6 +15,10 @@
 //! whose line breaks are the two characters `\r\n`. Folded continuation lines belong to
 //! the header and are masked with it. The functions work on any text (lossy-decoded
 //! garbage included) and never panic.
+//!
+//! SDES keys (RFC 4568 `a=crypto:... inline:<key||salt>` in an SDP body) are secrets too:
+//! whoever reads them decrypts the call's SRTP. Their base64 becomes `***`; the tag, the suite
+//! and any `|lifetime|MKI` stay, which is what one needs to debug a negotiation.
 
 use std::borrow::Cow;
 
@@ -27,6 +31,49 @@ const NEEDLE: &[u8] = b"authorization";
 /// keeping only the scheme and the `username` parameter, e.g.
 /// `Authorization: Digest username="7779", ***`. Borrows when there is nothing to mask.
 pub(crate) fn mask_sip_message(text: &str) -> Cow<'_, str> {
+    match mask_credentials(text) {
+        Cow::Borrowed(t) => mask_sdes_keys(t),
+        Cow::Owned(t) => Cow::Owned(mask_sdes_keys(&t).into_owned()),
+    }
+}
+
+/// The SDES `inline:` key material of `text` masked (case-insensitive, anywhere in the text).
+fn mask_sdes_keys(text: &str) -> Cow<'_, str> {
+    const INLINE: &[u8] = b"inline:";
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while i + INLINE.len() <= bytes.len() {
+        if !bytes[i..i + INLINE.len()].eq_ignore_ascii_case(INLINE) {
+            i += 1;
+            continue;
+        }
+        let key_start = i + INLINE.len();
+        let key_end = key_start
+            + bytes[key_start..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+                .count();
+        if key_end > key_start {
+            let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            buf.push_str(&text[copied..key_start]);
+            buf.push_str(MASK);
+            copied = key_end;
+        }
+        i = key_end.max(i + 1);
+    }
+    match out {
+        None => Cow::Borrowed(text),
+        Some(mut buf) => {
+            buf.push_str(&text[copied..]);
+            Cow::Owned(buf)
+        }
+    }
+}
+
+/// `text` with the credential headers' values masked (see the module doc).
+fn mask_credentials(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     // Text with real line breaks is a raw message; text without them may be a
     // Debug-escaped one, where a line ends at the two characters `\n`.
@@ -384,6 +431,33 @@ mod tests {
             "USERNAME = \"u\", ***"
         );
         assert_eq!(mask_value("Digest usernamex=\"u\""), "Digest ***");
+    }
+
+    #[test]
+    fn sdes_keys_are_masked_and_the_rest_of_the_line_stays() {
+        let sdp = "v=0\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4\r\n\
+                   a=crypto:2 AES_CM_128_HMAC_SHA1_32 INLINE:bXkgZnJpZW5kIGlzIGEgdmVyeSBmaW5lIHNhbHQx\r\n";
+        let masked = mask_sip_message(sdp);
+        assert!(
+            !masked.contains("WVNfX19z") && !masked.contains("bXkgZnJp"),
+            "{masked}"
+        );
+        assert!(masked.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:***|2^20|1:4\r\n"));
+        assert!(masked.contains("a=crypto:2 AES_CM_128_HMAC_SHA1_32 INLINE:***\r\n"));
+        assert!(matches!(
+            mask_sip_message("a=crypto:1 x inline:"),
+            Cow::Borrowed(_)
+        ));
+        // with a credential header in the same message, both are masked
+        let both = format!(
+            "{}{sdp}",
+            register("Authorization: Digest username=\"7779\", response=\"d41d8cd9\"")
+        );
+        let masked = mask_sip_message(&both);
+        assert!(
+            !masked.contains("d41d8cd9") && !masked.contains("WVNfX19z"),
+            "{masked}"
+        );
     }
 
     #[test]
