@@ -112,11 +112,13 @@ function startServiceIn(t, ns, config) {
  * phone (`pj`): ours (1000 Hz) reaches PJSIP, PJSIP's (440 Hz) reaches us, each checked by
  * frequency and level. Returns both measurements. Over a lossy path a lost packet is a gap of
  * silence in the recording: `lossy` measures the longest unbroken stretch (from 100 ms on) instead
- * of asking for 500 ms of it.
+ * of asking for 500 ms of it, and allows ±6 dB instead of ±3: a stretch can hold a packet that
+ * was reordered behind the 60 ms hold and played out of place, which lowers the tone's share of
+ * the power (seen once in CI: 438.5 Hz at -14.2 dBFS) while its frequency stays exact.
  */
 async function tonesBothWays(us, pj, callId, label, { lossy = false } = {}) {
   const check = lossy ? { skipMs: 20 } : {}
-  const expect = lossy ? { minMs: 100 } : {}
+  const expect = lossy ? { minMs: 100, levelTolDb: 6 } : {}
   const dir = tmpDir('netns-audio')
   const pjRec = path.join(dir, 'pjsip-heard.wav')
   await pj.record(pjRec)
