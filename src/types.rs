@@ -135,7 +135,7 @@ pub struct ConfigInput {
     /// Per-source token bucket for requests from sources not accepted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitInput>,
-    /// Largest SIP message in bytes, on every transport: UDP (default and at most 8192; larger
+    /// Largest SIP message in bytes (at least 1300), on every transport: UDP (default and at most 8192; larger
     /// datagrams dropped), TCP, TLS, WS, WSS (default 65535; larger ones answered 513 Message Too
     /// Large when routable, then the connection closes).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -19,3 +19,9 @@ pub(crate) fn byte_soup(
             .collect()
     })
 }
+
+/// The bytes of `tests/fixtures/<name>.dat` (e.g. `rfc4475/wsinv`): the RFCs' messages.
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/{name}.dat", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}

@@ -2,6 +2,7 @@
 //! what a UAS must answer to each.
 
 use crate::sip::guard::{bad_request_for, classify, reply_for, Verdict, MAX_DATAGRAM};
+use crate::test_support::fixture;
 
 /// What the guard must do with one message.
 #[derive(Debug, PartialEq)]
@@ -82,11 +83,6 @@ const CASES: &[(&str, Want)] = &[
     ("rfc5118/ipv6-bug-abnf-3-colons", Pass),
     ("rfc5118/ipv6-correct-abnf-2-colons", Pass),
 ];
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/{name}.dat", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 /// The guard's outcome for one message, as a UAS on the wire would see it.
 fn outcome(packet: &[u8]) -> (Want, Option<String>) {

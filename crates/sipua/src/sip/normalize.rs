@@ -142,11 +142,7 @@ mod tests {
     #[test]
     fn rfc4475_wsinv_has_its_tags_for_rsipstack_once_rewritten() {
         use rsipstack::sip::prelude::HeadersExt;
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/rfc4475/wsinv.dat"
-        );
-        let raw = std::fs::read(path).unwrap();
+        let raw = crate::test_support::fixture("rfc4475/wsinv");
         let tag = |bytes: &[u8]| {
             let msg = rsipstack::sip::SipMessage::try_from(bytes).unwrap();
             let rsipstack::sip::SipMessage::Request(req) = msg else {

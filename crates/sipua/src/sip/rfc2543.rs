@@ -155,11 +155,7 @@ mod tests {
     #[test]
     fn rfc4475_inv2543_gets_a_transaction_key_once_normalized_and_its_retransmission_the_same() {
         use rsipstack::transaction::key::{TransactionKey, TransactionRole};
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/rfc4475/inv2543.dat"
-        );
-        let raw = std::fs::read(path).unwrap();
+        let raw = crate::test_support::fixture("rfc4475/inv2543");
         let key = |bytes: &[u8]| {
             let rsipstack::sip::SipMessage::Request(req) =
                 rsipstack::sip::SipMessage::try_from(bytes).unwrap()

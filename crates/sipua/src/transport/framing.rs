@@ -351,11 +351,7 @@ mod tests {
 
     #[test]
     fn rfc4475_wsinv_reaches_the_stack_with_its_tags() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/rfc4475/wsinv.dat"
-        );
-        let wsinv = std::fs::read(path).unwrap();
+        let wsinv = crate::test_support::fixture("rfc4475/wsinv");
         let (out, err) = frames(&[&wsinv, OPTIONS.as_bytes()]);
         assert!(err.is_none(), "{err:?}");
         let Frame::Message { msg, .. } = &out[0] else {
